@@ -1,0 +1,109 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Bucket names one kind of record. Entity buckets hold JSON values written
+// with Put and Create; Secrets, Audit and Meta are written only through their
+// own APIs.
+type Bucket string
+
+// Entity buckets.
+const (
+	Devices   Bucket = "devices"
+	Profiles  Bucket = "profiles"
+	Domains   Bucket = "domains"
+	ProvCerts Bucket = "provcerts" // provisioning certificates
+	CSRs      Bucket = "csrs"
+	Sessions  Bucket = "sessions" // activation sessions
+	Jobs      Bucket = "jobs"
+	Agents    Bucket = "agents"
+	Tokens    Bucket = "tokens"
+)
+
+// Buckets with their own APIs.
+const (
+	Secrets Bucket = "secrets" // PutSecret, Secret, DeleteSecret
+	Audit   Bucket = "audit"   // Tx.Audit, Store.AuditLog
+	Meta    Bucket = "meta"    // schema version and KEK check value
+)
+
+// entityNouns maps each entity bucket to the noun used in error messages,
+// and is the list of buckets Put, Get, Create, Delete and List accept.
+var entityNouns = map[Bucket]string{
+	Devices:   "device",
+	Profiles:  "profile",
+	Domains:   "domain",
+	ProvCerts: "provisioning certificate",
+	CSRs:      "CSR",
+	Sessions:  "activation session",
+	Jobs:      "job",
+	Agents:    "agent",
+	Tokens:    "token",
+}
+
+// allBuckets is created on Open so that readers never meet a missing bucket.
+var allBuckets = []Bucket{
+	Devices, Profiles, Domains, ProvCerts, CSRs, Sessions, Jobs, Agents, Tokens,
+	Secrets, Audit, Meta,
+}
+
+// EntityBuckets returns the buckets that hold entities, in a fixed order.
+func EntityBuckets() []Bucket {
+	return append([]Bucket(nil), allBuckets[:len(entityNouns)]...)
+}
+
+func (b Bucket) noun() string {
+	switch b {
+	case Secrets:
+		return "secret"
+	case Audit:
+		return "audit event"
+	case Meta:
+		return "meta"
+	}
+	if n, ok := entityNouns[b]; ok {
+		return n
+	}
+	return string(b)
+}
+
+// ErrNotFound and ErrConflict are wrapped in *Error, so that errors.Is works
+// and the message names the record.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+)
+
+// Error says which record an operation failed on.
+type Error struct {
+	Bucket Bucket
+	ID     string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s %q: %v", e.Bucket.noun(), e.ID, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// checkEntity refuses buckets that Put and friends must not touch: writing
+// the secrets bucket directly would store plaintext, and the audit log is
+// append-only.
+func checkEntity(b Bucket) error {
+	if _, ok := entityNouns[b]; ok {
+		return nil
+	}
+	switch b {
+	case Secrets:
+		return fmt.Errorf("bucket %q is written only through PutSecret, which seals the value: use Tx.PutSecret", b)
+	case Audit:
+		return fmt.Errorf("bucket %q is append-only and written only through Audit: use Tx.Audit", b)
+	case Meta:
+		return fmt.Errorf("bucket %q is internal to the store", b)
+	}
+	return fmt.Errorf("unknown bucket %q: want one of devices, profiles, domains, provcerts, csrs, sessions, jobs, agents, tokens", b)
+}

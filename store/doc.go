@@ -1,0 +1,22 @@
+// Package store is the embedded database of amtrcs: one bbolt file with a
+// bucket per entity (devices, profiles, sessions, ...), secrets sealed with
+// AES-256-GCM under a key-encryption key (KEK), and an append-only audit log.
+//
+// Entities are stored as JSON under their id. Several writes that belong
+// together (a device's new sealed admin password, the session step that will
+// set it in firmware, and the audit record saying so) go through one Update
+// so they commit atomically and durably, or not at all.
+//
+// What this package must never do:
+//   - write a secret in plaintext: secrets go through PutSecret or Seal, which
+//     bind each sealed value to its name; Put refuses the secrets, audit and
+//     meta buckets so nothing bypasses that;
+//   - log, return in an error, or record in the audit log a secret or the KEK
+//     (callers must never pass secrets in an audit Event; Audit refuses detail
+//     keys that name a secret and values that repeat a secret written in the
+//     same transaction, but it cannot recognise every secret);
+//   - modify or delete an audit record: there is no API for it;
+//   - open a store with a KEK other than the one it was created with: Open
+//     checks the KEK against a sealed check value before it writes anything;
+//   - import another amtrcs package: store sits at the bottom of the graph.
+package store

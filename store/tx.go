@@ -1,0 +1,247 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Tx is one transaction. Writes made through a Tx commit together when the
+// function given to Update or Batch returns nil, and are discarded when it
+// returns an error. A Tx must not be used after that function returns.
+type Tx struct {
+	tx *bolt.Tx
+	s  *Store
+	// secretsWritten holds the plaintexts this transaction sealed, so that
+	// Audit can refuse an event repeating one of them.
+	secretsWritten [][]byte
+}
+
+// Update runs fn in a read-write transaction and commits (with fsync unless
+// Options.NoSync) when fn returns nil.
+func (s *Store) Update(fn func(tx *Tx) error) error {
+	return s.db.Update(func(btx *bolt.Tx) error {
+		t := &Tx{tx: btx, s: s}
+		defer t.forget()
+		return fn(t)
+	})
+}
+
+// View runs fn in a read-only transaction that sees one consistent snapshot.
+func (s *Store) View(fn func(tx *Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, s: s}) })
+}
+
+// Batch is Update for many concurrent writers: calls from several goroutines
+// are combined into one commit and one fsync. fn may run more than once (when
+// another function in the same batch fails, each is retried alone), so it must
+// not have effects outside the transaction.
+func (s *Store) Batch(fn func(tx *Tx) error) error {
+	return s.db.Batch(func(btx *bolt.Tx) error {
+		t := &Tx{tx: btx, s: s}
+		defer t.forget()
+		return fn(t)
+	})
+}
+
+func (t *Tx) forget() {
+	for _, p := range t.secretsWritten {
+		clear(p)
+	}
+	t.secretsWritten = nil
+}
+
+func (t *Tx) bucket(b Bucket) *bolt.Bucket {
+	// Open created every bucket, and no API deletes one.
+	return t.tx.Bucket([]byte(b))
+}
+
+// Put stores v as JSON under id, replacing any previous value.
+func (t *Tx) Put(b Bucket, id string, v any) error {
+	if err := checkEntity(b); err != nil {
+		return err
+	}
+	if id == "" {
+		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("empty id")}
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("encode: %w", err)}
+	}
+	if err := t.bucket(b).Put([]byte(id), data); err != nil {
+		return &Error{Bucket: b, ID: id, Err: err}
+	}
+	return nil
+}
+
+// Create stores v under id, or fails with ErrConflict if id exists.
+func (t *Tx) Create(b Bucket, id string, v any) error {
+	if err := checkEntity(b); err != nil {
+		return err
+	}
+	if t.bucket(b).Get([]byte(id)) != nil {
+		return &Error{Bucket: b, ID: id, Err: ErrConflict}
+	}
+	return t.Put(b, id, v)
+}
+
+// Get decodes the value stored under id into v, or fails with ErrNotFound.
+func (t *Tx) Get(b Bucket, id string, v any) error {
+	if err := checkEntity(b); err != nil {
+		return err
+	}
+	data := t.bucket(b).Get([]byte(id))
+	if data == nil {
+		return &Error{Bucket: b, ID: id, Err: ErrNotFound}
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("decode: %w", err)}
+	}
+	return nil
+}
+
+// Exists reports whether id is stored in b.
+func (t *Tx) Exists(b Bucket, id string) (bool, error) {
+	if err := checkEntity(b); err != nil {
+		return false, err
+	}
+	return t.bucket(b).Get([]byte(id)) != nil, nil
+}
+
+// Delete removes id, or fails with ErrNotFound.
+func (t *Tx) Delete(b Bucket, id string) error {
+	if err := checkEntity(b); err != nil {
+		return err
+	}
+	bk := t.bucket(b)
+	if bk.Get([]byte(id)) == nil {
+		return &Error{Bucket: b, ID: id, Err: ErrNotFound}
+	}
+	if err := bk.Delete([]byte(id)); err != nil {
+		return &Error{Bucket: b, ID: id, Err: err}
+	}
+	return nil
+}
+
+// ForEach calls fn for each record of b in id order. raw is valid only until
+// fn returns; an error from fn stops the walk and is returned.
+func (t *Tx) ForEach(b Bucket, fn func(id string, raw []byte) error) error {
+	if err := checkEntity(b); err != nil {
+		return err
+	}
+	return t.bucket(b).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+}
+
+// PutSecret seals plaintext under name and stores it, replacing any previous
+// value. The sealed value opens only under this name.
+func (t *Tx) PutSecret(name string, plaintext []byte) error {
+	if name == "" {
+		return &Error{Bucket: Secrets, ID: name, Err: fmt.Errorf("empty name")}
+	}
+	sealed, err := t.s.sealer.seal(purposeSecret, name, plaintext)
+	if err != nil {
+		return err
+	}
+	if err := t.bucket(Secrets).Put([]byte(name), sealed); err != nil {
+		return &Error{Bucket: Secrets, ID: name, Err: err}
+	}
+	if len(plaintext) >= minTrackedSecret {
+		t.secretsWritten = append(t.secretsWritten, bytes.Clone(plaintext))
+	}
+	return nil
+}
+
+// Secret opens the secret stored under name, or fails with ErrNotFound, or
+// with ErrSealed if it does not open (wrong name binding or damage).
+func (t *Tx) Secret(name string) ([]byte, error) {
+	sealed := t.bucket(Secrets).Get([]byte(name))
+	if sealed == nil {
+		return nil, &Error{Bucket: Secrets, ID: name, Err: ErrNotFound}
+	}
+	pt, err := t.s.sealer.open(purposeSecret, name, sealed)
+	if err != nil {
+		return nil, &Error{Bucket: Secrets, ID: name, Err: ErrSealed}
+	}
+	return pt, nil
+}
+
+// DeleteSecret removes a secret, or fails with ErrNotFound.
+func (t *Tx) DeleteSecret(name string) error {
+	bk := t.bucket(Secrets)
+	if bk.Get([]byte(name)) == nil {
+		return &Error{Bucket: Secrets, ID: name, Err: ErrNotFound}
+	}
+	if err := bk.Delete([]byte(name)); err != nil {
+		return &Error{Bucket: Secrets, ID: name, Err: err}
+	}
+	return nil
+}
+
+// SecretNames lists the names of stored secrets, in order. It opens none.
+func (t *Tx) SecretNames() []string {
+	var names []string
+	t.bucket(Secrets).ForEach(func(k, _ []byte) error {
+		names = append(names, string(k))
+		return nil
+	})
+	return names
+}
+
+// The Store methods below are single-operation transactions.
+
+// Put stores v as JSON under id in its own transaction.
+func (s *Store) Put(b Bucket, id string, v any) error {
+	return s.Update(func(tx *Tx) error { return tx.Put(b, id, v) })
+}
+
+// Create stores v under id in its own transaction, or fails with ErrConflict.
+func (s *Store) Create(b Bucket, id string, v any) error {
+	return s.Update(func(tx *Tx) error { return tx.Create(b, id, v) })
+}
+
+// Get decodes the value stored under id into v, or fails with ErrNotFound.
+func (s *Store) Get(b Bucket, id string, v any) error {
+	return s.View(func(tx *Tx) error { return tx.Get(b, id, v) })
+}
+
+// Delete removes id in its own transaction, or fails with ErrNotFound.
+func (s *Store) Delete(b Bucket, id string) error {
+	return s.Update(func(tx *Tx) error { return tx.Delete(b, id) })
+}
+
+// PutSecret seals and stores a secret in its own transaction.
+func (s *Store) PutSecret(name string, plaintext []byte) error {
+	return s.Update(func(tx *Tx) error { return tx.PutSecret(name, plaintext) })
+}
+
+// Secret opens the secret stored under name.
+func (s *Store) Secret(name string) (pt []byte, err error) {
+	err = s.View(func(tx *Tx) error {
+		pt, err = tx.Secret(name)
+		return err
+	})
+	return pt, err
+}
+
+// DeleteSecret removes a secret in its own transaction.
+func (s *Store) DeleteSecret(name string) error {
+	return s.Update(func(tx *Tx) error { return tx.DeleteSecret(name) })
+}
+
+// List decodes every record of b, in id order.
+func List[T any](s *Store, b Bucket) ([]T, error) {
+	var out []T
+	err := s.View(func(tx *Tx) error {
+		return tx.ForEach(b, func(id string, raw []byte) error {
+			var v T
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return &Error{Bucket: b, ID: id, Err: fmt.Errorf("decode: %w", err)}
+			}
+			out = append(out, v)
+			return nil
+		})
+	})
+	return out, err
+}
