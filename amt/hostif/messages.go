@@ -59,8 +59,8 @@ func cstring(b []byte) string {
 
 func (c CodeVersions) encode() ([]byte, error) {
 	w := &writer{}
-	if len(c.BIOS) >= biosLen {
-		return nil, fmt.Errorf("host interface: BIOS version of %d bytes, at most %d", len(c.BIOS), biosLen-1)
+	if len(c.BIOS) > biosLen {
+		return nil, fmt.Errorf("host interface: BIOS version of %d bytes, at most %d", len(c.BIOS), biosLen)
 	}
 	w.fixed([]byte(c.BIOS), biosLen)
 	w.u32(uint32(len(c.Versions)))
