@@ -47,7 +47,7 @@ type KEKInfo struct {
 // open the store.
 var (
 	ErrKEK         = errors.New("key-encryption key unavailable")
-	ErrKEKMismatch = errors.New("key-encryption key does not match the store")
+	ErrKEKMismatch = errors.New("wrong key-encryption key")
 )
 
 const kekWanted = "want 32 raw bytes (file only), 64 hex characters, or base64 of 32 bytes"
@@ -80,7 +80,7 @@ func parseKEK(data []byte, allowRaw bool) ([]byte, error) {
 			if len(k) == 32 {
 				return k, nil
 			}
-			return nil, fmt.Errorf("holds base64 of %d bytes", len(k))
+			return nil, fmt.Errorf("holds %d bytes, which decode as base64 to %d bytes", len(data), len(k))
 		}
 	}
 	if len(text) == 64 {
@@ -143,7 +143,7 @@ func kekFromEnv(name string, lookupEnv func(string) (string, bool)) ([]byte, KEK
 	}
 	key, err := parseKEK([]byte(v), false)
 	if err != nil {
-		return nil, info, fmt.Errorf("%w: KEK environment variable %s %v, want 64 hex characters or base64 of 32 bytes: %s", ErrKEK, name, err, newKEKHint(""))
+		return nil, info, fmt.Errorf("%w: KEK environment variable %s %v, want 64 hex characters or base64 of 32 bytes: set it to the KEK the store was created with; for a new store, %s", ErrKEK, name, err, newKEKHint(""))
 	}
 	return key, info, nil
 }

@@ -30,7 +30,7 @@ const (
 )
 
 // ErrLocked is wrapped when another process holds the database file.
-var ErrLocked = errors.New("store is locked by another process")
+var ErrLocked = errors.New("database file locked")
 
 // Options configure Open. The zero value is usable: the KEK file beside the
 // database, the default logger, fsync on every commit, the real clock.
@@ -102,7 +102,7 @@ func Open(path string, opts Options) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%w: store %q is held by another process (another amtrcs serving or running a command?); waited %s: stop that process, or give this command another data directory", ErrLocked, path, opts.LockTimeout)
+		return nil, fmt.Errorf("%w: another process holds %q (another amtrcs serving, or running a command?); waited %s: stop that process, or give this command another data directory", ErrLocked, path, opts.LockTimeout)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
 		return nil, fmt.Errorf("store %q is not a readable amtrcs database (%v): check the path, or restore the file from a backup", path, err)
 	case err != nil:
@@ -154,7 +154,7 @@ func (s *Store) init() error {
 		}
 		pt, err := s.sealer.open(purposeKEKCheck, "", check)
 		if err != nil || !bytes.Equal(pt, []byte(kekCheckText)) {
-			return fmt.Errorf("%w: the key-encryption key from %s does not open store %q (created with another KEK): use the KEK file or environment variable that was used when %s was created, or move %s aside to start a new, empty store", ErrKEKMismatch, s.kek.Source, s.path, s.path, s.path)
+			return fmt.Errorf("%w: the KEK from %s does not open store %q (created with another KEK): use the KEK file or environment variable that was used when %s was created, or move %s aside to start a new, empty store", ErrKEKMismatch, s.kek.Source, s.path, s.path, s.path)
 		}
 		return nil
 	})
