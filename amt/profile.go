@@ -98,7 +98,7 @@ func LookupProfile(v Version) (Profile, error) {
 	if v.Less(MinAMTVersion) {
 		return Profile{}, &RuleError{
 			Rule: RuleAMTVersion,
-			Seen: "version " + v.String(),
+			Seen: v.String(),
 			Want: MinAMTVersion.String() + " or newer (host-based setup starts at AMT 7)",
 			Fix:  "update the device's firmware, or provision it with a tool for older AMT",
 		}

@@ -63,7 +63,7 @@ func TestLookupProfile(t *testing.T) {
 	for _, in := range []string{"0", "6", "6.2.99"} {
 		_, err := LookupProfile(v3(in))
 		var re *RuleError
-		if !errors.As(err, &re) || re.Rule != RuleAMTVersion || !strings.Contains(err.Error(), "version "+v3(in).String()) || !strings.Contains(err.Error(), "7.0 or newer") {
+		if !errors.As(err, &re) || re.Rule != RuleAMTVersion || !strings.Contains(err.Error(), "AMT version: "+v3(in).String()+";") || !strings.Contains(err.Error(), "7.0 or newer") {
 			t.Errorf("LookupProfile(%s) error %v; want an AMT version refusal naming %s and 7.0", in, err, in)
 		}
 	}
