@@ -26,7 +26,9 @@ func (f *tableFirmware) CodeVersions() (CodeVersions, amt.HostStatus) {
 func (f *tableFirmware) UUID() (amt.UUID, amt.HostStatus) {
 	return amt.UUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, f.status
 }
-func (f *tableFirmware) ControlMode() (amt.ControlMode, amt.HostStatus) { return amt.ControlACM, f.status }
+func (f *tableFirmware) ControlMode() (amt.ControlMode, amt.HostStatus) {
+	return amt.ControlACM, f.status
+}
 func (f *tableFirmware) ProvisioningState() (amt.ProvisioningState, amt.HostStatus) {
 	return amt.PostProvisioning, f.status
 }
