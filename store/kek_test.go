@@ -234,8 +234,10 @@ func TestGeneratedKEKFile(t *testing.T) {
 	if perm := st.Mode().Perm(); perm != 0o600 {
 		t.Errorf("generated KEK file has mode %04o, want 0600", perm)
 	}
-	if st, err := os.Stat(db); err != nil || st.Mode().Perm() != 0o600 {
-		t.Errorf("database file: %v, %v; want mode 0600", st.Mode(), err)
+	if st, err := os.Stat(db); err != nil {
+		t.Error(err)
+	} else if perm := st.Mode().Perm(); perm != 0o600 {
+		t.Errorf("database file has mode %04o, want 0600", perm)
 	}
 	content, _ := os.ReadFile(kekFile)
 	key, err := parseKEK(content, true)
