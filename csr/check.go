@@ -1,0 +1,440 @@
+package csr
+
+import (
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/dnssuffix"
+)
+
+// Names of the rules Check applies, as they appear in Reason.Rule.
+const (
+	RuleChainComplete = "chain complete"
+	RuleRootTrusted   = "root trusted by AMT"
+	RuleMarking       = "AMT marking"
+	RuleServerAuth    = "server authentication EKU"
+	RuleKeyType       = "key type"
+	RuleRSASize       = "RSA key size"
+	RuleSHA1          = "SHA-1 signature"
+	RuleValidity      = "validity"
+	RuleChainLength   = "chain length"
+	RuleSuffix        = "domain suffix"
+	RuleVersion       = "AMT version"
+)
+
+// ExpiryWarning is how long before not-after a certificate is reported as
+// expiring: the time to buy and import its successor.
+const ExpiryWarning = 30 * 24 * time.Hour
+
+// CheckOptions say what a chain is checked against.
+type CheckOptions struct {
+	// Versions are the AMT versions to judge for; empty means one per
+	// profile of amt.Profiles.
+	Versions []amt.Version
+	// Suffixes are the devices' DNS suffixes the leaf must cover.
+	Suffixes []string
+	// CustomHashes are root hashes added in MEBx; each is added to every
+	// version's default table as the firmware would (at most 3).
+	CustomHashes []amt.RootHash
+	// Now is the time validity is judged at; zero means time.Now().
+	Now time.Time
+}
+
+// Report is the result of Check: what the chain is, each check, and a
+// verdict per AMT version.
+type Report struct {
+	Certificates  []CertSummary `json:"certificates"`
+	Complete      bool          `json:"complete"`
+	MissingIssuer string        `json:"missing_issuer,omitempty"`
+	Root          *RootSummary  `json:"root,omitempty"`
+	Checks        []Finding     `json:"checks"`
+	Verdicts      []Verdict     `json:"verdicts"`
+	// Usable is true when every verdict is.
+	Usable bool `json:"usable"`
+}
+
+// CertSummary describes one certificate of the chain.
+type CertSummary struct {
+	Role               string    `json:"role"` // leaf, intermediate or root
+	Subject            string    `json:"subject"`
+	Issuer             string    `json:"issuer"`
+	Serial             string    `json:"serial"`
+	KeyType            string    `json:"key_type"`
+	KeyBits            int       `json:"key_bits"`
+	SignatureAlgorithm string    `json:"signature_algorithm"`
+	NotBefore          time.Time `json:"not_before"`
+	NotAfter           time.Time `json:"not_after"`
+}
+
+// RootSummary identifies the root the way AMT firmware and MEBx do: by its
+// thumbprints, and by name when the AMT catalog knows it.
+type RootSummary struct {
+	Subject string `json:"subject"`
+	SHA1    string `json:"sha1"`
+	SHA256  string `json:"sha256"`
+	SHA384  string `json:"sha384"`
+	// CatalogName is the root's name in the AMT default-hash catalog, empty
+	// when no firmware version carries it.
+	CatalogName string `json:"catalog_name,omitempty"`
+	// CustomName is set when a custom hash given in CheckOptions matches.
+	CustomName string `json:"custom_name,omitempty"`
+	// DefaultIn lists the profiles whose default table holds the root.
+	DefaultIn []string `json:"default_in,omitempty"`
+}
+
+// Finding is one check of the report. Status is "ok", "fail", "warn" (a
+// fault only for some versions, or not yet one) or "info".
+type Finding struct {
+	Check  string `json:"check"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// Verdict says whether one AMT version can use the chain, and every reason
+// it cannot.
+type Verdict struct {
+	Version amt.Version `json:"version"`
+	Profile string      `json:"profile"`
+	Usable  bool        `json:"usable"`
+	Reasons []Reason    `json:"reasons,omitempty"`
+}
+
+// Thumbprints are the SHA-1, SHA-256 and SHA-384 of a certificate's DER in
+// the uppercase hex that MEBx and Windows show.
+func Thumbprints(c *x509.Certificate) (sha1Hex, sha256Hex, sha384Hex string) {
+	s1 := sha1.Sum(c.Raw)
+	s256 := sha256.Sum256(c.Raw)
+	s384 := sha512.Sum384(c.Raw)
+	return amt.FormatHash(s1[:]), amt.FormatHash(s256[:]), amt.FormatHash(s384[:])
+}
+
+func role(i, n int, complete bool) string {
+	switch {
+	case i == 0:
+		return "leaf"
+	case i == n-1 && complete:
+		return "root"
+	}
+	return "intermediate"
+}
+
+// label names a certificate of the chain in a reason: its role and CN.
+func label(chain []*x509.Certificate, i int, complete bool) string {
+	return fmt.Sprintf("%s %q", role(i, len(chain), complete), describeName(chain[i]))
+}
+
+func isSHA1(a x509.SignatureAlgorithm) bool {
+	return a == x509.SHA1WithRSA || a == x509.ECDSAWithSHA1 || a == x509.DSAWithSHA1
+}
+
+// Check judges a chain (leaf first, as BuildChain orders it) against the
+// rules of each requested AMT version. It is pure: the same chain and
+// options give the same report.
+func Check(chain []*x509.Certificate, opts CheckOptions) Report {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var r Report
+	if len(chain) == 0 {
+		r.Verdicts = []Verdict{}
+		r.Checks = []Finding{{Check: RuleChainComplete, Status: "fail", Detail: "no certificate"}}
+		return r
+	}
+	leaf := chain[0]
+	last := chain[len(chain)-1]
+	r.Complete = selfSigned(last)
+	// Each link is checked again here, since a chain may come from
+	// somewhere else than BuildChain (the store, the RCS).
+	brokenAt := -1
+	for i := 0; i+1 < len(chain); i++ {
+		if !issuedBy(chain[i], chain[i+1]) {
+			brokenAt = i
+			r.Complete = false
+			break
+		}
+	}
+	for i, c := range chain {
+		typ, bits := describeKey(c.PublicKey)
+		r.Certificates = append(r.Certificates, CertSummary{
+			Role: role(i, len(chain), r.Complete), Subject: c.Subject.String(), Issuer: c.Issuer.String(),
+			Serial: formatSerial(c), KeyType: typ, KeyBits: bits, SignatureAlgorithm: c.SignatureAlgorithm.String(),
+			NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
+		})
+	}
+
+	// Version-independent facts, each both a finding and, where it is a
+	// fault for every version, a reason in every verdict.
+	var common []Reason
+	add := func(check, status, detail string) {
+		r.Checks = append(r.Checks, Finding{Check: check, Status: status, Detail: detail})
+	}
+
+	switch {
+	case brokenAt >= 0:
+		rs := Reason{Rule: RuleChainComplete,
+			Seen: fmt.Sprintf("%s is not signed by the next certificate, %q", label(chain, brokenAt, false), describeName(chain[brokenAt+1])),
+			Want: "each certificate signed by the one after it, leaf first",
+			Fix:  "import the vendor's files again so that amtrcs builds the chain itself"}
+		common = append(common, rs)
+		add(RuleChainComplete, "fail", rs.Seen)
+	case !r.Complete:
+		r.MissingIssuer = last.Issuer.String()
+		rs := Reason{Rule: RuleChainComplete,
+			Seen: fmt.Sprintf("the issuer of %s, %q, is missing", label(chain, len(chain)-1, false), issuerName(last)),
+			Want: "every intermediate up to a root",
+			Fix:  fmt.Sprintf("add the certificate of %q from the vendor's delivery or website", issuerName(last))}
+		common = append(common, rs)
+		add(RuleChainComplete, "fail", rs.Seen)
+	default:
+		add(RuleChainComplete, "ok", fmt.Sprintf("%d certificates from leaf to a self-signed root; every signature verifies", len(chain)))
+	}
+
+	var root *x509.Certificate
+	if r.Complete {
+		root = last
+		s1, s256, s384 := Thumbprints(root)
+		r.Root = &RootSummary{Subject: root.Subject.String(), SHA1: s1, SHA256: s256, SHA384: s384}
+		if e, ok := amt.LookupRoot(root.Raw); ok {
+			r.Root.CatalogName = e.Name
+			r.Root.DefaultIn = e.Carriers()
+		}
+		for _, h := range opts.CustomHashes {
+			if slices.Equal(h.Algorithm.Sum(root.Raw), h.Hash) {
+				r.Root.CustomName = h.Name
+			}
+		}
+		switch {
+		case r.Root.CatalogName != "":
+			add(RuleRootTrusted, "ok", fmt.Sprintf("%s (AMT catalog; default in %s)", r.Root.CatalogName, orNone(r.Root.DefaultIn)))
+		case r.Root.CustomName != "":
+			add(RuleRootTrusted, "ok", "matches custom hash "+r.Root.CustomName)
+		default:
+			add(RuleRootTrusted, "fail", "not trusted by AMT firmware: the root's hash is in no default table and no custom hash was given")
+		}
+	}
+
+	if rs, ok := checkMarking(leaf); ok {
+		add(RuleMarking, "ok", rs.Seen)
+	} else {
+		common = append(common, rs)
+		add(RuleMarking, "fail", rs.Seen)
+	}
+
+	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) || slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
+		add(RuleServerAuth, "ok", "the leaf has the server-authentication EKU (1.3.6.1.5.5.7.3.1)")
+	} else {
+		rs := Reason{Rule: RuleServerAuth, Seen: "the leaf has no server-authentication EKU",
+			Want: "extended key usage 1.3.6.1.5.5.7.3.1 (TLS Web Server Authentication)",
+			Fix:  "ask the vendor to reissue the certificate as an Intel AMT provisioning (TLS server) certificate"}
+		common = append(common, rs)
+		add(RuleServerAuth, "fail", rs.Seen)
+	}
+
+	if typ, bits := describeKey(leaf.PublicKey); typ != "RSA" {
+		rs := Reason{Rule: RuleKeyType, Seen: fmt.Sprintf("the leaf has a %s key (%d bits)", typ, bits),
+			Want: "an RSA key (AMT firmware does not accept elliptic-curve provisioning certificates)",
+			Fix:  "make a new CSR with `amtrcs csr new --key rsa2048` and have the certificate reissued"}
+		common = append(common, rs)
+		add(RuleKeyType, "fail", rs.Seen)
+	} else {
+		add(RuleKeyType, "ok", fmt.Sprintf("RSA %d bits", bits))
+	}
+
+	var sha1Certs []string
+	for i, c := range chain {
+		if isSHA1(c.SignatureAlgorithm) {
+			sha1Certs = append(sha1Certs, fmt.Sprintf("%s (%s)", label(chain, i, r.Complete), c.SignatureAlgorithm))
+		}
+	}
+	if len(sha1Certs) == 0 {
+		add(RuleSHA1, "ok", "no certificate of the chain is SHA-1 signed")
+	} else {
+		add(RuleSHA1, "warn", "SHA-1 signed: "+strings.Join(sha1Certs, ", ")+" (refused from AMT 16)")
+	}
+
+	for i, c := range chain {
+		switch {
+		case now.Before(c.NotBefore):
+			rs := Reason{Rule: RuleValidity,
+				Seen: fmt.Sprintf("%s is not valid before %s", label(chain, i, r.Complete), c.NotBefore.UTC().Format(time.RFC3339)),
+				Want: "valid at " + now.UTC().Format(time.RFC3339) + " (the firmware checks against its own clock)",
+				Fix:  "wait until it is valid, or ask the vendor to reissue it with a back-dated not-before"}
+			common = append(common, rs)
+			add(RuleValidity, "fail", rs.Seen)
+		case now.After(c.NotAfter):
+			rs := Reason{Rule: RuleValidity,
+				Seen: fmt.Sprintf("%s expired on %s", label(chain, i, r.Complete), c.NotAfter.UTC().Format(time.RFC3339)),
+				Want: "valid at " + now.UTC().Format(time.RFC3339),
+				Fix:  "renew it (`amtrcs cert renew ID` makes the CSR) and import the new certificate"}
+			common = append(common, rs)
+			add(RuleValidity, "fail", rs.Seen)
+		case now.Add(ExpiryWarning).After(c.NotAfter):
+			add(RuleValidity, "warn", fmt.Sprintf("%s expires on %s, within 30 days", label(chain, i, r.Complete), c.NotAfter.UTC().Format(time.RFC3339)))
+		}
+	}
+	if !slices.ContainsFunc(r.Checks, func(f Finding) bool { return f.Check == RuleValidity }) {
+		add(RuleValidity, "ok", "every certificate is valid now and in 30 days")
+	}
+
+	versions := opts.Versions
+	if len(versions) == 0 {
+		for _, p := range amt.Profiles() {
+			versions = append(versions, p.Version)
+		}
+	}
+	suffixFail := map[string][]string{}
+	r.Usable = true
+	for _, v := range versions {
+		vd := judgeVersion(chain, root, v, opts, common, suffixFail)
+		r.Usable = r.Usable && vd.Usable
+		r.Verdicts = append(r.Verdicts, vd)
+	}
+	for _, s := range opts.Suffixes {
+		if bad := suffixFail[s]; len(bad) > 0 {
+			add(RuleSuffix, "fail", fmt.Sprintf("%s: not covered by %q for %s", s, describeName(leaf), strings.Join(bad, ", ")))
+		} else {
+			add(RuleSuffix, "ok", fmt.Sprintf("%s: covered by %q", s, describeName(leaf)))
+		}
+	}
+	return r
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "no profile"
+	}
+	return strings.Join(s, ", ")
+}
+
+func issuerName(c *x509.Certificate) string {
+	if c.Issuer.CommonName != "" {
+		return c.Issuer.CommonName
+	}
+	return c.Issuer.String()
+}
+
+func formatSerial(c *x509.Certificate) string {
+	if c.SerialNumber == nil {
+		return ""
+	}
+	return strings.ToUpper(c.SerialNumber.Text(16))
+}
+
+// checkMarking finds the AMT marking: the provisioning EKU, or the OU
+// spelled exactly. A near miss of the OU is named as such, because it is
+// the mistake vendors make.
+func checkMarking(leaf *x509.Certificate) (Reason, bool) {
+	for _, oid := range leaf.UnknownExtKeyUsage {
+		if oid.Equal(amt.ProvisioningOID()) {
+			return Reason{Rule: RuleMarking, Seen: "EKU " + amt.ProvisioningOIDString + " (Intel AMT provisioning)"}, true
+		}
+	}
+	for _, ou := range leaf.Subject.OrganizationalUnit {
+		if ou == amt.ClientSetupOU {
+			return Reason{Rule: RuleMarking, Seen: fmt.Sprintf("OU %q", ou)}, true
+		}
+	}
+	want := fmt.Sprintf("EKU %s, or OU exactly %q (case-sensitive, no trailing period)", amt.ProvisioningOID(), amt.ClientSetupOU)
+	for _, ou := range leaf.Subject.OrganizationalUnit {
+		norm := strings.ToLower(strings.Join(strings.Fields(strings.TrimRight(ou, ". ")), " "))
+		if norm == strings.ToLower(amt.ClientSetupOU) || strings.Contains(norm, "client setup") {
+			return Reason{Rule: RuleMarking, Seen: fmt.Sprintf("OU %q is not spelled exactly as the firmware compares it", ou), Want: want,
+				Fix: "ask the vendor to reissue with the OU spelled exactly, or with the AMT provisioning EKU"}, false
+		}
+	}
+	return Reason{Rule: RuleMarking, Seen: "the leaf has neither the AMT provisioning EKU nor the AMT OU", Want: want,
+		Fix: "buy an Intel AMT provisioning certificate, or make the CSR with `amtrcs csr new --ou-marking`"}, false
+}
+
+func judgeVersion(chain []*x509.Certificate, root *x509.Certificate, v amt.Version, opts CheckOptions, common []Reason, suffixFail map[string][]string) Verdict {
+	vd := Verdict{Version: v, Profile: "AMT " + v.String()}
+	p, err := amt.LookupProfile(v)
+	if err != nil {
+		vd.Reasons = append(vd.Reasons, reasonFromRule(RuleVersion, err))
+		return vd
+	}
+	vd.Profile = p.Name
+	vd.Reasons = append(vd.Reasons, common...)
+	if root != nil {
+		vd.Reasons = append(vd.Reasons, rootReasons(root, v, opts.CustomHashes)...)
+	}
+	for i, c := range chain {
+		if isSHA1(c.SignatureAlgorithm) && p.RefuseSHA1 {
+			vd.Reasons = append(vd.Reasons, Reason{Rule: RuleSHA1,
+				Seen: fmt.Sprintf("%s is signed with %s", label(chain, i, root != nil), c.SignatureAlgorithm),
+				Want: "SHA-256 or stronger for every certificate, root included, on " + p.Name + " and later",
+				Fix:  "ask the vendor for a chain signed with SHA-256 up to a SHA-256 root"})
+		}
+		if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < p.MinRSABits {
+			vd.Reasons = append(vd.Reasons, Reason{Rule: RuleRSASize,
+				Seen: fmt.Sprintf("%s has a %d-bit RSA key", label(chain, i, root != nil), k.N.BitLen()),
+				Want: fmt.Sprintf("at least %d bits on %s", p.MinRSABits, p.Name),
+				Fix:  "make a new CSR with `amtrcs csr new --key rsa2048` (or larger) and have it reissued"})
+		}
+	}
+	if p.MaxChainLength > 0 && len(chain) > p.MaxChainLength {
+		vd.Reasons = append(vd.Reasons, Reason{Rule: RuleChainLength,
+			Seen: fmt.Sprintf("%d certificates", len(chain)),
+			Want: fmt.Sprintf("at most %d, root included, on %s", p.MaxChainLength, p.Name),
+			Fix:  "ask the vendor for a chain with fewer intermediates"})
+	}
+	for _, s := range opts.Suffixes {
+		res := dnssuffix.MatchCertificate(chain[0], s, v)
+		if !res.Match {
+			suffixFail[s] = append(suffixFail[s], p.Name)
+			vd.Reasons = append(vd.Reasons, Reason{Rule: RuleSuffix,
+				Seen: res.Reason,
+				Want: fmt.Sprintf("a certificate name that covers the device suffix %s", s),
+				Fix:  res.Fix})
+		}
+	}
+	vd.Usable = len(vd.Reasons) == 0
+	return vd
+}
+
+// rootReasons applies the hash table of version v, with the custom hashes
+// added as MEBx would add them.
+func rootReasons(root *x509.Certificate, v amt.Version, custom []amt.RootHash) []Reason {
+	table := amt.DefaultHashTable(v)
+	var refused []error
+	for _, h := range custom {
+		if err := table.AddCustom(h.Name, h.Algorithm, h.Hash); err != nil {
+			if slices.Equal(h.Algorithm.Sum(root.Raw), h.Hash) {
+				refused = append(refused, err)
+			}
+		}
+	}
+	e, ok := table.Find(root.Raw)
+	switch {
+	case ok && e.Active:
+		return nil
+	case ok:
+		return []Reason{{Rule: RuleRootTrusted, Seen: fmt.Sprintf("root %q matches %q, which is deactivated", describeName(root), e.Name),
+			Want: "an active entry", Fix: "activate the hash in MEBx (Manage Certificates)"}}
+	case len(refused) > 0:
+		return []Reason{reasonFromRule(RuleRootTrusted, refused[0])}
+	}
+	_, s256, _ := Thumbprints(root)
+	return []Reason{{Rule: RuleRootTrusted,
+		Seen: fmt.Sprintf("root %q (SHA-256 %s) is not trusted by AMT %s firmware", describeName(root), s256, v),
+		Want: "a root whose hash is in the firmware's default table, or added as a custom hash",
+		Fix:  "buy from a vendor whose root the firmware holds (see `amtrcs hashes`), or add this SHA-256 as a custom hash in MEBx and pass it with --trust-hash"}}
+}
+
+// reasonFromRule turns an amt.RuleError into a Reason, keeping its parts.
+func reasonFromRule(rule string, err error) Reason {
+	var re *amt.RuleError
+	if ok := asRuleError(err, &re); ok {
+		return Reason{Rule: re.Rule, Seen: re.Seen, Want: re.Want, Fix: re.Fix}
+	}
+	return Reason{Rule: rule, Seen: err.Error()}
+}

@@ -1,0 +1,111 @@
+package csr_test
+
+import (
+	"crypto/x509"
+	"errors"
+	"testing"
+
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/amtrcs/amtrcs/csr"
+	"github.com/amtrcs/amtrcs/csr/csrtest"
+)
+
+// fuzzSeeds are real deliveries of each format, so that mutations start
+// from valid structures.
+type fuzzSeeds struct {
+	pem, der, p7, pfx, zip []byte
+}
+
+func seeds(f *testing.F) fuzzSeeds {
+	v := csrtest.NewVendor(csrtest.VendorOptions{Name: "Fuzz Vendor", Bits: 1024})
+	leaf, key := v.Issue(csrtest.LeafOptions{Bits: 1024})
+	pfx, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{v.Intermediate}, "pw")
+	if err != nil {
+		f.Fatal(err)
+	}
+	p7 := mustP7(f, leaf, v.Intermediate, v.Root)
+	return fuzzSeeds{
+		pem: csrtest.PEM(leaf, v.Intermediate),
+		der: csrtest.DER(leaf, v.Intermediate),
+		p7:  p7,
+		pfx: pfx,
+		zip: mustZip(f, zipEntry{"leaf.crt", leaf.Raw}, zipEntry{"chain.p7b", p7}),
+	}
+}
+
+// checkParsed holds every parser to its contract: an error is an
+// unreadable-input error, and success yields certificates.
+func checkParsed(t *testing.T, certs []*x509.Certificate, err error) {
+	if err != nil {
+		if !errors.Is(err, csr.ErrUnreadable) {
+			t.Fatalf("error not marked unreadable: %v", err)
+		}
+		return
+	}
+	if len(certs) == 0 || len(certs) > csr.MaxCertificates {
+		t.Fatalf("%d certificates without error", len(certs))
+	}
+	// Whatever parsed must survive chain building and checking.
+	if ch, err := csr.BuildChain(certs, csr.ChainOptions{NoCompletion: true}); err == nil {
+		csr.Check(ch.Certs, csr.CheckOptions{Now: csrtest.Epoch, Suffixes: []string{"corp.example.com"}})
+	}
+}
+
+func FuzzParsePEMOrDER(f *testing.F) {
+	s := seeds(f)
+	f.Add(s.pem)
+	f.Add(s.der)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"))
+	f.Add([]byte{0x30, 0x82, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		certs, err := csr.ParsePEMOrDER(data)
+		checkParsed(t, certs, err)
+	})
+}
+
+func FuzzParsePKCS7(f *testing.F) {
+	s := seeds(f)
+	f.Add(s.p7)
+	f.Add([]byte("-----BEGIN PKCS7-----\nMAA=\n-----END PKCS7-----\n"))
+	f.Add(s.p7[:len(s.p7)/2])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		certs, err := csr.ParsePKCS7(data)
+		checkParsed(t, certs, err)
+	})
+}
+
+func FuzzParsePFX(f *testing.F) {
+	s := seeds(f)
+	f.Add(s.pfx, "pw")
+	f.Add(s.pfx, "")
+	f.Add(s.pfx[:len(s.pfx)/3], "pw")
+	f.Fuzz(func(t *testing.T, data []byte, password string) {
+		certs, key, err := csr.ParsePFX(data, password)
+		checkParsed(t, certs, err)
+		if err == nil && key == nil {
+			t.Fatal("PFX parsed without a key")
+		}
+	})
+}
+
+func FuzzDecode(f *testing.F) {
+	s := seeds(f)
+	for _, seed := range []struct {
+		name string
+		data []byte
+	}{
+		{"delivery.zip", s.zip}, {"chain.pem", s.pem}, {"chain.cer", s.der}, {"chain.p7b", s.p7}, {"cert.pfx", s.pfx},
+		{"empty.zip", mustZip(f)}, {"x.zip", []byte("PK\x03\x04")},
+	} {
+		f.Add(seed.name, seed.data)
+	}
+	f.Fuzz(func(t *testing.T, name string, data []byte) {
+		d, err := csr.Decode(name, data, csr.DecodeOptions{Password: "pw"})
+		if err != nil {
+			checkParsed(t, nil, err)
+			return
+		}
+		checkParsed(t, d.Certificates, nil)
+	})
+}
