@@ -1,0 +1,7 @@
+server {
+  api = "10.0.0.5:8443"
+}
+
+api {
+  token_sha256 = ["my-secret-token", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"]
+}

@@ -1,0 +1,12 @@
+server {
+}
+
+server {
+}
+
+domain {
+  suffixes = ["corp.example.com"]
+}
+
+listener "api" {
+}

@@ -1,0 +1,3 @@
+ca {
+  mode = "external"
+}

@@ -1,0 +1,6 @@
+data_dir = ""
+
+profile "lab" {
+  mode         = "ccm"
+  user_consent = "none"
+}

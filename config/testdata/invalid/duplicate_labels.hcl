@@ -1,0 +1,14 @@
+domain "corp" {
+  suffixes = ["corp.example.com"]
+}
+
+domain "corp" {
+  suffixes = ["other.example.com"]
+}
+
+profile "office" {
+}
+
+profile "office" {
+  mode = "ccm"
+}

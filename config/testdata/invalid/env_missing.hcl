@@ -1,0 +1,1 @@
+data_dir = env.NO_SUCH_VARIABLE

@@ -1,0 +1,3 @@
+server {
+  api = "${env["NO_SUCH_HOST"]}:8443"
+}

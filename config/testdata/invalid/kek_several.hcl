@@ -1,0 +1,4 @@
+kek {
+  file = "/var/lib/amtrcs/kek"
+  env  = "AMTRCS_KEK"
+}

@@ -1,0 +1,6 @@
+profile "static" {
+  network {
+    dhcp           = false
+    sync_from_host = false
+  }
+}

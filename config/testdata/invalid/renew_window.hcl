@@ -1,0 +1,3 @@
+ca {
+  amt_tls_validity = "720h"
+}

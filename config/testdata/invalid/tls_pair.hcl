@@ -1,0 +1,3 @@
+server {
+  tls_cert = "/etc/amtrcs/server.crt"
+}

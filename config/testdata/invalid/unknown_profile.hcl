@@ -1,0 +1,7 @@
+domain "corp" {
+  suffixes = ["corp.example.com"]
+  profile  = "offce"
+}
+
+profile "office" {
+}

@@ -1,0 +1,3 @@
+profile "office" {
+  sync_hostname = "maybe"
+}

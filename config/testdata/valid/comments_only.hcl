@@ -1,0 +1,2 @@
+# A file with only comments is the default configuration.
+// So is this.

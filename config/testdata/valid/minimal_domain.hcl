@@ -1,0 +1,3 @@
+domain "corp" {
+  suffixes = ["Corp.Example.COM.", "branch.corp.example.com"]
+}
