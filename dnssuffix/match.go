@@ -277,7 +277,7 @@ func match(source, certName, deviceSuffix string, v amt.Version) (Result, string
 			return verdict(false, fmt.Sprintf("%s is a top-level domain (the TLD table keeps %d labels for it), not a domain devices live in, so no certificate name matches it", d, depth))
 		}
 		r.Fix = fmt.Sprintf("set the MEBx PKI DNS suffix to %s on these devices (Intel advises this when DHCP option 15 is a single label such as .corp or .local)", r.SuggestedSuffix)
-		return verdict(false, fmt.Sprintf("%s is a single-label suffix: no public CA issues certificates under a single-label name, and a certificate name needs at least two labels, so no purchased certificate can match it", d))
+		return verdict(false, fmt.Sprintf("%s is a single-label suffix; no public CA issues certificates under a single-label name, and a certificate name needs at least two labels, so no purchased certificate can match it", d))
 	}
 	if zone, why, ok := privateZone(d); ok && !underOrEqual(name, zone) {
 		r.Rule = RulePrivateSuffix
