@@ -1,0 +1,168 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/amtrcs/amtrcs/config"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newConfigCmd) }
+
+func newConfigCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Work with the HCL configuration",
+	}
+	cmd.AddCommand(newConfigCheckCmd(a))
+	return cmd
+}
+
+// configCheckReport is the --json form of config check.
+type configCheckReport struct {
+	File        string              `json:"file"`
+	Valid       bool                `json:"valid"`
+	Errors      int                 `json:"errors"`
+	Warnings    int                 `json:"warnings"`
+	Diagnostics []config.Diagnostic `json:"diagnostics"`
+	Summary     *configSummary      `json:"summary,omitempty"`
+}
+
+// configSummary is what a clean config amounts to. It names secret sources,
+// never secrets.
+type configSummary struct {
+	DataDir   string `json:"data_dir"`
+	KEK       string `json:"kek"`
+	CA        string `json:"ca"`
+	Listeners struct {
+		API          string `json:"api"`
+		AgentGateway string `json:"agent_gateway"`
+		Hello        string `json:"hello,omitempty"`
+	} `json:"listeners"`
+	Domains  []summaryDomain  `json:"domains"`
+	Profiles []summaryProfile `json:"profiles"`
+}
+
+type summaryDomain struct {
+	Name     string   `json:"name"`
+	Suffixes []string `json:"suffixes"`
+	Profile  string   `json:"profile"`
+}
+
+type summaryProfile struct {
+	Name string `json:"name"`
+	Mode string `json:"mode"`
+}
+
+func summarize(c *config.Config) *configSummary {
+	s := &configSummary{DataDir: c.DataDir, CA: string(c.CA.Mode)}
+	switch c.KEK.Source {
+	case config.KEKFile:
+		s.KEK = "file " + c.KEKPath()
+	case config.KEKEnv:
+		s.KEK = "env " + c.KEK.Env
+	case config.KEKKMS:
+		// The URI may carry a PIN; its type is enough to say where the key is.
+		typ, _, _ := strings.Cut(c.KEK.KMS, ":")
+		s.KEK = "kms " + typ
+	}
+	if c.CA.Mode == config.CAExternal {
+		s.CA += " " + c.CA.URL
+	}
+	s.Listeners.API, s.Listeners.AgentGateway, s.Listeners.Hello = c.Server.API, c.Server.AgentGateway, c.Server.Hello
+	s.Domains = []summaryDomain{}
+	for _, d := range c.Domains {
+		s.Domains = append(s.Domains, summaryDomain{Name: d.Name, Suffixes: d.Suffixes, Profile: d.Profile})
+	}
+	for _, p := range c.Profiles {
+		s.Profiles = append(s.Profiles, summaryProfile{Name: p.Name, Mode: string(p.Mode)})
+	}
+	return s
+}
+
+func newConfigCheckCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Check a configuration file and summarise it",
+		Long: "check loads FILE (default: the --config file) as amtrcs would, with env.NAME read from\n" +
+			"the environment, and prints every problem with its file:line:col and source lines.\n" +
+			"Exit status 0 when the file is usable (warnings allowed), 2 on any error.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := a.configPath
+			if len(args) == 1 {
+				path = args[0]
+			}
+			if path == "" {
+				return usageError(errors.New("config check: no file given: want a FILE argument or --config FILE; fix: amtrcs config check /etc/amtrcs/amtrcs.hcl"))
+			}
+			cfg, diags, files := config.LoadFile(path, config.Environ())
+			nerr, nwarn := count(diags)
+			if a.json {
+				r := configCheckReport{File: path, Valid: !diags.HasErrors(), Errors: nerr, Warnings: nwarn, Diagnostics: config.JSONDiagnostics(diags)}
+				if cfg != nil {
+					r.Summary = summarize(cfg)
+				}
+				if err := a.printJSON(r); err != nil {
+					return err
+				}
+				if diags.HasErrors() {
+					return usageError(nil)
+				}
+				return nil
+			}
+			if len(diags) > 0 {
+				if err := config.WriteDiagnostics(a.stdout, files, diags, 0, false); err != nil {
+					return err
+				}
+			}
+			if diags.HasErrors() {
+				return usageError(fmt.Errorf("%s: %d error(s), %d warning(s): fix the errors above and run config check again", path, nerr, nwarn))
+			}
+			printSummary(a, path, nwarn, summarize(cfg))
+			return nil
+		},
+	}
+}
+
+func count(diags hcl.Diagnostics) (errs, warns int) {
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	return errs, warns
+}
+
+func printSummary(a *app, path string, warnings int, s *configSummary) {
+	w := a.stdout
+	fmt.Fprintf(w, "%s: ok", path)
+	if warnings > 0 {
+		fmt.Fprintf(w, " (%d warning(s) above)", warnings)
+	}
+	fmt.Fprintln(w)
+	hello := s.Listeners.Hello
+	if hello == "" {
+		hello = "off"
+	}
+	fmt.Fprintf(w, "  listeners: api %s, agent gateway %s, hello %s\n", s.Listeners.API, s.Listeners.AgentGateway, hello)
+	fmt.Fprintf(w, "  data dir:  %s; kek: %s; ca: %s\n", s.DataDir, s.KEK, s.CA)
+	fmt.Fprintf(w, "  domains (%d):\n", len(s.Domains))
+	for _, d := range s.Domains {
+		fmt.Fprintf(w, "    %s: %s -> profile %s\n", d.Name, strings.Join(d.Suffixes, ", "), d.Profile)
+	}
+	fmt.Fprintf(w, "  profiles (%d):", len(s.Profiles))
+	for i, p := range s.Profiles {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "%s %s (%s)", sep, p.Name, p.Mode)
+	}
+	fmt.Fprintln(w)
+}
