@@ -98,7 +98,7 @@ func (b *builder) ca(raw *caRaw, c *CA) {
 		if raw.RootFingerprint == nil {
 			b.errorf(orRange(raw.ModeRange, raw.DefRange), "External CA without root fingerprint", `ca.mode = "external" needs root_fingerprint to trust the CA on first contact: none is set; fix: add root_fingerprint = "<output of step certificate fingerprint root_ca.crt>"`)
 		}
-		if c.JWKPassword.IsZero() && raw.JWKPasswordEnv == nil && raw.JWKPasswordFile == nil {
+		if raw.JWKPasswordEnv == nil && raw.JWKPasswordFile == nil {
 			b.errorf(orRange(raw.ModeRange, raw.DefRange), "External CA without provisioner password", `ca.mode = "external" needs the JWK provisioner's password: neither jwk_password_env nor jwk_password_file is set; fix: add jwk_password_file = "/etc/amtrcs/ca-password"`)
 		}
 	case CAEmbedded:

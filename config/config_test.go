@@ -429,3 +429,26 @@ func TestLoadFileUnreadable(t *testing.T) {
 		t.Errorf("diags %v", diags)
 	}
 }
+
+// The JSON syntax (a file named *.json) goes through the same schema and
+// checks, with positions in the JSON text.
+func TestJSONSyntax(t *testing.T) {
+	src := []byte(`{
+  "domain": {
+    "corp": {
+      "suffixes": ["corp.example.com", "a..b"]
+    }
+  },
+  "maintenance": {"clock_sync": "168h"}
+}`)
+	_, diags := Load("amtrcs.hcl.json", src, nil)
+	got := JSONDiagnostics(diags)
+	if len(got) != 1 || got[0].Summary != "Invalid DNS suffix" || got[0].Line != 4 || got[0].Column != 40 {
+		t.Fatalf("diagnostics %v", got)
+	}
+	src = []byte(`{"domain": {"corp": {"suffixes": ["corp.example.com"]}}, "maintenance": {"clock_sync": "168h"}}`)
+	cfg, diags := Load("amtrcs.hcl.json", src, nil)
+	if diags.HasErrors() || cfg.Maintenance.ClockSync != 7*day || cfg.Domains[0].Suffixes[0] != "corp.example.com" {
+		t.Fatalf("cfg %+v, diags %v", cfg, diags)
+	}
+}
