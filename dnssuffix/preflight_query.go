@@ -92,36 +92,46 @@ func reverseName(ip netip.Addr) string {
 }
 
 // resolveAll asks every resolver every question and returns the answers per
-// question, in the order of resolvers.
+// question, in the order of resolvers. At most maxInFlight queries run at a
+// time; once ctx ends, the questions not yet asked are answered as timed out.
 func resolveAll(ctx context.Context, resolvers []string, qs []question, timeout time.Duration) map[question][]answer {
+	type job struct {
+		q question
+		i int // index of the resolver
+	}
 	out := make(map[question][]answer, len(qs))
+	jobs := make(chan job)
 	for _, q := range qs {
 		out[q] = make([]answer, len(resolvers))
 	}
 	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, maxInFlight)
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
-	for _, q := range qs {
-		for i, r := range resolvers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+	for range min(maxInFlight, len(qs)*len(resolvers)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				r := resolvers[j.i]
 				var a answer
-				select {
-				case sem <- struct{}{}:
-					a = exchange(ctx, r, q, timeout)
-					<-sem
-				case <-ctx.Done():
+				if ctx.Err() != nil {
 					a = answer{Resolver: r, TimedOut: true, Failure: "not asked: the overall time limit of the check ran out"}
+				} else {
+					a = exchange(ctx, r, j.q, timeout)
 				}
 				mu.Lock()
-				out[q][i] = a
+				out[j.q][j.i] = a
 				mu.Unlock()
-			}()
+			}
+		}()
+	}
+	for _, q := range qs {
+		for i := range resolvers {
+			jobs <- job{q, i}
 		}
 	}
+	close(jobs)
 	wg.Wait()
 	return out
 }

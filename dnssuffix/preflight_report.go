@@ -83,7 +83,10 @@ func (b *builder) verdict(q question) verdict {
 func (b *builder) host(name string) (addrs []string, nxdomain, known bool) {
 	va, v6 := b.verdict(question{name, dns.TypeA}), b.verdict(question{name, dns.TypeAAAA})
 	addrs = append(slices.Clone(va.records), v6.records...)
-	return addrs, va.nxdomain || v6.nxdomain, va.known || v6.known
+	// An empty answer for one type says nothing while the other type is
+	// unknown: the name may well have records of that type.
+	known = (va.known && v6.known) || len(addrs) > 0
+	return addrs, va.nxdomain || v6.nxdomain, known
 }
 
 func (b *builder) notChecked(subject, check, what string) {
