@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -185,7 +186,7 @@ func TestClientFaults(t *testing.T) {
 		code string
 	}{
 		{"unknown resource", func() error { _, err := c.GetOptInService(ctx); return err }, ErrDestinationUnreachable, "Sender"},
-		{"unknown action", func() error { return c.CommitChanges(ctx) }, ErrDestinationUnreachable, "Sender"},
+		{"method of a class not served", func() error { return c.CommitChanges(ctx) }, ErrDestinationUnreachable, "Sender"},
 		{"unsupported action", func() error {
 			_, err := c.PutRedirectionService(ctx, &RedirectionService{})
 			return err
@@ -315,5 +316,30 @@ func TestNewClientRefusesBadEndpoint(t *testing.T) {
 	c, err := NewClient("http://192.0.2.1:16992", "admin", "pw")
 	if err != nil || c.Endpoint() != "http://192.0.2.1:16992/wsman" {
 		t.Errorf("default path: %v %v", c, err)
+	}
+}
+
+// TestClientWithDialer reaches the device through a dial function (as the
+// agent relay does), whatever host the endpoint names.
+func TestClientWithDialer(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.mux.Handle(ResourceGeneralSettings, ActionGet, static(loadFixture[GeneralSettings](t, "amt/general/get.xml")))
+	var dials int
+	addr := strings.TrimPrefix(ts.srv.URL, "http://")
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		dials++
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	c, err := NewClient("http://device-0042.invalid:16992/wsman", testUser, testPassword, WithDialer(dial))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetGeneralSettings(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if dials == 0 {
+		t.Error("the dial function was not used")
 	}
 }
