@@ -2,6 +2,7 @@ package dnssuffix
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -346,6 +347,10 @@ type problem struct {
 func (b *builder) resolverHealth() {
 	qs := b.p.questions()
 	for i, r := range b.p.resolvers {
+		port := "53"
+		if _, p, err := net.SplitHostPort(r); err == nil {
+			port = p
+		}
 		var order []string
 		kinds := map[string]*problem{}
 		note := func(key string, sev Severity, q question, what, fix string) {
@@ -368,13 +373,13 @@ func (b *builder) resolverHealth() {
 			switch {
 			case a.Failure != "" && a.Truncated:
 				note("tcp", SeverityError, q, "truncated its UDP answer and then failed over TCP: "+a.Failure,
-					fmt.Sprintf("open TCP port 53 from this RCS and the devices to %s: answers too large for UDP need it", r))
+					fmt.Sprintf("open TCP port %s from this RCS and the devices to %s: answers too large for UDP need it", port, r))
 			case a.Failure != "" && a.TimedOut:
 				note("timeout", SeverityError, q, "did not answer: "+a.Failure,
-					fmt.Sprintf("check that %s runs and that UDP and TCP port 53 to it are open, or remove it from the resolvers", r))
+					fmt.Sprintf("check that %s runs and that UDP and TCP port %s to it are open, or remove it from the resolvers", r, port))
 			case a.Failure != "":
 				note("failure", SeverityError, q, "failed: "+a.Failure,
-					fmt.Sprintf("check that %s runs and that UDP and TCP port 53 to it are open, or remove it from the resolvers", r))
+					fmt.Sprintf("check that %s runs and that UDP and TCP port %s to it are open, or remove it from the resolvers", r, port))
 			case a.Rcode == dns.RcodeServerFailure:
 				note("servfail", SeverityError, q, "answered SERVFAIL",
 					fmt.Sprintf("check %s's log: it could not reach the authoritative servers or DNSSEC validation failed", r))
@@ -388,7 +393,7 @@ func (b *builder) resolverHealth() {
 			}
 			if a.Truncated && a.Failure == "" {
 				note("truncated", SeverityInfo, q, "truncated its UDP answer; the query was repeated over TCP and completed",
-					"nothing to fix; keep TCP port 53 open to this resolver, devices and this RCS need it for large answers")
+					fmt.Sprintf("nothing to fix; keep TCP port %s open to this resolver, devices and this RCS need it for large answers", port))
 			}
 		}
 		if len(order) == 0 {

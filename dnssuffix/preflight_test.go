@@ -154,7 +154,7 @@ func TestPreflight(t *testing.T) {
 			in: PreflightInput{Suffixes: []string{"corp.example.com"}, RCSAddresses: rcs, Devices: []DeviceName{{Name: "pc1.corp.example.com", IP: "192.0.2.41"}}},
 			problems: []want{
 				{SeverityWarning, "corp.example.com", CheckSuffixCoverage, "no provisioning certificate name", ""},
-				{SeverityInfo, "resolver ", CheckResolver, "truncated its UDP answer; the query was repeated over TCP and completed (5 of 5 queries", "TCP port 53"},
+				{SeverityInfo, "resolver ", CheckResolver, "truncated its UDP answer; the query was repeated over TCP and completed (5 of 5 queries", "keep TCP port"},
 			},
 			oks: []want{
 				{SeverityOK, "ProvisionServer.corp.example.com", CheckProvisionServer, "this RCS", ""},
@@ -168,7 +168,7 @@ func TestPreflight(t *testing.T) {
 			problems: []want{
 				{SeverityError, "ProvisionServer.corp.example.com", CheckProvisionServer, "not checked: no resolver gave an answer", "resolver findings"},
 				{SeverityError, "rcs.corp.example.com", CheckCertName, "not checked", ""},
-				{SeverityError, "resolver ", CheckResolver, "did not answer: no answer within 200ms (4 of 4 queries", "UDP and TCP port 53"},
+				{SeverityError, "resolver ", CheckResolver, "did not answer: no answer within 200ms (4 of 4 queries", "runs and that UDP and TCP port"},
 			},
 			oks: []want{{SeverityOK, "corp.example.com", CheckSuffixCoverage, "covered", ""}},
 		},
