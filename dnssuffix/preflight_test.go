@@ -177,7 +177,7 @@ func TestPreflight(t *testing.T) {
 				return []string{startDNS(t, loadZones(t, allZones...)), startSilent(t)}
 			},
 			timeout: time.Second,
-			in: PreflightInput{Suffixes: []string{"corp.example.com"}, CertNames: []string{"rcs.corp.example.com"}, RCSAddresses: rcs},
+			in:      PreflightInput{Suffixes: []string{"corp.example.com"}, CertNames: []string{"rcs.corp.example.com"}, RCSAddresses: rcs},
 			problems: []want{
 				{SeverityError, "resolver ", CheckResolver, "did not answer", ""},
 			},
