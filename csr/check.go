@@ -216,7 +216,7 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 		case r.Root.CatalogName != "":
 			add(RuleRootTrusted, "ok", fmt.Sprintf("%s (AMT catalog; default in %s)", r.Root.CatalogName, orNone(r.Root.DefaultIn)))
 		case r.Root.CustomName != "":
-			add(RuleRootTrusted, "ok", "matches custom hash "+r.Root.CustomName)
+			add(RuleRootTrusted, "ok", "matches "+r.Root.CustomName)
 		default:
 			add(RuleRootTrusted, "fail", "not trusted by AMT firmware: the root's hash is in no default table and no custom hash was given")
 		}
@@ -258,7 +258,7 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 	if len(sha1Certs) == 0 {
 		add(RuleSHA1, "ok", "no certificate of the chain is SHA-1 signed")
 	} else {
-		add(RuleSHA1, "warn", "SHA-1 signed: "+strings.Join(sha1Certs, ", ")+" (refused from AMT 16)")
+		add(RuleSHA1, "warn", "SHA-1 signed: "+strings.Join(sha1Certs, ", ")+"; refused from AMT 16")
 	}
 
 	for i, c := range chain {

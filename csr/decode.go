@@ -139,7 +139,11 @@ func decodeInto(name string, data []byte, opts DecodeOptions, d *Delivery, top b
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	d.Sources = append(d.Sources, fmt.Sprintf("%s (%s, %d certificates)", name, formatNames[f], len(certs)))
+	plural := "s"
+	if len(certs) == 1 {
+		plural = ""
+	}
+	d.Sources = append(d.Sources, fmt.Sprintf("%s (%s, %d certificate%s)", name, formatNames[f], len(certs), plural))
 	for _, c := range certs {
 		if !d.has(c) {
 			d.Certificates = append(d.Certificates, c)

@@ -267,7 +267,7 @@ func (w *Workshop) Import(d *Delivery, opts ImportOptions) (res *ImportResult, e
 	pc.Chain = chain.Certs
 	if report.Root != nil {
 		pc.RootSHA256 = report.Root.SHA256
-		pc.RootName = rootName(report.Root)
+		pc.RootName = rootName(report.Root, chain.Certs[len(chain.Certs)-1])
 	}
 	if match != nil {
 		pc.CSRID = match.ID
@@ -343,12 +343,12 @@ func leafSHA256(c *x509.Certificate) string {
 	return s256
 }
 
-func rootName(r *RootSummary) string {
+func rootName(r *RootSummary, root *x509.Certificate) string {
 	switch {
 	case r.CatalogName != "":
 		return r.CatalogName
 	case r.CustomName != "":
-		return r.CustomName + " (custom hash)"
+		return describeName(root) + " (custom hash)"
 	}
 	return "not trusted by AMT firmware"
 }

@@ -1,0 +1,463 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/csr"
+	"github.com/amtrcs/amtrcs/dnssuffix"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+func init() { register(newCertCmd) }
+
+// certClock is the time certificates are judged at; tests pin it.
+var certClock = time.Now
+
+func newCertCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cert",
+		Short: "Check, import, list, export and renew AMT provisioning certificates",
+		Long: `The certificate workshop: check what a vendor delivered against the rules of each AMT
+version, import it (matched to its pending CSR, or with the key of a PFX), list the
+provisioning certificates with their expiry, export them for other tools, and renew.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newCertCheckCmd(a), newCertImportCmd(a), newCertListCmd(a), newCertExportCmd(a), newCertRenewCmd(a))
+	return cmd
+}
+
+// checkFlags are the options of a check, shared by check and import.
+type checkFlags struct {
+	suffixes     []string
+	versions     []string
+	trustHashes  []string
+	passwordFile string
+}
+
+func (f *checkFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.suffixes, "device-suffix", nil, "a device DNS suffix the certificate must cover (repeatable)")
+	fl.StringArrayVar(&f.versions, "amt-version", nil, "an AMT version to judge for, such as 11 or 16.1 (repeatable; default: every profile)")
+	fl.StringArrayVar(&f.trustHashes, "trust-hash", nil, "a custom root hash added in MEBx, hex SHA-256/384/1 (repeatable, at most 3)")
+	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the PFX password")
+}
+
+func (f *checkFlags) options() (csr.CheckOptions, error) {
+	opts := csr.CheckOptions{Now: certClock()}
+	for _, s := range f.suffixes {
+		if _, err := dnssuffix.ValidateName(s); err != nil {
+			return opts, usageError(fmt.Errorf("--device-suffix: %w", err))
+		}
+		opts.Suffixes = append(opts.Suffixes, s)
+	}
+	for _, s := range f.versions {
+		v, _, err := amt.ParseProfileVersion(s)
+		if err != nil {
+			return opts, usageError(fmt.Errorf("--amt-version: %w", err))
+		}
+		opts.Versions = append(opts.Versions, v)
+	}
+	if len(f.trustHashes) > amt.MaxCustomHashes {
+		return opts, usageError(fmt.Errorf("--trust-hash: %d hashes given; want at most %d, as MEBx holds at most %d custom hashes", len(f.trustHashes), amt.MaxCustomHashes, amt.MaxCustomHashes))
+	}
+	for i, s := range f.trustHashes {
+		alg, h, err := amt.ParseHash(s)
+		if err != nil {
+			return opts, usageError(fmt.Errorf("--trust-hash: %w", err))
+		}
+		opts.CustomHashes = append(opts.CustomHashes, amt.RootHash{Name: fmt.Sprintf("custom hash %d", i+1), Algorithm: alg, Hash: h, Active: true})
+	}
+	return opts, nil
+}
+
+// readPasswordFile reads a password from a file, without its line ending.
+// The password itself is never printed, even in an error.
+func readPasswordFile(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageError(fmt.Errorf("--password-file: %w", err))
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// readDelivery reads the files given, mapping unreadable input to exit 2.
+func readDelivery(paths []string, password string) (*csr.Delivery, error) {
+	d, err := csr.ReadDelivery(paths, csr.DecodeOptions{Password: password})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return d, nil
+}
+
+// checkOutput is the JSON form of `cert check`.
+type checkOutput struct {
+	Sources  []string   `json:"sources"`
+	Skipped  []string   `json:"skipped,omitempty"`
+	RootFrom string     `json:"root_from,omitempty"`
+	Unused   []string   `json:"unused,omitempty"`
+	Report   csr.Report `json:"report"`
+}
+
+func newCertCheckCmd(a *app) *cobra.Command {
+	var cf checkFlags
+	cmd := &cobra.Command{
+		Use:   "check FILE...",
+		Short: "Report whether a certificate delivery can provision AMT, per AMT version",
+		Long: `check reads a delivery (.cer/.crt/.pem in PEM or DER, .p7b/.p7c, .zip of those, or
+.pfx/.p12 with --password-file), builds the chain whatever the file order, completes a
+missing root from the Mozilla roots, and reports every certificate, the root's
+thumbprints and AMT catalog name, the AMT marking, server-auth EKU, key sizes, SHA-1
+use, validity now and in 30 days, and suffix coverage; then a verdict per AMT version.
+It stores nothing.
+Exit status: 0 when usable for every version checked, 1 when not, 2 on unreadable input.`,
+		Example: `  amtrcs cert check delivery.zip --device-suffix corp.example.com
+  amtrcs cert check leaf.crt chain.p7b --amt-version 11 --amt-version 16 --json
+  amtrcs cert check test.pem --trust-hash 3F2A...C9 --amt-version 19`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			opts, err := cf.options()
+			if err != nil {
+				return err
+			}
+			pw, err := readPasswordFile(cf.passwordFile)
+			if err != nil {
+				return err
+			}
+			d, err := readDelivery(args, pw)
+			if err != nil {
+				return err
+			}
+			var leafKey any
+			if d.Key != nil {
+				leafKey = d.Key.Public()
+			}
+			ch, err := csr.BuildChain(d.Certificates, csr.ChainOptions{Leaf: leafKey})
+			if err != nil {
+				return usageError(err)
+			}
+			out := checkOutput{Sources: d.Sources, Skipped: d.Skipped, RootFrom: ch.RootFrom, Report: csr.Check(ch.Certs, opts)}
+			for _, c := range ch.Unused {
+				out.Unused = append(out.Unused, c.Subject.String())
+			}
+			if a.json {
+				err = a.printJSON(out)
+			} else {
+				err = writeCheckReport(a.stdout, out)
+			}
+			if err != nil {
+				return err
+			}
+			if !out.Report.Usable {
+				return verdictError(nil)
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+func writeCheckReport(w io.Writer, o checkOutput) error {
+	var b strings.Builder
+	r := o.Report
+	b.WriteString("Read:\n")
+	for _, s := range o.Sources {
+		fmt.Fprintf(&b, "  %s\n", s)
+	}
+	for _, s := range o.Skipped {
+		fmt.Fprintf(&b, "  skipped %s\n", s)
+	}
+	b.WriteString("\nChain (leaf to root):\n")
+	for i, c := range r.Certificates {
+		fmt.Fprintf(&b, "  %d. %s: %s\n", i+1, c.Role, c.Subject)
+		fmt.Fprintf(&b, "     issuer:     %s\n", c.Issuer)
+		fmt.Fprintf(&b, "     serial:     %s\n", c.Serial)
+		fmt.Fprintf(&b, "     key:        %s %d\n", c.KeyType, c.KeyBits)
+		fmt.Fprintf(&b, "     signature:  %s\n", c.SignatureAlgorithm)
+		fmt.Fprintf(&b, "     valid:      %s to %s\n", c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339))
+	}
+	if o.RootFrom != "" {
+		fmt.Fprintf(&b, "  (root added from the %s)\n", o.RootFrom)
+	}
+	for _, u := range o.Unused {
+		fmt.Fprintf(&b, "  not on the chain: %s\n", u)
+	}
+	if r.Root != nil {
+		b.WriteString("\nRoot:\n")
+		fmt.Fprintf(&b, "  subject:  %s\n", r.Root.Subject)
+		fmt.Fprintf(&b, "  SHA-1:    %s\n", r.Root.SHA1)
+		fmt.Fprintf(&b, "  SHA-256:  %s\n", r.Root.SHA256)
+		fmt.Fprintf(&b, "  SHA-384:  %s\n", r.Root.SHA384)
+		switch {
+		case r.Root.CatalogName != "":
+			fmt.Fprintf(&b, "  AMT name: %s\n", r.Root.CatalogName)
+		case r.Root.CustomName != "":
+			fmt.Fprintf(&b, "  AMT name: none in the catalog; matches %s\n", r.Root.CustomName)
+		default:
+			b.WriteString("  AMT name: not trusted by AMT firmware\n")
+		}
+	} else if r.MissingIssuer != "" {
+		fmt.Fprintf(&b, "\nRoot: none; missing issuer %s\n", r.MissingIssuer)
+	}
+	b.WriteString("\nChecks:\n")
+	for _, f := range r.Checks {
+		fmt.Fprintf(&b, "  %-5s %s: %s\n", strings.ToUpper(f.Status), f.Check, f.Detail)
+	}
+	b.WriteString("\nVerdict:\n")
+	for _, v := range r.Verdicts {
+		if v.Usable {
+			fmt.Fprintf(&b, "  %-8s usable\n", v.Profile)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-8s NOT usable\n", v.Profile)
+		for _, rs := range v.Reasons {
+			fmt.Fprintf(&b, "           - %s\n", rs.Error())
+		}
+	}
+	if r.Usable {
+		b.WriteString("\nUsable for every AMT version checked.\n")
+	} else {
+		var bad []string
+		for _, v := range r.Verdicts {
+			if !v.Usable {
+				bad = append(bad, v.Profile)
+			}
+		}
+		fmt.Fprintf(&b, "\nNot usable for %s.\n", strings.Join(bad, ", "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// workshop opens the store and a workshop over it.
+func (a *app) workshop() (*csr.Workshop, func(), error) {
+	st, err := a.openStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	w := csr.NewWorkshop(st, csr.WorkshopOptions{Now: certClock, Actor: "cli"})
+	return w, func() { st.Close() }, nil
+}
+
+// workshopError gives an error of the workshop its exit status: a refusal
+// is a verdict (1), bad input or an unknown id a usage error (2).
+func workshopError(err error) error {
+	var (
+		re  *csr.RefusedError
+		ce  *csr.CoverageError
+		rsn csr.Reason
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, csr.ErrUnreadable), errors.Is(err, store.ErrNotFound):
+		return usageError(err)
+	case errors.As(err, &re), errors.As(err, &ce), errors.As(err, &rsn):
+		return verdictError(err)
+	}
+	return err
+}
+
+func newCertImportCmd(a *app) *cobra.Command {
+	var cf checkFlags
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "import FILE...",
+		Short: "Import a vendor's delivery as a provisioning certificate",
+		Long: `import reads a delivery like check does, finds its private key (the pending CSR whose
+public key the leaf holds, or the key inside a PFX, which is then sealed in the store),
+and refuses, with the reasons of check, a chain that no AMT version can use unless
+--force. It stores the chain as a provisioning certificate; the CSR becomes issued.
+Exit status: 0 imported, 1 refused, 2 on unreadable input.`,
+		Example: `  amtrcs cert import delivery.zip
+  amtrcs cert import rcs.pfx --password-file pfx.pass
+  amtrcs cert import leaf.crt intermediate.crt --trust-hash 3F2A...C9`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			opts, err := cf.options()
+			if err != nil {
+				return err
+			}
+			pw, err := readPasswordFile(cf.passwordFile)
+			if err != nil {
+				return err
+			}
+			d, err := readDelivery(args, pw)
+			if err != nil {
+				return err
+			}
+			w, done, err := a.workshop()
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := w.Import(d, csr.ImportOptions{Force: force, Check: opts})
+			if err != nil {
+				return workshopError(err)
+			}
+			if a.json {
+				return a.printJSON(struct {
+					Cert   *csr.ProvisioningCert `json:"certificate"`
+					Report csr.Report            `json:"report"`
+				}{res.Cert, res.Report})
+			}
+			pc := res.Cert
+			fmt.Fprintf(a.stdout, "imported %s: %s, root %s, not after %s, %d certificates\n",
+				pc.ID, pc.CommonName, pc.RootName, pc.NotAfter.Format(time.RFC3339), len(pc.ChainDER))
+			if res.Chain.RootFrom != "" {
+				fmt.Fprintf(a.stdout, "  root added from the %s\n", res.Chain.RootFrom)
+			}
+			if res.CSR != nil {
+				fmt.Fprintf(a.stdout, "  key: CSR %s (now issued)\n", res.CSR.ID)
+			} else {
+				fmt.Fprintln(a.stdout, "  key: from the PFX, sealed in the store")
+			}
+			if pc.Renews != "" {
+				fmt.Fprintf(a.stdout, "  supersedes %s\n", pc.Renews)
+			}
+			for _, v := range res.Report.Verdicts {
+				if !v.Usable {
+					fmt.Fprintf(a.stdout, "  %s: NOT usable\n", v.Profile)
+					for _, rs := range v.Reasons {
+						fmt.Fprintf(a.stdout, "    - %s\n", rs.Error())
+					}
+				}
+			}
+			if pc.Forced {
+				fmt.Fprintln(a.stdout, "  stored with --force: no AMT version checked can use it")
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().BoolVar(&force, "force", false, "store a chain that no AMT version can use")
+	return cmd
+}
+
+func newCertListCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List provisioning certificates and pending CSRs with their expiry",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			w, done, err := a.workshop()
+			if err != nil {
+				return err
+			}
+			defer done()
+			entries, err := w.List()
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(entries)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCN\tROOT\tNOT AFTER\tDAYS LEFT\tSTATUS")
+			for _, e := range entries {
+				na, days := "-", "-"
+				if e.NotAfter != nil {
+					na = e.NotAfter.Format("2006-01-02")
+					days = fmt.Sprint(*e.DaysLeft)
+				}
+				root := e.RootName
+				if root == "" {
+					root = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.CommonName, root, na, days, e.Status)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newCertExportCmd(a *app) *cobra.Command {
+	var format, out, passwordFile string
+	cmd := &cobra.Command{
+		Use:   "export ID --format pfx|pem|console-pem --out FILE",
+		Short: "Write a provisioning certificate as PFX, chain PEM, or console PEM",
+		Long: `export writes a stored provisioning certificate:
+  pfx          key and chain, encrypted with AES-256 (needs --password-file)
+  pem          the chain, leaf first, no key
+  console-pem  what AMT consoles load: root first, then intermediates top-down; no leaf, no key`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			f, err := csr.ParseExportFormat(format)
+			if err != nil {
+				return usageError(err)
+			}
+			if out == "" {
+				return usageError(errors.New("--out is required: give the file to write"))
+			}
+			pw, err := readPasswordFile(passwordFile)
+			if err != nil {
+				return err
+			}
+			w, done, err := a.workshop()
+			if err != nil {
+				return err
+			}
+			defer done()
+			data, err := w.Export(args[0], f, pw)
+			if err != nil {
+				var rsn csr.Reason
+				if errors.As(err, &rsn) {
+					return usageError(err)
+				}
+				return workshopError(err)
+			}
+			mode := os.FileMode(0o644)
+			if f == csr.ExportPFX {
+				mode = 0o600
+			}
+			if err := os.WriteFile(out, data, mode); err != nil {
+				return usageError(fmt.Errorf("--out: %w", err))
+			}
+			fmt.Fprintf(a.stdout, "wrote %s (%s, %d bytes)\n", out, f, len(data))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&format, "format", "", "pfx, pem or console-pem")
+	fl.StringVar(&out, "out", "", "file to write")
+	fl.StringVar(&passwordFile, "password-file", "", "file holding the password of the PFX to write")
+	return cmd
+}
+
+func newCertRenewCmd(a *app) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "renew ID",
+		Short: "Make a new key and CSR with the same subject as a provisioning certificate",
+		Long: `renew makes the CSR for a certificate's successor: a new key, sealed in the store, and
+the same subject. The certificate stays active until the successor is imported; it is
+then marked superseded.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			w, done, err := a.workshop()
+			if err != nil {
+				return err
+			}
+			defer done()
+			rec, err := w.Renew(args[0])
+			if err != nil {
+				return workshopError(err)
+			}
+			return a.writeCSR(rec, out)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to write the CSR to (default: stdout)")
+	return cmd
+}
