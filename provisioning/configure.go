@@ -1,0 +1,167 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amt/wsman"
+)
+
+// configureSteps apply the profile after activation (issue item 3). Each is
+// a post step: it repeats safely, so Resume can run it again.
+func configureSteps(mode amt.ControlMode) []step {
+	s := []step{{name: "redirection", post: true, do: stepRedirection}}
+	if mode == amt.ControlACM {
+		// CCM firmware always asks the user; its opt-in policy is fixed.
+		s = append(s, step{name: "user-consent", post: true, do: stepConsent})
+	}
+	s = append(s,
+		step{name: "network", post: true, do: stepNetwork},
+		step{name: "hostname", post: true, do: stepHostname},
+		step{name: "confirm", post: true, do: func(ctx context.Context, r *run) error { return r.confirm(ctx, mode) }},
+	)
+	return s
+}
+
+func stepRedirection(ctx context.Context, r *run) error {
+	c, err := r.adminConn()
+	if err != nil {
+		return err
+	}
+	red := r.prof.Redirection
+	state := wsman.RedirectionDisabled
+	switch {
+	case red.SOL && red.IDER:
+		state = wsman.RedirectionIDERAndSOL
+	case red.SOL:
+		state = wsman.RedirectionSOL
+	case red.IDER:
+		state = wsman.RedirectionIDER
+	}
+	if err := c.RedirectionRequestStateChange(ctx, state); err != nil {
+		return fmt.Errorf("AMT_RedirectionService.RequestStateChange(%d): %w", state, err)
+	}
+	rs, err := c.GetRedirectionService(ctx)
+	if err != nil {
+		return err
+	}
+	rs.ListenerEnabled = red.KVM || red.SOL || red.IDER
+	if _, err := c.PutRedirectionService(ctx, rs); err != nil {
+		return fmt.Errorf("put AMT_RedirectionService: %w", err)
+	}
+	kvm := wsman.KVMDisabled
+	if red.KVM {
+		kvm = wsman.KVMEnabled
+	}
+	if err := c.KVMRequestStateChange(ctx, kvm); err != nil {
+		return fmt.Errorf("CIM_KVMRedirectionSAP.RequestStateChange(%d): %w", kvm, err)
+	}
+	return nil
+}
+
+func stepConsent(ctx context.Context, r *run) error {
+	c, err := r.adminConn()
+	if err != nil {
+		return err
+	}
+	o, err := c.GetOptInService(ctx)
+	if err != nil {
+		return err
+	}
+	switch r.prof.UserConsent {
+	case ConsentNone:
+		o.OptInRequired = wsman.OptInNone
+	case ConsentKVM:
+		o.OptInRequired = wsman.OptInKVM
+	default:
+		o.OptInRequired = wsman.OptInAll
+	}
+	if _, err := c.PutOptInService(ctx, o); err != nil {
+		return fmt.Errorf("put IPS_OptInService: %w", err)
+	}
+	return nil
+}
+
+func stepNetwork(ctx context.Context, r *run) error {
+	c, err := r.adminConn()
+	if err != nil {
+		return err
+	}
+	eth, err := c.GetEthernetPortSettings(ctx, wsman.EthernetPortWired)
+	if err != nil {
+		return err
+	}
+	n := r.prof.Network
+	eth.DHCPEnabled = n.DHCP
+	sync := n.DHCP || n.SyncFromHost
+	eth.IpSyncEnabled = &sync
+	if n.DHCP {
+		t := true
+		eth.SharedDynamicIP = &t
+	} else {
+		eth.SharedStaticIp = &sync
+	}
+	if _, err := c.PutEthernetPortSettings(ctx, eth); err != nil {
+		return fmt.Errorf("put AMT_EthernetPortSettings: %w", err)
+	}
+	return nil
+}
+
+func stepHostname(ctx context.Context, r *run) error {
+	if !r.prof.SyncHostname {
+		return nil
+	}
+	host, domain := splitFQDN(r.dev.OSFQDN, r.dev.Hostname)
+	if host == "" {
+		r.res.Notes = append(r.res.Notes, "host name not synchronized: the host reported no name")
+		return nil
+	}
+	c, err := r.adminConn()
+	if err != nil {
+		return err
+	}
+	if _, err := c.SetHostAndDomain(ctx, host, domain); err != nil {
+		return fmt.Errorf("put AMT_GeneralSettings host and domain: %w", err)
+	}
+	return nil
+}
+
+// splitFQDN prefers the FQDN; the bare host name has no domain.
+func splitFQDN(fqdn, hostname string) (host, domain string) {
+	fqdn = strings.TrimSuffix(strings.TrimSpace(fqdn), ".")
+	if fqdn != "" {
+		h, d, _ := strings.Cut(fqdn, ".")
+		return h, d
+	}
+	return strings.TrimSpace(hostname), ""
+}
+
+// confirm checks the device reached mode: over the host interface when
+// there is one, else over WS-MAN.
+func (r *run) confirm(ctx context.Context, want amt.ControlMode) error {
+	var mode amt.ControlMode
+	var st amt.ProvisioningState
+	if r.dev.Host != nil {
+		var err error
+		if mode, st, err = r.dev.state(ctx); err != nil {
+			return err
+		}
+	} else {
+		c, err := r.adminConn()
+		if err != nil {
+			return err
+		}
+		sc, err := c.GetSetupAndConfigurationService(ctx)
+		if err != nil {
+			return err
+		}
+		st, mode = amt.ProvisioningState(sc.ProvisioningState), amt.ProvisioningMode(sc.ProvisioningMode).ControlMode()
+	}
+	r.res.ControlMode = mode
+	if st != amt.PostProvisioning || mode != want {
+		return fmt.Errorf("device reports %s in control mode %s after activation, want post-provisioning in %s", st, mode, want)
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amt/wsman"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+// Deactivate fully unprovisions a device (reference §9): over WS-MAN as
+// admin with the stored password in ACM (the host command works only in
+// CCM), with the host command in CCM. Once the device reports
+// pre-provisioning, its admin password is deleted from the store in the
+// same transaction as the session record and the audit event; the MEBx
+// password is kept, as the firmware keeps it.
+func (e *Engine) Deactivate(ctx context.Context, dev *Device) (*Result, error) {
+	if dev.Host != nil {
+		if err := dev.ReadInfo(ctx); err != nil {
+			return nil, err
+		}
+	}
+	release, err := e.acquire(dev.ID())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	sess := &Session{Device: dev.ID(), Path: PathDeactivate, Status: StatusRunning, Started: e.opts.Clock(), Address: addrString(dev)}
+	r := e.newRun(dev, sess, Profile{}, nil, Domain{})
+	defer r.close()
+	res := r.res
+	res.AdminSecret = ""
+	mode := dev.Info.ControlMode
+	if dev.Host == nil {
+		// A legacy device: ask WS-MAN which mode it is in.
+		mode = amt.ControlACM
+	}
+	fail := func(step string, err error) (*Result, error) {
+		serr := &StepError{Device: sess.Device, Path: PathDeactivate, Step: step, Err: err}
+		sess.Status, sess.Error = StatusFailed, serr.Error()
+		_ = e.event(r, "provision.deactivate", store.OutcomeFailure, map[string]string{"step": step, "error": serr.Error()})
+		return res, serr
+	}
+	switch {
+	case dev.Host != nil && dev.Info.ProvisioningState == amt.PreProvisioning:
+		res.Notes = append(res.Notes, "the device was not provisioned")
+	case mode == amt.ControlCCM:
+		if _, err := dev.Host.Unprovision(ctx, wsman.UnprovisionFull); err != nil {
+			return fail("host-unprovision", err)
+		}
+		res.Steps = append(res.Steps, "host-unprovision")
+	default:
+		if err := r.loadPasswords(); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				err = fmt.Errorf("%w: unprovision it in MEBx (or with its password by another tool)", ErrUnknownPassword)
+			}
+			return fail("load-password", err)
+		}
+		c, err := r.adminConn()
+		if err != nil {
+			return fail("unprovision", err)
+		}
+		if err := c.Unprovision(ctx, wsman.UnprovisionFull); err != nil {
+			return fail("unprovision", err)
+		}
+		res.Steps = append(res.Steps, "unprovision")
+	}
+	if dev.Host != nil {
+		if err := waitUnprovisioned(ctx, dev); err != nil {
+			return fail("confirm", err)
+		}
+		res.Steps = append(res.Steps, "confirm")
+	}
+	res.ControlMode = amt.ControlNone
+	sess.Status, sess.Step, sess.StepName = StatusDone, len(res.Steps), "confirm"
+	now := e.opts.Clock()
+	sess.Updated = now
+	err = e.st.Update(func(tx *store.Tx) error {
+		if err := tx.DeleteSecret(AdminSecretName(sess.Device)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := tx.Put(store.Sessions, sess.Device, sess); err != nil {
+			return err
+		}
+		return tx.Audit(store.Event{Time: now, Actor: e.opts.Actor, Action: "provision.deactivate", Subject: sess.Device, Outcome: store.OutcomeSuccess,
+			Detail: map[string]string{"mode": mode.String(), "deleted_secret_name": AdminSecretName(sess.Device)}})
+	})
+	return res, err
+}
+
+func addrString(d *Device) string {
+	if d.Addr.IsValid() {
+		return d.Addr.String()
+	}
+	return ""
+}
+
+// waitUnprovisioned polls the host interface until the firmware reports
+// pre-provisioning: unprovisioning finishes after the call returns.
+func waitUnprovisioned(ctx context.Context, dev *Device) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mode, st, err := dev.state(ctx)
+		if err == nil && st == amt.PreProvisioning {
+			dev.Info.ControlMode, dev.Info.ProvisioningState = mode, st
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("device still reports %s (%v) 30 s after unprovisioning", st, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package provisioning
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amt/hostif"
+	"github.com/amtrcs/amtrcs/amt/wsman"
+)
+
+// Firmware ports (reference §6, §7).
+const (
+	PortHTTP = 16992 // WS-MAN over HTTP (local through LMS)
+	PortTLS  = 16993 // WS-MAN over TLS
+)
+
+// Device is one AMT device as the engine reaches it: what the host
+// interface reported, a host-interface client, and a dialer for the
+// firmware's ports.
+type Device struct {
+	// Info is what the host interface reported (ReadInfo fills it). For a
+	// legacy hello device only UUID is known at first; the engine fills
+	// Version from CIM_SoftwareIdentity.
+	Info hostif.Info
+	// Hostname and OSFQDN are the operating system's names, as the agent
+	// reports them; SyncHostname copies them into AMT.
+	Hostname, OSFQDN string
+	// Host is the host-interface client (PTHI relayed by the agent); nil
+	// for legacy hello devices, which are reached over the network only.
+	Host *hostif.Client
+	// Dial opens one stream to a firmware port (16992 or 16993): a relayed
+	// LMS stream, or TCP to the hello's source address.
+	Dial func(ctx context.Context, port int) (net.Conn, error)
+	// Addr is the hello's source address for legacy devices; zero on the
+	// agent path.
+	Addr netip.Addr
+}
+
+// ID is the device's UUID as text, the key of its session and secrets.
+func (d *Device) ID() string { return d.Info.UUID.String() }
+
+// ReadInfo fills Info over the host interface.
+func (d *Device) ReadInfo(ctx context.Context) error {
+	if d.Host == nil {
+		return errors.New("read device info: the device has no host interface (a legacy hello device); its facts come from WS-MAN")
+	}
+	in, err := d.Host.ReadInfo(ctx)
+	if err != nil {
+		return fmt.Errorf("read device info: %w", err)
+	}
+	d.Info = in
+	return nil
+}
+
+// state reads control mode and provisioning state over the host interface.
+func (d *Device) state(ctx context.Context) (amt.ControlMode, amt.ProvisioningState, error) {
+	mode, err := d.Host.ControlMode(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	st, err := d.Host.ProvisioningState(ctx)
+	return mode, st, err
+}
+
+// conn is one WS-MAN client with the transport under it, so that its
+// connections can be closed when a session ends (relayed streams are
+// scarce: firmware has about 8 channel slots).
+type conn struct {
+	*wsman.Client
+	tr *http.Transport
+}
+
+func (c *conn) close() {
+	if c != nil && c.tr != nil {
+		c.tr.CloseIdleConnections()
+	}
+}
+
+// dialWSMAN opens a WS-MAN client on port as user. tlsCfg is required for
+// PortTLS and ignored for PortHTTP.
+func (d *Device) dialWSMAN(port int, user, password string, tlsCfg *tls.Config) (*conn, error) {
+	if d.Dial == nil {
+		return nil, errors.New("device has no dialer for its WS-MAN ports")
+	}
+	host := "127.0.0.1" // LMS listens on the host's loopback
+	if d.Addr.IsValid() {
+		host = d.Addr.String()
+	}
+	scheme := "http"
+	if port == PortTLS {
+		scheme = "https"
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.Dial(ctx, port)
+		},
+		TLSClientConfig: tlsCfg,
+		// AMT speaks HTTP/1.1 only; a relayed stream is one connection.
+		ForceAttemptHTTP2:     false,
+		MaxIdleConnsPerHost:   1,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		TLSHandshakeTimeout:   time.Minute,
+	}
+	endpoint := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/wsman"
+	c, err := wsman.NewClient(endpoint, user, password, wsman.WithTransport(tr))
+	if err != nil {
+		return nil, err
+	}
+	return &conn{Client: c, tr: tr}, nil
+}

@@ -1,0 +1,51 @@
+// Package provisioning activates Intel AMT devices and keeps the secrets
+// that activation creates: it runs each activation path as a list of steps
+// over a Device (a host-interface client, a dialer for the firmware's
+// WS-MAN ports, and what the host reported), records every step in the
+// store, and resumes or rolls back a session after a crash.
+//
+// # The API the server and the agent build on
+//
+//	e, err := provisioning.New(st, certs, provisioning.Options{Domains: lookup})
+//	dev := &provisioning.Device{Host: hostif.NewClient(t), Dial: relay, Hostname: "pc1", OSFQDN: "pc1.corp.example.com"}
+//	if err := dev.ReadInfo(ctx); err != nil { ... }     // fills dev.Info over the host interface
+//	rep, err := e.Preflight(ctx, dev, profile)           // reads only; *PreflightError lists every reason
+//	res, err := e.Activate(ctx, dev, profile)            // picks the path: TLS (19+), host-based (7..18), CCM, upgrade
+//	res, err = e.Resume(ctx, dev)                        // after a crash: continue, or start over
+//	err = e.Deactivate(ctx, dev)                         // Unprovision over WS-MAN (ACM) or the host command (CCM)
+//	res, err = e.HandleHello(ctx, msg, sourceAddr)       // legacy network setup, from the TCP 9971 listener
+//
+// Device.Dial opens the firmware's port 16992 (plain WS-MAN) or 16993
+// (WS-MAN over TLS): on the agent path it is a stream relayed by the
+// agent (LMS), for a legacy hello device a TCP connection to the hello's
+// source address, and in tests the simulator's in-process DialLMS.
+// CertSource gives the provisioning chains with a crypto.Signer for their
+// key; Options.Domains maps a device's DNS suffix to the certificate of its
+// domain. Profiles are stored with PutProfile and read with GetProfile;
+// static passwords are sealed, never in the profile's JSON.
+//
+// An Engine is safe for concurrent use; it runs at most one session per
+// device at a time and answers ErrBusy to a second one.
+//
+// # Crash safety
+//
+// A device's new admin and MEBx passwords are sealed in the store, in one
+// transaction with the session record (path and step) and the audit event,
+// before the call that sets them in firmware. After each step the session
+// record and an audit event are committed. Resume decides from the device's
+// own state, not from the record alone: a post-provisioned device whose
+// stored password authenticates gets the remaining configuration steps; a
+// pre-provisioned one starts over; an in-provisioning one (TLS-based setup
+// started, not committed) is stopped and started over.
+//
+// # What this package must never do
+//
+//   - send a secret anywhere but to the device it belongs to: no password,
+//     key, nonce or digest in a log line, an error, an audit event or JSON;
+//   - set a password in firmware before it is sealed and committed;
+//   - let the provisioning key leave its crypto.Signer (the TLS-based path
+//     terminates TLS here, over the relayed stream);
+//   - write to a device during Preflight;
+//   - hold its own copy of a firmware rule: the suffix rule is dnssuffix's,
+//     the certificate rules csr's, the facts amt's.
+package provisioning

@@ -1,0 +1,236 @@
+package provisioning
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/amtrcs/amtrcs/amt/hello"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+// Path is an activation path, or deactivation.
+type Path string
+
+const (
+	PathHostBased  Path = "acm-hostbased" // AdminSetup, AMT 7 to 18
+	PathTLS        Path = "acm-tls"       // StartConfigurationHBased + mutual TLS, AMT 19+
+	PathCCM        Path = "ccm"           // Setup
+	PathUpgrade    Path = "upgrade"       // UpgradeClientToAdmin, CCM to ACM
+	PathLegacy     Path = "acm-legacy"    // network setup after a hello
+	PathDeactivate Path = "deactivate"
+)
+
+// ProvisioningCert is a provisioning certificate as the engine uses it: the
+// chain, leaf first and root last, and a signer for the leaf's key. The key
+// stays behind Signer (sealed in the store, or in a KMS).
+type ProvisioningCert struct {
+	ID     string
+	Chain  []*x509.Certificate
+	Signer crypto.Signer
+}
+
+// CertSource gives the provisioning certificates (the csr workshop).
+type CertSource interface {
+	ProvisioningCert(ctx context.Context, id string) (*ProvisioningCert, error)
+	ProvisioningCertIDs(ctx context.Context) ([]string, error)
+}
+
+// CertList is a CertSource over certificates held in memory, for the demo,
+// tests, and certificates loaded from files.
+type CertList []*ProvisioningCert
+
+// ProvisioningCert implements CertSource.
+func (l CertList) ProvisioningCert(_ context.Context, id string) (*ProvisioningCert, error) {
+	for _, c := range l {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("provisioning certificate %q: %w", id, store.ErrNotFound)
+}
+
+// ProvisioningCertIDs implements CertSource.
+func (l CertList) ProvisioningCertIDs(context.Context) ([]string, error) {
+	ids := make([]string, len(l))
+	for i, c := range l {
+		ids[i] = c.ID
+	}
+	return ids, nil
+}
+
+// Domain is a set of DNS suffixes served by one provisioning certificate.
+type Domain struct {
+	Name     string   `json:"name"`
+	Suffixes []string `json:"suffixes"`
+	CertID   string   `json:"cert_id"`
+}
+
+// DomainLookup finds the domain of a device's DNS suffix; ok is false when
+// no domain lists it.
+type DomainLookup func(ctx context.Context, suffix string) (d Domain, ok bool, err error)
+
+// StaticDomains looks suffixes up in ds, case-insensitively and without a
+// trailing dot.
+func StaticDomains(ds ...Domain) DomainLookup {
+	return func(_ context.Context, suffix string) (Domain, bool, error) {
+		s := normSuffix(suffix)
+		for _, d := range ds {
+			for _, x := range d.Suffixes {
+				if normSuffix(x) == s {
+					return d, true, nil
+				}
+			}
+		}
+		return Domain{}, false, nil
+	}
+}
+
+func normSuffix(s string) string { return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), ".")) }
+
+// Phase says where a StepHook is called: after the step's calls to the
+// device, before its completion is recorded, and after that.
+type Phase int
+
+const (
+	AfterCall Phase = iota
+	AfterRecord
+)
+
+func (p Phase) String() string {
+	if p == AfterCall {
+		return "after-call"
+	}
+	return "after-record"
+}
+
+// StepHook is called around each step; a non-nil error makes the engine
+// return it at once, doing nothing more (no cleanup, no record): what a
+// killed process does. It exists for fault-injection tests.
+type StepHook func(path Path, step string, phase Phase) error
+
+// IntelOnDieRootSHA256 is the SHA-256 of Intel's On-Die CA root, which AMT
+// 19+ device-identity chains end in (reference §13).
+const IntelOnDieRootSHA256 = "BEB40BB7507B33967226AA80E084749FBB6593893C642E818D682E9A8D07FC24"
+
+// Options configure an Engine. The zero value works for the agent path.
+type Options struct {
+	// Clock is the RCS's clock (nil: time.Now).
+	Clock func() time.Time
+	// Logger gets structured progress lines, never a secret (nil: discard).
+	Logger *slog.Logger
+	// Domains maps a device's DNS suffix to its domain and certificate. With
+	// none, or no entry, the engine picks the first stored certificate that
+	// passes the preflight.
+	Domains DomainLookup
+	// DeviceIdentityRoots are the roots a device's TLS certificate (AMT 19
+	// setup) must chain to, and DeviceIdentityRootSHA256 SHA-256 pins of
+	// roots given only by hash (uppercase or lowercase hex). With neither,
+	// Intel's On-Die root is pinned by IntelOnDieRootSHA256.
+	DeviceIdentityRoots      []*x509.Certificate
+	DeviceIdentityRootSHA256 []string
+	// HelloProfile picks the profile for a legacy hello (nil: the stored
+	// profile "default").
+	HelloProfile func(ctx context.Context, m hello.Message, source netip.Addr) (Profile, error)
+	// DialNetwork opens TCP connections to legacy devices (nil: net.Dialer).
+	DialNetwork func(ctx context.Context, network, addr string) (net.Conn, error)
+	// LookupAddr names a legacy device by reverse DNS (nil: no lookup).
+	LookupAddr func(ctx context.Context, addr string) ([]string, error)
+	// StepHook is for fault-injection tests.
+	StepHook StepHook
+	// Actor is the audit actor (default "rcs").
+	Actor string
+	// StartConfigRetries and StartConfigRetryDelay: a failed
+	// StartConfigurationHBased is retried (default 3 times, 2 s apart).
+	StartConfigRetries    int
+	StartConfigRetryDelay time.Duration
+	// TimeSyncThreshold: the device clock is set when off by more (10 s).
+	TimeSyncThreshold time.Duration
+}
+
+// Engine runs provisioning sessions. It is safe for concurrent use, with at
+// most one session per device.
+type Engine struct {
+	st    *store.Store
+	certs CertSource
+	opts  Options
+	log   *slog.Logger
+	pins  [][]byte
+
+	mu   sync.Mutex
+	busy map[string]bool
+}
+
+// New returns an engine over st that takes provisioning certificates from
+// certs (nil when only CCM is used).
+func New(st *store.Store, certs CertSource, opts Options) (*Engine, error) {
+	if st == nil {
+		return nil, errors.New("provisioning: no store")
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Actor == "" {
+		opts.Actor = "rcs"
+	}
+	if opts.StartConfigRetries == 0 {
+		opts.StartConfigRetries = 3
+	}
+	if opts.StartConfigRetryDelay == 0 {
+		opts.StartConfigRetryDelay = 2 * time.Second
+	}
+	if opts.TimeSyncThreshold == 0 {
+		opts.TimeSyncThreshold = 10 * time.Second
+	}
+	if opts.DialNetwork == nil {
+		var d net.Dialer
+		opts.DialNetwork = d.DialContext
+	}
+	if certs == nil {
+		certs = CertList(nil)
+	}
+	e := &Engine{st: st, certs: certs, opts: opts, log: opts.Logger, busy: map[string]bool{}}
+	hashes := opts.DeviceIdentityRootSHA256
+	if len(hashes) == 0 && len(opts.DeviceIdentityRoots) == 0 {
+		hashes = []string{IntelOnDieRootSHA256}
+	}
+	for _, h := range hashes {
+		b, err := hex.DecodeString(strings.TrimSpace(h))
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("provisioning: device-identity root pin %q: want 64 hex digits (a SHA-256)", h)
+		}
+		e.pins = append(e.pins, b)
+	}
+	return e, nil
+}
+
+// Store is the engine's store.
+func (e *Engine) Store() *store.Store { return e.st }
+
+// acquire marks a device busy, or fails with ErrBusy.
+func (e *Engine) acquire(id string) (release func(), err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.busy[id] {
+		return nil, fmt.Errorf("device %s: %w; wait for it to finish", id, ErrBusy)
+	}
+	e.busy[id] = true
+	return func() {
+		e.mu.Lock()
+		delete(e.busy, id)
+		e.mu.Unlock()
+	}, nil
+}

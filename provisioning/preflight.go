@@ -1,0 +1,259 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/csr"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+// Rule names of preflight refusals not owned by csr or amt.
+const (
+	RuleDeviceState  = "device state"
+	RuleCertificate  = "provisioning certificate"
+	RuleRootInDevice = "root hash in device table"
+	RulePath         = "activation path"
+)
+
+// Clock sources a preflight reports.
+const (
+	ClockDevice = "device" // AMT_TimeSynchronizationService.GetLowAccuracyTimeSynch
+	ClockHost   = "host"   // the RCS's clock: the device's could not be read
+)
+
+// PreflightReport is what a passed preflight found. Its Notes say what was
+// assumed (for example the clock source).
+type PreflightReport struct {
+	Device      string      `json:"device"`
+	Version     amt.Version `json:"version"`
+	AMTProfile  string      `json:"amt_profile"`
+	Path        Path        `json:"path"`
+	DNSSuffix   string      `json:"dns_suffix"`
+	Domain      string      `json:"domain,omitempty"`
+	CertID      string      `json:"cert_id,omitempty"`
+	Root        string      `json:"root,omitempty"` // the device's table entry the chain's root matches
+	Clock       time.Time   `json:"clock"`
+	ClockSource string      `json:"clock_source"`
+	Notes       []string    `json:"notes,omitempty"`
+
+	cert   *ProvisioningCert
+	domain Domain
+}
+
+// Preflight proves, before any write, that the device will accept an
+// activation with profile p: the state and path, the provisioning
+// certificate its domain names, that certificate's root in the device's
+// table and active, the suffix rule, the version's capabilities and the
+// certificate's validity against the device's clock. It reads the device
+// (host interface, and GetLowAccuracyTimeSynch when the device answers on
+// port 16992) and never writes to it. A refusal is a *PreflightError with
+// every reason.
+func (e *Engine) Preflight(ctx context.Context, dev *Device, p Profile) (*PreflightReport, error) {
+	if dev.Host != nil && dev.Info.Version == (amt.Version{}) {
+		if err := dev.ReadInfo(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rep := &PreflightReport{Device: dev.ID(), Version: dev.Info.Version, DNSSuffix: dev.Info.DNSSuffix}
+	var reasons []Reason
+	if err := p.Validate(); err != nil {
+		reasons = append(reasons, reasonsOf(err)...)
+	}
+	prof, err := amt.LookupProfile(dev.Info.Version)
+	if err != nil {
+		reasons = append(reasons, reasonsOf(err)...)
+		return rep, &PreflightError{Device: dev.ID(), Reasons: reasons}
+	}
+	rep.AMTProfile = prof.Name
+	path, r := e.choosePath(dev, p, prof)
+	rep.Path = path
+	if r != nil {
+		reasons = append(reasons, *r)
+	}
+	if path == PathHostBased || path == PathTLS || path == PathUpgrade {
+		rep.Clock, rep.ClockSource, rep.Notes = e.deviceClock(ctx, dev)
+		reasons = append(reasons, e.pickCert(ctx, dev, rep)...)
+	}
+	if len(reasons) > 0 {
+		e.log.Info("preflight refused", "device", dev.ID(), "reasons", len(reasons))
+		return rep, &PreflightError{Device: dev.ID(), Reasons: reasons}
+	}
+	return rep, nil
+}
+
+// choosePath picks the path from the device's state, version and profile.
+func (e *Engine) choosePath(dev *Device, p Profile, prof amt.Profile) (Path, *Reason) {
+	st, mode := dev.Info.ProvisioningState, dev.Info.ControlMode
+	seen := fmt.Sprintf("%s, control mode %s", st, mode)
+	switch {
+	case st == amt.InProvisioning:
+		return "", &Reason{Rule: RuleDeviceState, Seen: seen, Want: amt.PreProvisioning.String(),
+			Fix: "a TLS-based setup was started and not committed: run resume for this device (it stops the setup), or StopConfiguration"}
+	case p.Mode == ModeCCM && st == amt.PreProvisioning:
+		return PathCCM, nil
+	case p.Mode == ModeCCM:
+		return PathCCM, &Reason{Rule: RuleDeviceState, Seen: seen, Want: "pre-provisioning for a CCM profile", Fix: "deactivate the device first"}
+	case st == amt.PreProvisioning && prof.TLSSetup:
+		return PathTLS, nil
+	case st == amt.PreProvisioning && prof.AdminSetup:
+		return PathHostBased, nil
+	case st == amt.PreProvisioning:
+		return "", &Reason{Rule: RulePath, Seen: prof.Name + " offers neither AdminSetup nor TLS-based setup", Want: "a firmware that does", Fix: "update the firmware"}
+	case mode == amt.ControlCCM:
+		exists, err := e.hasSecret(AdminSecretName(dev.ID()))
+		if err != nil || !exists {
+			return PathUpgrade, &Reason{Rule: RuleDeviceState, Seen: "CCM with an admin password the store does not hold",
+				Want: "a CCM device activated by this RCS", Fix: "deactivate the device (CCM allows the host command), then activate it in ACM"}
+		}
+		return PathUpgrade, nil
+	}
+	return "", &Reason{Rule: RuleDeviceState, Seen: seen, Want: "pre-provisioning, or CCM to upgrade", Fix: "the device is already in ACM: deactivate it first to activate it again"}
+}
+
+func (e *Engine) hasSecret(name string) (bool, error) {
+	var ok bool
+	err := e.st.View(func(tx *store.Tx) error {
+		for _, n := range tx.SecretNames() {
+			if n == name {
+				ok = true
+			}
+		}
+		return nil
+	})
+	return ok, err
+}
+
+// deviceClock reads the firmware clock where the device answers on 16992
+// before provisioning; else it falls back to the RCS clock and says so.
+func (e *Engine) deviceClock(ctx context.Context, dev *Device) (time.Time, string, []string) {
+	if dev.Host == nil {
+		return e.opts.Clock(), ClockHost, []string{"device clock not read (no host interface): judged validity at the RCS clock"}
+	}
+	r := &run{e: e, dev: dev}
+	defer r.close()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := r.localConn(cctx)
+	if err == nil {
+		var t int64
+		if t, err = c.GetLowAccuracyTimeSynch(cctx); err == nil {
+			return time.Unix(t, 0).UTC(), ClockDevice, nil
+		}
+	}
+	return e.opts.Clock(), ClockHost, []string{fmt.Sprintf("device clock not readable (%v): judged validity at the RCS clock", err)}
+}
+
+// pickCert finds the certificate of the device's domain, or, with no
+// domain configured, the first stored one that passes, and judges it.
+func (e *Engine) pickCert(ctx context.Context, dev *Device, rep *PreflightReport) []Reason {
+	var ids []string
+	if e.opts.Domains != nil {
+		d, ok, err := e.opts.Domains(ctx, dev.Info.DNSSuffix)
+		if err != nil {
+			return []Reason{{Rule: RuleCertificate, Seen: "domain lookup failed: " + err.Error(), Want: "the domain of suffix " + dev.Info.DNSSuffix, Fix: "check the domain configuration"}}
+		}
+		if ok {
+			rep.Domain, rep.domain = d.Name, d
+			ids = []string{d.CertID}
+		}
+	}
+	if ids == nil {
+		all, err := e.certs.ProvisioningCertIDs(ctx)
+		if err != nil {
+			return []Reason{{Rule: RuleCertificate, Seen: "listing certificates failed: " + err.Error(), Want: "the stored provisioning certificates", Fix: "check the store"}}
+		}
+		if len(all) == 0 {
+			return []Reason{{Rule: RuleCertificate, Seen: fmt.Sprintf("no domain lists suffix %q and no provisioning certificate is stored", dev.Info.DNSSuffix),
+				Want: "a provisioning certificate for the device's domain", Fix: "import one (`amtrcs cert import`) and add the suffix to a domain"}}
+		}
+		ids = all
+	}
+	var all []Reason
+	for _, id := range ids {
+		pc, err := e.certs.ProvisioningCert(ctx, id)
+		if err != nil {
+			all = append(all, Reason{Rule: RuleCertificate, Seen: fmt.Sprintf("certificate %q: %v", id, err), Want: "a stored provisioning certificate with its key", Fix: "import it again, or fix the domain's provisioning_cert"})
+			continue
+		}
+		rs, root := e.judgeCert(dev, pc, rep.Clock)
+		if len(rs) == 0 {
+			rep.CertID, rep.cert, rep.Root = pc.ID, pc, root
+			if rep.domain.CertID == "" {
+				rep.domain = Domain{Name: "(by certificate)", Suffixes: []string{dev.Info.DNSSuffix}, CertID: pc.ID}
+			}
+			return nil
+		}
+		if len(ids) > 1 {
+			for i := range rs {
+				rs[i].Seen = fmt.Sprintf("certificate %s: %s", id, rs[i].Seen)
+			}
+		}
+		all = append(all, rs...)
+	}
+	return all
+}
+
+// judgeCert applies csr.Check for the device's version, suffix and clock,
+// with the root judged against the device's own table rather than the
+// version's default table (a default can be deactivated, a custom added).
+func (e *Engine) judgeCert(dev *Device, pc *ProvisioningCert, now time.Time) ([]Reason, string) {
+	if len(pc.Chain) == 0 || pc.Signer == nil {
+		return []Reason{{Rule: RuleCertificate, Seen: fmt.Sprintf("certificate %q has no chain or no key", pc.ID), Want: "the chain and its key", Fix: "import the vendor's delivery with the pending key"}}, ""
+	}
+	rep := csr.Check(pc.Chain, csr.CheckOptions{Versions: []amt.Version{dev.Info.Version}, Suffixes: []string{dev.Info.DNSSuffix}, Now: now})
+	var out []Reason
+	for _, v := range rep.Verdicts {
+		for _, r := range v.Reasons {
+			if r.Rule != csr.RuleRootTrusted {
+				out = append(out, r)
+			}
+		}
+	}
+	if !rep.Complete {
+		return out, ""
+	}
+	root := pc.Chain[len(pc.Chain)-1]
+	entry, ok := dev.Info.Hashes.Find(root.Raw)
+	_, s256, _ := csr.Thumbprints(root)
+	switch {
+	case !ok:
+		out = append(out, Reason{Rule: RuleRootInDevice,
+			Seen: fmt.Sprintf("root %q (SHA-256 %s) is not in the device's table of %d hashes", root.Subject.CommonName, s256, len(dev.Info.Hashes.Entries)),
+			Want: "the root's hash in the device's trusted-root table",
+			Fix:  "use a certificate from a vendor whose root the device holds (see `amtrcs hashes`), or add the SHA-256 as a custom hash in MEBx"})
+	case !entry.Active:
+		out = append(out, Reason{Rule: RuleRootInDevice,
+			Seen: fmt.Sprintf("root %q matches the device's entry %q, which is deactivated", root.Subject.CommonName, entry.Name),
+			Want: "an active entry",
+			Fix:  "activate the hash in MEBx (MEBx > Remote Setup and Configuration > TLS PKI > Manage Certificates)"})
+	}
+	return out, entry.Name
+}
+
+// reasonsOf flattens an error into Reasons, keeping the parts of Reason,
+// amt.RuleError and joined errors.
+func reasonsOf(err error) []Reason {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []Reason
+		for _, e := range j.Unwrap() {
+			out = append(out, reasonsOf(e)...)
+		}
+		return out
+	}
+	var r Reason
+	if errors.As(err, &r) {
+		return []Reason{r}
+	}
+	var re *amt.RuleError
+	if errors.As(err, &re) {
+		return []Reason{{Rule: re.Rule, Seen: re.Seen, Want: re.Want, Fix: re.Fix}}
+	}
+	return []Reason{{Rule: "error", Seen: err.Error()}}
+}

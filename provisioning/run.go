@@ -1,0 +1,191 @@
+package provisioning
+
+import (
+	"bytes"
+	"encoding/base64"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amt/wsman"
+)
+
+// run is the state of one session while it runs. Passwords live here in
+// memory only, for the calls that send them to the device.
+type run struct {
+	e         *Engine
+	dev       *Device
+	sess      *Session
+	prof      Profile
+	cert      *ProvisioningCert
+	domain    Domain
+	steps     []step
+	stepIndex int
+	res       *Result
+
+	realm           string
+	nonce           []byte
+	adminPW, mebxPW string
+	// pin is the firmware TLS certificate hash StartConfigurationHBased
+	// returned, with its algorithm.
+	pin    []byte
+	pinAlg amt.HashAlgorithm
+
+	// onFail undoes a half-done setup when a step fails (StopConfiguration).
+	onFail func(ctx context.Context) error
+
+	local, setup, admin *conn
+	setupPW             string
+}
+
+func (r *run) close() {
+	r.local.close()
+	r.setup.close()
+	r.admin.close()
+	r.local, r.setup, r.admin = nil, nil, nil
+}
+
+// localConn is WS-MAN on 16992 with the local system account, the host's
+// credentials before provisioning.
+func (r *run) localConn(ctx context.Context) (*conn, error) {
+	if r.local != nil {
+		return r.local, nil
+	}
+	if r.dev.Host == nil {
+		return nil, errors.New("the local system account needs the host interface")
+	}
+	acct, err := r.dev.Host.LocalSystemAccount(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the local system account: %w", err)
+	}
+	c, err := r.dev.dialWSMAN(PortHTTP, acct.Username, acct.Password, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.local = c
+	return c, nil
+}
+
+// setupConn is WS-MAN on 16993 over mutual TLS with the provisioning chain
+// as client certificate, as user admin with password pw: TLS-based setup
+// (AMT 19) and legacy network setup.
+func (r *run) setupConn(pw string) (*conn, error) {
+	if r.setup != nil && r.setupPW == pw {
+		return r.setup, nil
+	}
+	c, err := r.dev.dialWSMAN(PortTLS, amt.AdminUser, pw, r.e.tlsConfig(r.cert, r.pin, r.pinAlg))
+	if err != nil {
+		return nil, err
+	}
+	r.setup.close()
+	r.setup, r.setupPW = c, pw
+	return c, nil
+}
+
+// adminConn is WS-MAN as admin with the device's password: LMS port 16992
+// on the agent path, port 16993 over the network for legacy devices.
+func (r *run) adminConn() (*conn, error) {
+	if r.admin != nil {
+		return r.admin, nil
+	}
+	var c *conn
+	var err error
+	if r.dev.Host != nil {
+		// The agent relays LMS: port 16992 on the host's loopback.
+		c, err = r.dev.dialWSMAN(PortHTTP, amt.AdminUser, r.adminPW, nil)
+	} else {
+		c, err = r.dev.dialWSMAN(PortTLS, amt.AdminUser, r.adminPW, r.e.tlsConfig(r.cert, nil, 0))
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.admin = c
+	return c, nil
+}
+
+// tlsConfig presents cert's chain as client certificate (when cert is not
+// nil) and verifies the device: its certificate must chain to a
+// device-identity root, and, when pin is set, hash to pin.
+func (e *Engine) tlsConfig(cert *ProvisioningCert, pin []byte, pinAlg amt.HashAlgorithm) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		// The device's name is no DNS name ("AMT RCFG"); VerifyConnection
+		// checks its identity chain and the pinned hash instead.
+		InsecureSkipVerify: true,
+		VerifyConnection:   func(cs tls.ConnectionState) error { return e.verifyDevice(cs, pin, pinAlg) },
+	}
+	if cert != nil {
+		tc := &tls.Certificate{PrivateKey: cert.Signer, Leaf: cert.Chain[0]}
+		for _, c := range cert.Chain {
+			tc.Certificate = append(tc.Certificate, c.Raw)
+		}
+		// Always present the chain: Go would withhold it when the device's
+		// list of acceptable CAs does not name our issuer, and the
+		// firmware decides by its own root table anyway.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return tc, nil }
+	}
+	return cfg
+}
+
+// RuleDeviceIdentity names refusals of the device's TLS certificate.
+const RuleDeviceIdentity = "device identity"
+
+func (e *Engine) verifyDevice(cs tls.ConnectionState, pin []byte, pinAlg amt.HashAlgorithm) error {
+	if len(cs.PeerCertificates) == 0 {
+		return Reason{Rule: RuleDeviceIdentity, Seen: "no certificate", Want: "the firmware's TLS certificate", Fix: "check that the stream reaches AMT port 16993"}
+	}
+	leaf := cs.PeerCertificates[0]
+	if pin != nil {
+		if got := pinAlg.Sum(leaf.Raw); !bytes.Equal(got, pin) {
+			return Reason{Rule: RuleDeviceIdentity,
+				Seen: fmt.Sprintf("certificate %q with %s %s", leaf.Subject.CommonName, pinAlg, amt.FormatHash(got)),
+				Want: fmt.Sprintf("the hash StartConfigurationHBased returned, %s", amt.FormatHash(pin)),
+				Fix:  "the stream does not reach this device's firmware: check the agent's relay"}
+		}
+	}
+	roots := x509.NewCertPool()
+	for _, c := range e.opts.DeviceIdentityRoots {
+		roots.AddCert(c)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+		for _, p := range e.pins {
+			if bytes.Equal(amt.HashSHA256.Sum(c.Raw), p) {
+				roots.AddCert(c)
+			}
+		}
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: e.opts.Clock(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return Reason{Rule: RuleDeviceIdentity,
+			Seen: fmt.Sprintf("certificate %q issued by %q does not verify: %v", leaf.Subject.CommonName, leaf.Issuer.CommonName, err),
+			Want: "a chain to a configured device-identity root (Intel's On-Die CA by default)",
+			Fix:  "for simulated devices add the simulator's device-identity root to the RCS's device_identity_roots"}
+	}
+	return nil
+}
+
+// realmOf reads the digest realm.
+func realmOf(ctx context.Context, c *conn) (string, error) {
+	gs, err := c.GetGeneralSettings(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read AMT_GeneralSettings: %w", err)
+	}
+	if gs.DigestRealm == "" {
+		return "", errors.New("AMT_GeneralSettings has an empty DigestRealm")
+	}
+	return gs.DigestRealm, nil
+}
+
+// isAuth reports a digest refusal.
+func isAuth(err error) bool {
+	var a *wsman.AuthError
+	return errors.As(err, &a)
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
