@@ -96,7 +96,9 @@ func StaticDomains(ds ...Domain) DomainLookup {
 	}
 }
 
-func normSuffix(s string) string { return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), ".")) }
+func normSuffix(s string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
+}
 
 // Phase says where a StepHook is called: after the step's calls to the
 // device, before its completion is recorded, and after that.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,7 @@ const NoteLegacyTLS = "TLS key and certificate not configured: left to the TLS m
 // to the device's port 16993: user admin with an empty password until
 // SetAdminAclEntryEx.
 func legacySteps() []step {
-	s := []step{
+	return []step{
 		{name: "get-realm", do: func(ctx context.Context, r *run) error {
 			c, err := r.setupConn("")
 			if err != nil {
@@ -64,9 +65,15 @@ func legacySteps() []step {
 			}
 			return r.e.syncTime(ctx, c, r.res)
 		}},
+		// The device closes its setup port when it commits, and a device
+		// that was set up over the network is reached again only once its
+		// TLS is configured (issue 7): the profile goes in before the commit.
+		{name: "redirection", do: stepRedirection},
+		{name: "user-consent", do: stepConsent},
+		{name: "network", do: stepNetwork},
+		{name: "hostname", do: stepHostname},
 		{name: "commit", do: stepCommitTLS},
 	}
-	return append(s, configureSteps(amt.ControlACM)...)
 }
 
 // stepLegacyPreflight reads what the hello did not say (version, state,
@@ -234,9 +241,11 @@ func (e *Engine) certForHello(ctx context.Context, hashes []hello.Hash) (*Provis
 	return nil, fmt.Errorf("none of %d provisioning certificates has a root among the hello's %d hashes", len(ids), len(hashes))
 }
 
-// resumeLegacy decides from what port 16993 accepts: the stored password
-// (provisioned: continue), or admin with an empty password under the chain
-// (still in setup: start over).
+// resumeLegacy decides from what the device's setup port accepts: the
+// stored password (the ACL is set: continue after it), or admin with an
+// empty password (start over). A closed port means the setup ended: the
+// device committed with the sealed password, or stopped and will say hello
+// again.
 func (e *Engine) resumeLegacy(ctx context.Context, dev *Device, sess *Session, p Profile) (*Result, error) {
 	if !dev.Addr.IsValid() && sess.Address != "" {
 		a, err := netip.ParseAddr(sess.Address)
@@ -253,15 +262,34 @@ func (e *Engine) resumeLegacy(ctx context.Context, dev *Device, sess *Session, p
 		return nil, err
 	}
 	r := e.newRun(dev, sess, p, cert, Domain{})
+	r.res.Resumed = true
 	if err := r.loadPasswords(); err == nil {
-		c, cerr := r.adminConn()
-		if cerr == nil {
-			sc, gerr := c.GetSetupAndConfigurationService(ctx)
-			if gerr == nil && amt.ProvisioningState(sc.ProvisioningState) == amt.PostProvisioning {
-				r.close()
-				return e.continuePost(ctx, dev, sess, p)
+		if c, err := r.setupConn(r.adminPW); err == nil {
+			if r.realm, err = realmOf(ctx, c); err == nil {
+				from := 0
+				for i, s := range r.steps {
+					if s.name == "set-admin-acl" {
+						from = i + 1
+					}
+				}
+				if sess.Step > from {
+					from = sess.Step
+				}
+				defer r.close()
+				sess.Resumes++
+				sess.Status, sess.Error = StatusRunning, ""
+				if err := e.event(r, "provision.resume", store.OutcomeSuccess, map[string]string{"path": string(PathLegacy), "decision": "continue", "from_step": strconv.Itoa(from)}); err != nil {
+					return r.res, err
+				}
+				return r.res, e.execute(ctx, r, from)
 			}
 		}
+	}
+	r.close()
+	if _, err := r.setupConn(""); err != nil {
+		r.close()
+		r.res.Notes = append(r.res.Notes, fmt.Sprintf("setup port of %s closed (%v): the setup ended; if it committed, the device's admin password is the sealed %s", dev.Addr, err, AdminSecretName(sess.Device)))
+		return r.res, nil
 	}
 	r.close()
 	e.audit(sess.Device, "provision.resume", map[string]string{"path": string(PathLegacy), "decision": "start over"})
@@ -271,4 +299,3 @@ func (e *Engine) resumeLegacy(ctx context.Context, dev *Device, sess *Session, p
 	}
 	return res, err
 }
-

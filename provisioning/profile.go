@@ -91,7 +91,9 @@ func DefaultProfile(name string) Profile {
 // Validate returns every problem of p, each as a Reason, joined.
 func (p Profile) Validate() error {
 	var rs []error
-	add := func(rule, seen, want, fix string) { rs = append(rs, Reason{Rule: rule, Seen: seen, Want: want, Fix: fix}) }
+	add := func(rule, seen, want, fix string) {
+		rs = append(rs, Reason{Rule: rule, Seen: seen, Want: want, Fix: fix})
+	}
 	if strings.TrimSpace(p.Name) == "" || strings.ContainsAny(p.Name, "/\x00") {
 		add(RuleProfileName, fmt.Sprintf("%q", p.Name), "a non-empty name without '/'", `name the profile, for example "acm"`)
 	}

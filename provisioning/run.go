@@ -2,10 +2,10 @@ package provisioning
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 
@@ -88,6 +88,10 @@ func (r *run) setupConn(pw string) (*conn, error) {
 // adminConn is WS-MAN as admin with the device's password: LMS port 16992
 // on the agent path, port 16993 over the network for legacy devices.
 func (r *run) adminConn() (*conn, error) {
+	if r.sess.Path == PathLegacy {
+		// Configured inside the setup session, before the commit.
+		return r.setupConn(r.adminPW)
+	}
 	if r.admin != nil {
 		return r.admin, nil
 	}
