@@ -109,3 +109,19 @@ func FuzzDecode(f *testing.F) {
 		checkParsed(t, d.Certificates, nil)
 	})
 }
+
+func FuzzParseZip(f *testing.F) {
+	s := seeds(f)
+	f.Add(s.zip)
+	f.Add(mustZip(f, zipEntry{"a/b.pem", s.pem}, zipEntry{"c.pfx", s.pfx}, zipEntry{"inner.zip", s.zip}))
+	f.Add(mustZip(f))
+	f.Add(s.zip[:len(s.zip)-10])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := csr.Decode("delivery.zip", data, csr.DecodeOptions{Password: "pw"})
+		if err != nil {
+			checkParsed(t, nil, err)
+			return
+		}
+		checkParsed(t, d.Certificates, nil)
+	})
+}

@@ -223,6 +223,15 @@ func (w *Workshop) Import(d *Delivery, opts ImportOptions) (res *ImportResult, e
 	var match *CSRRecord
 	if d.Key != nil {
 		leafKey = d.Key.Public()
+		// A PFX made elsewhere from one of our CSRs (the key exported and
+		// brought back) still completes that CSR.
+		if spki, err := x509.MarshalPKIXPublicKey(leafKey); err == nil {
+			for i := range csrs {
+				if csrs[i].KeyID == keyID(spki) && csrs[i].Status == CSRPending {
+					match = &csrs[i]
+				}
+			}
+		}
 	} else {
 		match, leafKey, err = matchCSR(d.Certificates, csrs)
 		if err != nil {

@@ -303,3 +303,30 @@ func TestNewCSR(t *testing.T) {
 		t.Errorf("ECDSA key type: %v", err)
 	}
 }
+
+// A PFX built elsewhere around the key of a pending CSR completes that CSR.
+func TestWorkshopPFXCompletesCSR(t *testing.T) {
+	t.Parallel()
+	b := newBench(t)
+	rec, leaf := b.order(t, csrtest.LeafOptions{})
+	key, err := b.w.Signer(rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pfx, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{b.vendor.Intermediate}, "pfx-pass-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := csr.Decode("back.pfx", pfx, csr.DecodeOptions{Password: "pfx-pass-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.w.Import(d, b.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := b.w.CSR(rec.ID)
+	if res.Cert.ID != rec.ID || res.CSR == nil || got.Status != csr.CSRIssued {
+		t.Fatalf("PFX import: id %s, CSR %s %s", res.Cert.ID, rec.ID, got.Status)
+	}
+}
