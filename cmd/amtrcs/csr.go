@@ -71,6 +71,11 @@ Exit status: 0 made, 1 the name does not cover a suffix, 2 on invalid input.`,
 			if err := subj.Validate(); err != nil {
 				return usageError(err)
 			}
+			// Judged before the store is opened or created: a name that
+			// cannot serve the fleet leaves nothing behind.
+			if err := csr.CheckCoverage(subj.CommonName, suffixes); err != nil {
+				return verdictError(err)
+			}
 			w, done, err := a.workshop()
 			if err != nil {
 				return err

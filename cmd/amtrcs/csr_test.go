@@ -35,6 +35,11 @@ func TestCSRNew(t *testing.T) {
 		"no name":          {[]string{"--org", "x"}, exitUsage, "", ""},
 		"both cn and host": {[]string{"--cn", "a.example.com", "--host", "rcs", "--device-suffix", "example.com"}, exitUsage, "", ""},
 	}
+	// The store is created first, so that its notice about the new KEK file
+	// does not land in the stderr of whichever case runs first.
+	if code, _, errOut := runCLI(t, "--data-dir", data, "csr", "list"); code != exitOK || !strings.Contains(errOut, "created a new key-encryption key file") {
+		t.Fatalf("csr list on a new store: exit %d, stderr %q", code, errOut)
+	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			args := append([]string{"--data-dir", data, "csr", "new"}, tc.args...)
