@@ -109,22 +109,28 @@ func TestMozillaRootsNamedByCatalog(t *testing.T) {
 }
 
 // AAA Certificate Services, the Sectigo root, left the Mozilla TLS set
-// embedded by x509roots/fallback but is still in Debian's ca-certificates,
-// which the reference names as the source to hash.
+// embedded by x509roots/fallback. The amt package keeps the public roots that
+// left it in testdata (taken from Debian's ca-certificates), so the test
+// needs nothing installed on the machine.
 func TestAAACertificateServicesNamedByCatalog(t *testing.T) {
 	t.Parallel()
-	const path = "/usr/share/ca-certificates/mozilla/Comodo_AAA_Services_root.crt"
+	const path = "../amt/testdata/debian-roots.pem"
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("Debian ca-certificates not installed: %v", err)
-	}
-	b, _ := pem.Decode(data)
-	if b == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	aaa, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
 		t.Fatal(err)
+	}
+	var aaa *x509.Certificate
+	for b, rest := pem.Decode(data); b != nil; b, rest = pem.Decode(rest) {
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if c.Subject.CommonName == "AAA Certificate Services" {
+			aaa = c
+		}
+	}
+	if aaa == nil {
+		t.Fatalf("%s holds no AAA Certificate Services", path)
 	}
 	rep := csr.Check([]*x509.Certificate{aaa}, csr.CheckOptions{Now: csrtest.Epoch, Versions: []amt.Version{v11, v16}})
 	if rep.Root == nil || rep.Root.CatalogName != "Comodo AAA Certificate Services (Sectigo)" ||
