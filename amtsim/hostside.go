@@ -1,0 +1,171 @@
+package amtsim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amt/hostif"
+)
+
+// Host is the device's host interface as /dev/mei0 gives it to a local
+// agent: each call costs the firmware latency, then hostif.Serve answers it.
+func (d *Device) Host() hostif.Transport {
+	return hostif.TransportFunc(d.hostCall)
+}
+
+func (d *Device) hostCall(ctx context.Context, req []byte) ([]byte, error) {
+	if err := d.wait(ctx); err != nil {
+		return nil, err
+	}
+	return hostif.Serve(d, req)
+}
+
+// CodeVersions implements hostif.Firmware.
+func (d *Device) CodeVersions() (hostif.CodeVersions, amt.HostStatus) {
+	v := d.version
+	return hostif.CodeVersions{
+		BIOS: "AMTSIM.86B.0001",
+		Versions: []hostif.CodeVersion{
+			{Description: "AMT", Version: fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Build)},
+			{Description: "Build Number", Version: strconv.Itoa(1000 + v.Build)},
+			{Description: "Sku", Version: "16392"},
+		},
+	}, amt.HostSuccess
+}
+
+// UUID implements hostif.Firmware.
+func (d *Device) UUID() (amt.UUID, amt.HostStatus) { return d.uuid, amt.HostSuccess }
+
+// ControlMode implements hostif.Firmware.
+func (d *Device) ControlMode() (amt.ControlMode, amt.HostStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st.Mode, amt.HostSuccess
+}
+
+// ProvisioningState implements hostif.Firmware.
+func (d *Device) ProvisioningState() (amt.ProvisioningState, amt.HostStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st.ProvState, amt.HostSuccess
+}
+
+// PKIDNSSuffix implements hostif.Firmware: the suffix the rule uses, after
+// the device's precedence between option 15 and the MEBx suffix.
+func (d *Device) PKIDNSSuffix() (string, amt.HostStatus) {
+	return d.DNSSuffix(), amt.HostSuccess
+}
+
+// HashHandles implements hostif.Firmware: handles are table positions.
+func (d *Device) HashHandles() ([]uint32, amt.HostStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := len(d.hashesLocked().Entries)
+	hs := make([]uint32, n)
+	for i := range hs {
+		hs[i] = uint32(i)
+	}
+	return hs, amt.HostSuccess
+}
+
+// CertHashEntry implements hostif.Firmware.
+func (d *Device) CertHashEntry(handle uint32) (hostif.CertHashEntry, amt.HostStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.hashesLocked()
+	if int64(handle) >= int64(len(t.Entries)) {
+		return hostif.CertHashEntry{}, amt.HostInternalError
+	}
+	e := t.Entries[handle]
+	return hostif.CertHashEntry{Default: e.Default, Active: e.Active, Algorithm: e.Algorithm, Hash: bytes.Clone(e.Hash), Name: e.Name}, amt.HostSuccess
+}
+
+// LocalSystemAccount implements hostif.Firmware: the digest credentials
+// WS-MAN accepts on port 16992 before the device is provisioned.
+func (d *Device) LocalSystemAccount() (hostif.Account, amt.HostStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return hostif.Account{Username: d.st.LocalAccount.User, Password: d.st.LocalAccount.Password}, amt.HostSuccess
+}
+
+// LANInterfaceSettings implements hostif.Firmware: one wired interface.
+func (d *Device) LANInterfaceSettings(index uint32) (hostif.LANSettings, amt.HostStatus) {
+	if index != 0 {
+		return hostif.LANSettings{}, amt.HostInternalError
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := hostif.LANSettings{Enabled: true, DHCPEnabled: d.st.Features.DHCPEnabled, DHCPMode: 2, LinkUp: true, MAC: d.mac()}
+	if ip := d.helloIPLocked(); ip != nil {
+		l.IPv4 = uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+	}
+	return l, amt.HostSuccess
+}
+
+// mac derives a stable, locally administered MAC address from the UUID.
+func (d *Device) mac() [6]byte {
+	u := d.uuid
+	return [6]byte{0x02, u[11], u[12], u[13], u[14], u[15]}
+}
+
+// StopConfiguration implements hostif.Firmware: it ends a TLS-based setup
+// that has not completed and returns the device to pre-provisioning.
+func (d *Device) StopConfiguration() amt.HostStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.setup == nil || d.setup.kind != setupTLS || d.st.ProvState != amt.InProvisioning {
+		d.refuseLocked("StopConfiguration", refusal(RuleState, "no TLS-based setup in progress ("+d.st.ProvState.String()+")", "a device after StartConfigurationHBased", "call StopConfiguration only after a failed StartConfigurationHBased setup"))
+		return amt.HostInvalidAMTMode
+	}
+	d.setup = nil
+	d.st.ProvState = amt.PreProvisioning
+	d.eventLocked("setup", "TLS-based setup stopped; back to pre-provisioning")
+	return amt.HostSuccess
+}
+
+// Unprovision implements hostif.Firmware: the host command works in CCM
+// only (reference §9); ACM devices unprovision over WS-MAN.
+func (d *Device) Unprovision(mode uint32) (amt.ProvisioningState, amt.HostStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.st.Mode != amt.ControlCCM {
+		d.refuseLocked("host Unprovision", refusal(RuleState, "control mode "+d.st.Mode.String(), "CCM", "unprovision an ACM device over WS-MAN with AMT_SetupAndConfigurationService.Unprovision(1)"))
+		return d.st.ProvState, amt.HostInvalidAMTMode
+	}
+	d.unprovisionLocked(mode == 2)
+	return d.st.ProvState, amt.HostSuccess
+}
+
+// unprovisionLocked clears the configuration (reference §9). A partial
+// unprovision keeps the admin ACL; the MEBx password is always kept.
+func (d *Device) unprovisionLocked(partial bool) {
+	d.st.ProvState, d.st.Mode = amt.PreProvisioning, amt.ControlNone
+	if !partial {
+		d.st.AdminUser, d.st.AdminHA1 = amt.AdminUser, ""
+	}
+	d.st.Certs, d.st.Keys, d.st.TLSCredential = nil, nil, ""
+	d.keyCache = nil
+	d.st.TLSRemote, d.st.TLSLocal = tlsSetting{AcceptNonSecure: true}, tlsSetting{AcceptNonSecure: true}
+	if d.st.Hashes != nil {
+		t := &amt.HashTable{Version: d.st.Hashes.Version}
+		for _, e := range d.st.Hashes.Entries {
+			if e.Default {
+				t.Entries = append(t.Entries, e)
+			}
+		}
+		d.st.Hashes = t
+	}
+	if d.version.Less(amt.Version{Major: 12}) {
+		d.st.MEBxSuffix = ""
+	}
+	d.st.MEBxPasswordSet = false
+	d.setup, d.chain, d.chainStatus, d.nonce = nil, nil, amt.CertChainStatusNotStarted, nil
+	kind := "full"
+	if partial {
+		kind = "partial"
+	}
+	d.eventLocked("unprovision", kind+" unprovision; back to pre-provisioning")
+}

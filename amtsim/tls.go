@@ -1,0 +1,136 @@
+package amtsim
+
+import (
+	"fmt"
+
+	"github.com/amtrcs/amtrcs/amt/wsman"
+)
+
+// AMT_TLSCredentialContext and AMT_TLSSettingData: the TLS certificate and
+// the TLS switches of the network (802.3) and local (LMS) interfaces.
+
+func (rt *routes) tls() {
+	ctxRes := wsman.ResourceTLSCredentialContext
+	rt.handle(ctxRes, wsman.ActionCreate, (*Device).createTLSCredentialContext)
+	rt.enumeration(ctxRes, func(d *Device, _ *caller) []any {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.st.TLSCredential == "" {
+			return []any{}
+		}
+		return []any{wsman.NewTLSCredentialContext(d.st.TLSCredential)}
+	})
+
+	set := wsman.ResourceTLSSettingData
+	rt.handle(set, wsman.ActionGet, func(d *Device, _ *caller, r *wsman.Request) (any, error) {
+		id, err := selectorID(r)
+		if err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		s, ok := d.tlsSettingLocked(id)
+		if !ok {
+			return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
+		}
+		return tlsSettingInstance(id, *s), nil
+	})
+	rt.handle(set, wsman.ActionPut, (*Device).putTLSSetting)
+	rt.enumeration(set, func(d *Device, _ *caller) []any {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return []any{tlsSettingInstance(wsman.TLSSettingRemote, d.st.TLSRemote), tlsSettingInstance(wsman.TLSSettingLocal, d.st.TLSLocal)}
+	})
+}
+
+func (d *Device) tlsSettingLocked(id string) (*tlsSetting, bool) {
+	switch id {
+	case wsman.TLSSettingRemote:
+		return &d.st.TLSRemote, true
+	case wsman.TLSSettingLocal:
+		return &d.st.TLSLocal, true
+	}
+	return nil, false
+}
+
+func tlsSettingInstance(id string, s tlsSetting) *wsman.TLSSettingData {
+	return &wsman.TLSSettingData{
+		AcceptNonSecureConnections: s.AcceptNonSecure, ElementName: id, Enabled: s.Enabled,
+		InstanceID: id, MutualAuthentication: s.MutualAuthentication, TrustedCN: s.TrustedCN,
+	}
+}
+
+func (d *Device) createTLSCredentialContext(c *caller, r *wsman.Request) (any, error) {
+	const call = "Create AMT_TLSCredentialContext"
+	if err := c.denyLSA(call); err != nil {
+		return nil, err
+	}
+	var in wsman.TLSCredentialContext
+	if err := r.Decode(&in); err != nil {
+		return nil, d.badInput(call, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.configurableLocked(c, call) {
+		return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+	}
+	id := in.ElementInContext.InstanceID()
+	sc := d.certLocked(id)
+	if sc == nil || sc.KeyID == "" {
+		d.refuseLocked(call, refusal(RuleParameter, fmt.Sprintf("certificate %q", id), "a certificate added with AddCertificate for a firmware key", "add the TLS certificate with AddCertificate first"))
+		return nil, wsman.NewFault(wsman.SubcodeInvalidRepresentation, wsman.DetailInvalidValue)
+	}
+	if d.st.TLSCredential != "" {
+		return nil, wsman.NewFault(wsman.SubcodeAlreadyExists, "")
+	}
+	if !d.flashWriteLocked(call) {
+		return nil, wsman.NewFault(wsman.SubcodeInternalError, "")
+	}
+	d.st.TLSCredential = id
+	d.eventLocked("config", "TLS certificate "+id)
+	ctx := wsman.NewTLSCredentialContext(id)
+	return &wsman.ResourceCreated{
+		Address: wsman.AnonymousAddress,
+		ReferenceParameters: wsman.ReferenceParameters{
+			ResourceURI: wsman.ResourceTLSCredentialContext,
+			SelectorSet: wsman.SelectorSet{Selectors: []wsman.Selector{
+				{Name: "ElementInContext", EPR: &ctx.ElementInContext},
+				{Name: "ElementProvidingContext", EPR: &ctx.ElementProvidingContext},
+			}},
+		},
+	}, nil
+}
+
+func (d *Device) putTLSSetting(c *caller, r *wsman.Request) (any, error) {
+	const call = "Put AMT_TLSSettingData"
+	if err := c.denyLSA(call); err != nil {
+		return nil, err
+	}
+	var in wsman.TLSSettingData
+	if err := r.Decode(&in); err != nil {
+		return nil, d.badInput(call, err)
+	}
+	id, err := selectorID(r)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.configurableLocked(c, call) {
+		return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+	}
+	s, ok := d.tlsSettingLocked(id)
+	if !ok {
+		return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
+	}
+	if in.Enabled && d.st.TLSCredential == "" {
+		d.refuseLocked(call, refusal(RuleState, "TLS enabled without a certificate", "an AMT_TLSCredentialContext first", "GenerateKeyPair, GeneratePKCS10RequestEx, AddCertificate, create the credential context, then enable TLS"))
+		return nil, wsman.NewFault(wsman.SubcodeInvalidRepresentation, wsman.DetailInvalidValue)
+	}
+	if !d.flashWriteLocked(call) {
+		return nil, wsman.NewFault(wsman.SubcodeInternalError, "")
+	}
+	*s = tlsSetting{Enabled: in.Enabled, AcceptNonSecure: in.AcceptNonSecureConnections, MutualAuthentication: in.MutualAuthentication, TrustedCN: in.TrustedCN}
+	d.eventLocked("config", fmt.Sprintf("%s: enabled %t", id, in.Enabled))
+	return tlsSettingInstance(id, *s), nil
+}
