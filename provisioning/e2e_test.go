@@ -32,8 +32,12 @@ type fixture struct {
 }
 
 func newFixture(t testing.TB, opts Options) *fixture {
+	return newVendorFixture(t, opts, csrtest.VendorOptions{Name: "Prov Test"})
+}
+
+func newVendorFixture(t testing.TB, opts Options, vo csrtest.VendorOptions) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), vendor: csrtest.NewVendor(csrtest.VendorOptions{Name: "Prov Test"})}
+	f := &fixture{t: t, dir: t.TempDir(), vendor: csrtest.NewVendor(vo)}
 	now := time.Now()
 	leaf, key := f.vendor.Issue(csrtest.LeafOptions{CN: "rcs." + testSuffix, NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(1, 0, 0)})
 	f.cert = &ProvisioningCert{ID: "prov1", Chain: []*x509.Certificate{leaf, f.vendor.Intermediate, f.vendor.Root}, Signer: key}
