@@ -286,7 +286,11 @@ func (e *Engine) resumeLegacy(ctx context.Context, dev *Device, sess *Session, p
 		}
 	}
 	r.close()
-	if _, err := r.setupConn(""); err != nil {
+	probe, err := r.setupConn("")
+	if err == nil {
+		_, err = realmOf(ctx, probe)
+	}
+	if err != nil && !isAuth(err) {
 		r.close()
 		r.res.Notes = append(r.res.Notes, fmt.Sprintf("setup port of %s closed (%v): the setup ended; if it committed, the device's admin password is the sealed %s", dev.Addr, err, AdminSecretName(sess.Device)))
 		return r.res, nil
