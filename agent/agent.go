@@ -1,0 +1,360 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
+
+	"github.com/amtrcs/amtrcs/agent/wire"
+	"github.com/amtrcs/amtrcs/amt/hostif"
+)
+
+// Version is sent in the report, so the RCS can tell agents apart.
+const Version = "amtrcs-agent/1"
+
+// Options configure an agent. Server and Backend are required, and one of
+// Credential, a StateFile holding one, or EnrollToken.
+type Options struct {
+	// Server is the RCS base URL, https://host:port.
+	Server string
+	// EnrollToken is the one-time token that buys a credential on first
+	// contact (POST /api/v1/agents/tokens makes one).
+	EnrollToken string
+	// Credential is the agent's own credential, when the caller keeps it.
+	Credential string
+	// StateFile keeps the credential across runs (mode 0600); empty keeps
+	// it in memory only.
+	StateFile string
+	// Profile asks for a profile by name; empty lets the RCS choose.
+	Profile string
+	// Hostname and FQDN are the OS names to report; empty means
+	// os.Hostname.
+	Hostname, FQDN string
+
+	Backend Backend
+	TLS     *tls.Config
+	Logger  *slog.Logger
+	// Events receives the RCS's progress events, in order.
+	Events func(wire.Event)
+	// Once makes Run return after the first final event instead of staying
+	// connected for later jobs.
+	Once bool
+	// MinBackoff and MaxBackoff bound the wait between reconnections
+	// (defaults 500 ms and 30 s).
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// JobError is returned by Run with Once when the RCS reports a failed job.
+type JobError struct{ Event wire.Event }
+
+func (e *JobError) Error() string {
+	msg := e.Event.Error
+	if e.Event.Fix != "" {
+		msg += "; fix: " + e.Event.Fix
+	}
+	return "activation failed: " + msg
+}
+
+// ErrRejected wraps a refusal by the RCS that reconnecting cannot cure: a
+// spent or unknown enrollment token, a revoked credential.
+var ErrRejected = errors.New("rejected by the RCS")
+
+type state struct {
+	AgentID    string `json:"agent_id"`
+	Credential string `json:"credential"`
+	Server     string `json:"server"`
+}
+
+// Agent is one running agent.
+type Agent struct {
+	opts       Options
+	log        *slog.Logger
+	httpClient *http.Client
+	mu         sync.Mutex
+	cred       string
+}
+
+// New checks opts and returns an agent.
+func New(opts Options) (*Agent, error) {
+	if opts.Backend == nil {
+		return nil, errors.New("agent: no backend: give --backend mei or --backend sim")
+	}
+	u, err := url.Parse(opts.Server)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: want https://HOST:PORT of the RCS", opts.Server)
+	}
+	opts.Server = strings.TrimRight(opts.Server, "/")
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 500 * time.Millisecond
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(30*time.Second, opts.MinBackoff)
+	}
+	if opts.Hostname == "" {
+		opts.Hostname, _ = os.Hostname()
+	}
+	if opts.FQDN == "" && strings.Contains(opts.Hostname, ".") {
+		opts.FQDN = opts.Hostname
+	}
+	a := &Agent{opts: opts, log: opts.Logger, cred: opts.Credential}
+	a.httpClient = &http.Client{
+		Transport: &http.Transport{TLSClientConfig: opts.TLS, ForceAttemptHTTP2: false, Proxy: http.ProxyFromEnvironment},
+		Timeout:   0,
+	}
+	if a.cred == "" && opts.StateFile != "" {
+		st, err := readState(opts.StateFile)
+		if err != nil {
+			return nil, err
+		}
+		a.cred = st.Credential
+	}
+	if a.cred == "" && opts.EnrollToken == "" {
+		return nil, errors.New("agent: no credential and no enrollment token: give --token with a token from `POST /api/v1/agents/tokens`")
+	}
+	return a, nil
+}
+
+func readState(path string) (state, error) {
+	var st state
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("agent state file: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("agent state file %s is not JSON (%v): delete it and enroll again with a new token", path, err)
+	}
+	return st, nil
+}
+
+func writeState(path string, st state) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("agent state file: %w", err)
+	}
+	b, _ := json.MarshalIndent(st, "", "  ")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("agent state file: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// Run reports to the RCS and relays its streams, reconnecting with back-off
+// until ctx ends, or (with Once) until the first job ends.
+func (a *Agent) Run(ctx context.Context) error {
+	backoff := a.opts.MinBackoff
+	for {
+		final, err := a.session(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, ErrRejected):
+			return err
+		case final != nil && a.opts.Once:
+			if final.Kind == wire.EventFailed {
+				return &JobError{Event: *final}
+			}
+			return nil
+		case final != nil:
+			// A session that got as far as a job was healthy.
+			backoff = a.opts.MinBackoff
+		}
+		if err != nil {
+			a.log.Warn("agent: connection to the RCS lost; reconnecting", "server", a.opts.Server, "err", err, "in", backoff)
+		}
+		// Jitter keeps a fleet that lost the RCS at once from coming back
+		// in one wave.
+		wait := backoff/2 + randDuration(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, a.opts.MaxBackoff)
+	}
+}
+
+func randDuration(n time.Duration) time.Duration {
+	v, err := rand.Int(rand.Reader, big.NewInt(int64(n)))
+	if err != nil {
+		return 0
+	}
+	return time.Duration(v.Int64())
+}
+
+func (a *Agent) credential(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cred != "" {
+		return a.cred, nil
+	}
+	body, _ := json.Marshal(wire.EnrollRequest{Token: a.opts.EnrollToken, Hostname: a.opts.Hostname})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.Server+wire.EnrollPath, bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.httpClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("enroll: %w", err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		err := fmt.Errorf("enroll: %s: %s", resp.Status, apiMessage(data))
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return "", fmt.Errorf("%w: %v", ErrRejected, err)
+		}
+		return "", err
+	}
+	var er wire.EnrollResponse
+	if err := json.Unmarshal(data, &er); err != nil || er.Credential == "" {
+		return "", fmt.Errorf("enroll: the RCS answered without a credential")
+	}
+	a.cred = er.Credential
+	if a.opts.StateFile != "" {
+		if err := writeState(a.opts.StateFile, state{AgentID: er.AgentID, Credential: er.Credential, Server: a.opts.Server}); err != nil {
+			return "", err
+		}
+	}
+	a.log.Info("agent: enrolled", "agent", er.AgentID)
+	return a.cred, nil
+}
+
+// apiMessage extracts the one-line refusal from an RCS error body.
+func apiMessage(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+		Fix   string `json:"fix"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if e.Fix != "" {
+			return e.Error + "; fix: " + e.Fix
+		}
+		return e.Error
+	}
+	return strings.TrimSpace(string(body))
+}
+
+// session runs one connection. It returns the final event when a job ended
+// during it.
+func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
+	report, err := a.report(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := a.credential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wsURL := "ws" + strings.TrimPrefix(a.opts.Server, "http") + wire.ConnectPath
+	dialCtx, cancelDial := context.WithTimeout(ctx, 30*time.Second)
+	c, resp, err := websocket.Dial(dialCtx, wsURL, &websocket.DialOptions{
+		HTTPClient: a.httpClient,
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + cred}},
+	})
+	cancelDial()
+	if err != nil {
+		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			return nil, fmt.Errorf("%w: connect: %s: the agent credential is unknown or revoked; delete the state file and enroll again with a new token", ErrRejected, resp.Status)
+		}
+		return nil, fmt.Errorf("connect to %s: %w", wsURL, err)
+	}
+	c.SetReadLimit(wire.MaxWebsocketMessage)
+	connCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	nc := websocket.NetConn(connCtx, c, websocket.MessageBinary)
+	sess, err := yamux.Client(nc, wire.MuxConfig(nil))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	defer sess.Close()
+
+	var relays sync.WaitGroup
+	defer relays.Wait()
+	go func() {
+		for {
+			s, err := sess.AcceptStream()
+			if err != nil {
+				return
+			}
+			relays.Add(1)
+			go func() { defer relays.Done(); relayStream(connCtx, a.opts.Backend, s, a.log) }()
+		}
+	}()
+
+	ctl, err := sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("open the control stream: %w", err)
+	}
+	defer ctl.Close()
+	if err := wire.NewLineWriter(ctl).Write(report); err != nil {
+		return nil, fmt.Errorf("send the report: %w", err)
+	}
+	go func() {
+		<-connCtx.Done()
+		sess.Close()
+	}()
+	lr := wire.NewLineReader(ctl)
+	var final *wire.Event
+	for {
+		var ev wire.Event
+		if err := lr.Read(&ev); err != nil {
+			if final != nil {
+				return final, nil
+			}
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the RCS closed the control stream")
+			}
+			return nil, err
+		}
+		if a.opts.Events != nil {
+			a.opts.Events(ev)
+		}
+		if ev.Final() {
+			e := ev
+			final = &e
+			if a.opts.Once {
+				return final, nil
+			}
+		}
+	}
+}
+
+// report reads the host interface for the report that opens each session:
+// the device state may have changed since the last one.
+func (a *Agent) report(ctx context.Context) (wire.Report, error) {
+	p, err := a.opts.Backend.OpenPTHI(ctx)
+	if err != nil {
+		return wire.Report{}, err
+	}
+	defer p.Close()
+	info, err := hostif.NewClient(p).ReadInfo(ctx)
+	if err != nil {
+		return wire.Report{}, fmt.Errorf("read the host interface (%s): %w", a.opts.Backend.Name(), err)
+	}
+	return wire.Report{Info: info, Hostname: a.opts.Hostname, FQDN: a.opts.FQDN, Profile: a.opts.Profile, Agent: Version}, nil
+}

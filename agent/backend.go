@@ -1,0 +1,112 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/amtrcs/amtrcs/agent/wire"
+	"github.com/amtrcs/amtrcs/amt/hostif"
+)
+
+// PTHI is an open host-interface connection.
+type PTHI interface {
+	hostif.Transport
+	io.Closer
+}
+
+// Backend reaches the firmware of the host the agent runs on.
+type Backend interface {
+	// OpenPTHI connects to the host interface's PTHI client.
+	OpenPTHI(ctx context.Context) (PTHI, error)
+	// DialLMS opens a byte stream to firmware port 16992 or 16993.
+	DialLMS(ctx context.Context, port int) (net.Conn, error)
+	// Name says what the backend is, for logs.
+	Name() string
+}
+
+// InProcess reaches a device through functions: an amtsim.Device's Host and
+// DialLMS in tests and the demo, with no sockets.
+type InProcess struct {
+	Label string
+	Host  hostif.Transport
+	Dial  func(ctx context.Context, port int) (net.Conn, error)
+}
+
+var _ Backend = (*InProcess)(nil)
+
+// OpenPTHI implements Backend.
+func (b *InProcess) OpenPTHI(context.Context) (PTHI, error) {
+	if b.Host == nil {
+		return nil, fmt.Errorf("in-process backend %s has no host interface", b.Label)
+	}
+	return nopClose{b.Host}, nil
+}
+
+// DialLMS implements Backend.
+func (b *InProcess) DialLMS(ctx context.Context, port int) (net.Conn, error) {
+	if _, err := wire.LMSChannel(port); err != nil {
+		return nil, err
+	}
+	return b.Dial(ctx, port)
+}
+
+// Name implements Backend.
+func (b *InProcess) Name() string { return "in-process device " + b.Label }
+
+type nopClose struct{ hostif.Transport }
+
+func (nopClose) Close() error { return nil }
+
+// SimHostPort reaches one device of an `amtrcs sim` process through its
+// loopback host port, which plays /dev/mei0 and LMS for a whole fleet.
+type SimHostPort struct {
+	Addr   string // host:port of the simulator's host port
+	Device string // the device UUID
+	Dialer net.Dialer
+}
+
+var _ Backend = (*SimHostPort)(nil)
+
+// OpenPTHI implements Backend.
+func (b *SimHostPort) OpenPTHI(ctx context.Context) (PTHI, error) {
+	c, err := b.open(ctx, wire.ChannelPTHI)
+	if err != nil {
+		return nil, err
+	}
+	return wire.NewFramedTransport(c), nil
+}
+
+// DialLMS implements Backend.
+func (b *SimHostPort) DialLMS(ctx context.Context, port int) (net.Conn, error) {
+	ch, err := wire.LMSChannel(port)
+	if err != nil {
+		return nil, err
+	}
+	return b.open(ctx, ch)
+}
+
+// Name implements Backend.
+func (b *SimHostPort) Name() string { return fmt.Sprintf("simulator %s device %s", b.Addr, b.Device) }
+
+func (b *SimHostPort) open(ctx context.Context, ch wire.Channel) (net.Conn, error) {
+	c, err := b.Dialer.DialContext(ctx, "tcp", b.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("simulator host port %s: %w: start `amtrcs sim` or fix --sim", b.Addr, err)
+	}
+	// The answer comes at once from a live simulator; a silent one is
+	// something else listening on that port.
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := wire.WriteSimChannel(c, b.Device, ch); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := wire.ReadAnswer(c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("simulator %s device %s channel %s: %w", b.Addr, b.Device, ch, err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, nil
+}

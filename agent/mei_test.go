@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amt/hostif"
+)
+
+func TestMEIIoctlNumber(t *testing.T) {
+	// _IOWR('H', 0x01, struct mei_connect_client_data), 16 bytes.
+	const iocReadWrite = 3
+	if got := ioctlNumber(iocReadWrite, 'H', 0x01, meiConnectDataSize); got != ioctlMEIConnectClient {
+		t.Fatalf("ioctl number %#x, want %#x", got, ioctlMEIConnectClient)
+	}
+}
+
+func TestMEIGUIDByteOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		got  meiGUID
+		want []byte
+	}{
+		{"PTHI", meiClientPTHI, []byte{0x28, 0x00, 0xF8, 0x12, 0xB7, 0xB4, 0x2D, 0x4B, 0xAC, 0xA8, 0x46, 0xE0, 0xFF, 0x65, 0x81, 0x4C}},
+		{"LME", meiClientLME, []byte{0xDB, 0xA4, 0x33, 0x67, 0x76, 0x04, 0x7B, 0x4E, 0xB3, 0xAF, 0xBC, 0xFC, 0x29, 0xBE, 0xE7, 0xA7}},
+		{"Watchdog", meiClientWatchdog, []byte{0x6F, 0x9A, 0xB7, 0x05, 0x28, 0x46, 0x7F, 0x4D, 0x89, 0x9D, 0xA9, 0x15, 0x14, 0xCB, 0x32, 0xAB}},
+	}
+	for _, tt := range tests {
+		if !bytes.Equal(tt.got[:], tt.want) {
+			t.Errorf("%s GUID bytes % X, want % X", tt.name, tt.got[:], tt.want)
+		}
+		req := meiConnectRequest(tt.got)
+		if !bytes.Equal(req[:], tt.want) {
+			t.Errorf("%s connect request % X, want the GUID", tt.name, req[:])
+		}
+	}
+	for _, bad := range []string{"", "{12F80028-B4B7}", "{ZZF80028-B4B7-4B2D-ACA8-46E0FF65814C}"} {
+		if _, err := parseMEIGUID(bad); err == nil {
+			t.Errorf("parseMEIGUID(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMEIConnectReply(t *testing.T) {
+	var b [meiConnectDataSize]byte
+	binary.LittleEndian.PutUint32(b[:], 4096)
+	b[4] = 1
+	p, err := parseMEIConnectReply(b)
+	if err != nil || p.MaxMessageLength != 4096 || p.ProtocolVersion != 1 {
+		t.Fatalf("reply = %+v, %v", p, err)
+	}
+	if _, err := parseMEIConnectReply([meiConnectDataSize]byte{}); err == nil {
+		t.Fatal("a zero maximum message length was accepted")
+	}
+}
+
+// fakeMEI is an MEI file served by a hostif.Firmware: one write, one reply.
+type fakeMEI struct {
+	fw      hostif.Firmware
+	writes  [][]byte
+	busy    int // EBUSY answers before accepting a write
+	silent  bool
+	pending []byte
+}
+
+func (f *fakeMEI) Write(p []byte) (int, error) {
+	if f.busy > 0 {
+		f.busy--
+		return 0, syscall.EBUSY
+	}
+	f.writes = append(f.writes, bytes.Clone(p))
+	resp, err := hostif.Serve(f.fw, p)
+	if err != nil {
+		return 0, err
+	}
+	f.pending = resp
+	return len(p), nil
+}
+
+func (f *fakeMEI) ReadTimeout(p []byte, d time.Duration) (int, error) {
+	if f.silent || f.pending == nil {
+		return 0, errMEITimeout
+	}
+	n := copy(p, f.pending)
+	f.pending = nil
+	return n, nil
+}
+
+func (f *fakeMEI) Close() error { return nil }
+
+type uuidFW struct {
+	hostif.Firmware
+	id amt.UUID
+}
+
+func (f uuidFW) UUID() (amt.UUID, amt.HostStatus) { return f.id, amt.HostSuccess }
+
+func TestMEIPTHICall(t *testing.T) {
+	id := amt.UUID{0xaa, 1, 2, 3}
+	tests := []struct {
+		name    string
+		f       *fakeMEI
+		max     uint32
+		wantErr string
+		writes  int
+		sleeps  int
+	}{
+		{name: "one write per request", f: &fakeMEI{fw: uuidFW{id: id}}, max: 4096, writes: 1},
+		{name: "EBUSY retried with back-off", f: &fakeMEI{fw: uuidFW{id: id}, busy: 2}, max: 4096, writes: 1, sleeps: 2},
+		{name: "EBUSY for too long", f: &fakeMEI{fw: uuidFW{id: id}, busy: meiBusyRetries + 1}, max: 4096, wantErr: "device or resource busy", sleeps: meiBusyRetries},
+		{name: "no answer", f: &fakeMEI{fw: uuidFW{id: id}, silent: true}, max: 4096, wantErr: "no answer from the firmware", writes: 1},
+		{name: "request longer than the client takes", f: &fakeMEI{fw: uuidFW{id: id}}, max: 8, wantErr: "takes at most 8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var slept []time.Duration
+			m := &meiPTHI{f: tt.f, props: meiClientProperties{MaxMessageLength: tt.max}, sleep: func(d time.Duration) { slept = append(slept, d) }}
+			got, err := hostif.NewClient(m).UUID(context.Background())
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+			} else if err != nil || got != id {
+				t.Fatalf("UUID = %v, %v", got, err)
+			}
+			if len(tt.f.writes) != tt.writes {
+				t.Errorf("%d writes, want %d", len(tt.f.writes), tt.writes)
+			}
+			if tt.writes > 0 && !bytes.Equal(tt.f.writes[0], hostif.EncodeRequest(amt.CmdGetUUID, nil)) {
+				t.Errorf("written % X, want the framed GetUUID request", tt.f.writes[0])
+			}
+			if len(slept) != tt.sleeps {
+				t.Errorf("%d back-off sleeps, want %d", len(slept), tt.sleeps)
+			}
+			for i := 1; i < len(slept); i++ {
+				if slept[i] <= slept[i-1] {
+					t.Errorf("back-off did not grow: %v", slept)
+				}
+			}
+		})
+	}
+}
+
+func TestMEIBackendErrors(t *testing.T) {
+	b := &MEI{Device: "/nonexistent/mei0"}
+	if _, err := b.OpenPTHI(context.Background()); err == nil || !strings.Contains(err.Error(), "/nonexistent/mei0") {
+		t.Fatalf("OpenPTHI on a missing device: %v", err)
+	}
+	if _, err := b.DialLMS(context.Background(), 22); err == nil {
+		t.Fatal("DialLMS accepted port 22")
+	}
+}

@@ -1,0 +1,48 @@
+package wire
+
+import (
+	"io"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Paths of the agent gateway, served on the agent gateway listener and on
+// the API listener alike.
+const (
+	EnrollPath  = "/api/v1/agents/enroll"
+	ConnectPath = "/api/v1/agents/connect"
+)
+
+// EnrollRequest trades a one-time enrollment token for an agent credential.
+type EnrollRequest struct {
+	Token    string `json:"token"`
+	Hostname string `json:"hostname,omitempty"`
+}
+
+// EnrollResponse carries the agent's own credential: the agent keeps it in
+// its state file and presents it as a bearer token from then on. The RCS
+// stores only its hash.
+type EnrollResponse struct {
+	AgentID    string `json:"agent_id"`
+	Credential string `json:"credential"`
+}
+
+// MaxWebsocketMessage bounds one websocket message carrying yamux frames: a
+// frame holds at most the stream window (256 KiB) plus its header.
+const MaxWebsocketMessage = 1 << 20
+
+// MuxConfig is the yamux configuration both ends use. Keepalives find a
+// dead link within a minute, so an agent reconnects and the RCS resumes.
+func MuxConfig(logOutput io.Writer) *yamux.Config {
+	c := yamux.DefaultConfig()
+	c.KeepAliveInterval = 15 * time.Second
+	c.ConnectionWriteTimeout = 15 * time.Second
+	c.StreamOpenTimeout = 30 * time.Second
+	c.StreamCloseTimeout = time.Minute
+	if logOutput == nil {
+		logOutput = io.Discard
+	}
+	c.LogOutput = logOutput
+	return c
+}
