@@ -60,6 +60,7 @@ type Options struct {
 // Vendor is a provisioning certificate with its chain and key.
 type Vendor struct {
 	Root          *x509.Certificate
+	RootKey       crypto.Signer // to issue other certificates in tests (a device's TLS certificate)
 	Intermediates []*x509.Certificate // top-down is reversed: Intermediates[0] issued the leaf
 	Leaf          *x509.Certificate
 	LeafKey       crypto.Signer
@@ -147,7 +148,7 @@ func NewVendor(t testing.TB, o Options) *Vendor {
 		IsCA:                  true,
 		SignatureAlgorithm:    sigAlg(o.SHA1Root),
 	}
-	v := &Vendor{Root: create(t, rootTmpl, rootTmpl, rootKey.Public(), rootKey)}
+	v := &Vendor{Root: create(t, rootTmpl, rootTmpl, rootKey.Public(), rootKey), RootKey: rootKey}
 	parent, parentKey := v.Root, crypto.Signer(rootKey)
 	var ints []*x509.Certificate
 	for i := 0; i < nInt; i++ {
