@@ -60,7 +60,7 @@ type Options struct {
 // Vendor is a provisioning certificate with its chain and key.
 type Vendor struct {
 	Root          *x509.Certificate
-	RootKey       crypto.Signer // to issue other certificates in tests (a device's TLS certificate)
+	RootKey       crypto.Signer       // to issue other certificates in tests (a device's TLS certificate)
 	Intermediates []*x509.Certificate // top-down is reversed: Intermediates[0] issued the leaf
 	Leaf          *x509.Certificate
 	LeafKey       crypto.Signer
