@@ -2,6 +2,7 @@ package amtsim
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/amtrcs/amtrcs/amt"
@@ -80,12 +81,15 @@ func (d *Device) putGeneral(c *caller, r *wsman.Request) (any, error) {
 func (rt *routes) features() {
 	eth := wsman.ResourceEthernetPortSettings
 	rt.handle(eth, wsman.ActionGet, func(d *Device, _ *caller, r *wsman.Request) (any, error) {
-		if id, _ := r.Header.Selector("InstanceID"); id != "" && id != wsman.EthernetPortWired {
-			return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
+		switch id, _ := r.Header.Selector("InstanceID"); id {
+		case "", wsman.EthernetPortWired:
+			return d.ethernetInstance(), nil
+		case ethernetPortWireless:
+			return d.wirelessInstance(), nil
 		}
-		return d.ethernetInstance(), nil
+		return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
 	})
-	rt.enumeration(eth, func(d *Device, _ *caller) []any { return []any{d.ethernetInstance()} })
+	rt.enumeration(eth, func(d *Device, _ *caller) []any { return []any{d.ethernetInstance(), d.wirelessInstance()} })
 	rt.handle(eth, wsman.ActionPut, func(d *Device, c *caller, r *wsman.Request) (any, error) {
 		const call = "Put AMT_EthernetPortSettings"
 		if err := c.denyLSA(call); err != nil {
@@ -94,6 +98,15 @@ func (rt *routes) features() {
 		var in wsman.EthernetPortSettings
 		if err := r.Decode(&in); err != nil {
 			return nil, d.badInput(call, err)
+		}
+		if id, _ := r.Header.Selector("InstanceID"); id != "" && id != wsman.EthernetPortWired {
+			return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
+		}
+		if in.IPAddress != "" && net.ParseIP(in.IPAddress).To4() == nil {
+			d.mu.Lock()
+			d.refuseLocked(call, refusal(RuleParameter, fmt.Sprintf("IPAddress %q", in.IPAddress), "an IPv4 address", "send a dotted IPv4 address, or DHCPEnabled true"))
+			d.mu.Unlock()
+			return nil, wsman.NewFault(wsman.SubcodeInvalidRepresentation, wsman.DetailInvalidValue)
 		}
 		d.mu.Lock()
 		if !d.configurableLocked(c, call) {
@@ -207,11 +220,26 @@ func (d *Device) ethernetInstance() *wsman.EthernetPortSettings {
 			ip = a.String()
 		}
 	}
+	// The simulated network: a /24 with the gateway and two DNS servers.
 	return &wsman.EthernetPortSettings{
-		DHCPEnabled: d.st.Features.DHCPEnabled, ElementName: "Intel(r) AMT Ethernet Port Settings",
+		DHCPEnabled: d.st.Features.DHCPEnabled, DefaultGateway: "192.168.0.1", ElementName: "Intel(r) AMT Ethernet Port Settings",
 		IPAddress: ip, InstanceID: wsman.EthernetPortWired, IpSyncEnabled: &t, LinkIsUp: true,
 		LinkPolicy: []int{1, 14}, MACAddress: fmt.Sprintf("%02x-%02x-%02x-%02x-%02x-%02x", m[0], m[1], m[2], m[3], m[4], m[5]),
-		SharedDynamicIP: &t, SharedMAC: true, SharedStaticIp: &f,
+		PrimaryDNS: "192.168.0.1", SecondaryDNS: "192.168.0.2",
+		SharedDynamicIP: &t, SharedMAC: true, SharedStaticIp: &f, SubnetMask: "255.255.255.0",
+	}
+}
+
+// ethernetPortWireless is the wireless interface's instance: present, with
+// no link, as on a laptop whose WLAN AMT has not been given a profile.
+const ethernetPortWireless = "Intel(r) AMT Ethernet Port Settings 1"
+
+func (d *Device) wirelessInstance() *wsman.EthernetPortSettings {
+	five, two, one := 5, 2, 1
+	return &wsman.EthernetPortSettings{
+		ConsoleTcpMaxRetransmissions: &five, DHCPEnabled: true, ElementName: "Intel(r) AMT Ethernet Port Settings",
+		InstanceID: ethernetPortWireless, LinkControl: &two, LinkPreference: &two, MACAddress: "00-00-00-00-00-00",
+		PhysicalConnectionType: 3, SharedMAC: true, WLANLinkProtectionLevel: &one,
 	}
 }
 

@@ -91,9 +91,14 @@ func (d *Device) LocalSystemAccount() (hostif.Account, amt.HostStatus) {
 	return hostif.Account{Username: d.st.LocalAccount.User, Password: d.st.LocalAccount.Password}, amt.HostSuccess
 }
 
-// LANInterfaceSettings implements hostif.Firmware: one wired interface.
+// LANInterfaceSettings implements hostif.Firmware: a wired interface with
+// link, and a wireless one without (as AMT_EthernetPortSettings reports).
 func (d *Device) LANInterfaceSettings(index uint32) (hostif.LANSettings, amt.HostStatus) {
-	if index != 0 {
+	switch index {
+	case 0:
+	case 1:
+		return hostif.LANSettings{Enabled: true, DHCPEnabled: true, DHCPMode: 2}, amt.HostSuccess
+	default:
 		return hostif.LANSettings{}, amt.HostInternalError
 	}
 	d.mu.Lock()
