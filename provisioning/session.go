@@ -75,7 +75,7 @@ type step struct {
 func (e *Engine) event(r *run, action, outcome string, detail map[string]string) error {
 	now := e.opts.Clock()
 	r.sess.Updated = now
-	return e.st.Batch(func(tx *store.Tx) error {
+	return e.st.Update(func(tx *store.Tx) error {
 		if err := tx.Put(store.Sessions, r.sess.Device, r.sess); err != nil {
 			return err
 		}
