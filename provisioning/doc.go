@@ -6,7 +6,8 @@
 //
 // # The API the server and the agent build on
 //
-//	e, err := provisioning.New(st, certs, provisioning.Options{Domains: lookup})
+//	e, err := provisioning.New(st, provisioning.WorkshopCerts{W: workshop}, provisioning.Options{
+//		Domains: provisioning.StaticDomains(domains...), DeviceIdentityRoots: roots})
 //	dev := &provisioning.Device{Host: hostif.NewClient(t), Dial: relay, Hostname: "pc1", OSFQDN: "pc1.corp.example.com"}
 //	if err := dev.ReadInfo(ctx); err != nil { ... }     // fills dev.Info over the host interface
 //	rep, err := e.Preflight(ctx, dev, profile)           // reads only; *PreflightError lists every reason
@@ -21,8 +22,16 @@
 // source address, and in tests the simulator's in-process DialLMS.
 // CertSource gives the provisioning chains with a crypto.Signer for their
 // key; Options.Domains maps a device's DNS suffix to the certificate of its
-// domain. Profiles are stored with PutProfile and read with GetProfile;
-// static passwords are sealed, never in the profile's JSON.
+// domain (without one, the first certificate that passes the preflight).
+// Profiles are stored with PutProfile and read with GetProfile; static
+// passwords are sealed, never in the profile's JSON. A device's sealed
+// admin password is named by AdminSecretName and read by the server's
+// maintenance tasks with Engine.AdminPassword.
+//
+// Legacy network setup configures the profile inside the setup session,
+// before CommitChanges closes the device's setup port; the device's TLS key
+// and certificate, and with them a relaxed user-consent policy, are left to
+// the TLS task (issue 7) and said so in Result.Notes.
 //
 // An Engine is safe for concurrent use; it runs at most one session per
 // device at a time and answers ErrBusy to a second one.

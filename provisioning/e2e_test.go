@@ -3,9 +3,11 @@ package provisioning
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,8 +149,39 @@ func TestActivateACM(t *testing.T) {
 			if err != nil || sess.Status != StatusDone || sess.Step != len(stepsFor(tc.path)) {
 				t.Fatalf("session %+v, %v; want done after every step", sess, err)
 			}
+			noSecrets(t, f, dev.ID(), res, sess)
 		})
 	}
 }
 
 var testKEK = []byte("0123456789abcdef0123456789abcdef")
+
+// noSecrets checks that the device's passwords appear in no audit event,
+// session record or result, and that every step was audited.
+func noSecrets(t *testing.T, f *fixture, id string, res *Result, sess Session) {
+	t.Helper()
+	admin, err := f.e.AdminPassword(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mebx, _ := f.st.Secret(MEBxSecretName(id))
+	log, err := f.st.AuditLog(store.AuditFilter{Subject: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	for _, e := range log {
+		if e.Action == "provision.step" && e.Outcome == store.OutcomeSuccess {
+			steps++
+		}
+	}
+	if steps != len(res.Steps) {
+		t.Errorf("%d audited steps, want %d", steps, len(res.Steps))
+	}
+	for _, v := range []any{log, res, sess} {
+		b, _ := json.Marshal(v)
+		if strings.Contains(string(b), admin) || (len(mebx) > 0 && strings.Contains(string(b), string(mebx))) {
+			t.Errorf("a password appears in %T: %s", v, b)
+		}
+	}
+}
