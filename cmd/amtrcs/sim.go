@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amtsim"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newSimCmd) }
+
+// simDevice is one line of the sim report: how to reach a device.
+type simDevice struct {
+	UUID          string `json:"uuid"`
+	Version       string `json:"version"`
+	HostPort      string `json:"host_port"`
+	LegacyAddress string `json:"legacy_address,omitempty"`
+	State         string `json:"state"`
+	Mode          string `json:"mode"`
+}
+
+type simReport struct {
+	HostPort     string      `json:"host_port"`
+	Status       string      `json:"status_url"`
+	IdentityRoot string      `json:"identity_root_pem,omitempty"`
+	StateFile    string      `json:"state_file,omitempty"`
+	Loaded       bool        `json:"loaded"`
+	Devices      []simDevice `json:"devices"`
+}
+
+type simFlags struct {
+	devices                           int
+	version, suffix, mebxSuffix, prec string
+	trust                             []string
+	hello                             string
+	helloInterval, latency, duration  time.Duration
+	state, listen, hostPort, rootOut  string
+	flashLimit                        int
+}
+
+func newSimCmd(a *app) *cobra.Command {
+	var f simFlags
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run a fleet of simulated AMT devices",
+		Long: "Run virtual Intel AMT devices that enforce the firmware's provisioning rules, for demos,\n" +
+			"CI and benchmarks. Each device is reached through the host port (one loopback TCP port for\n" +
+			"the whole fleet: a client writes \"AMTSIM/1 <uuid> pthi|lms:16992|lms:16993\" and then\n" +
+			"speaks PTHI frames or the firmware port's bytes), and devices in legacy network setup\n" +
+			"(--hello) listen on port 16993 of their own loopback address and send hellos.\n" +
+			"A status endpoint (--listen) answers GET /status with each device's state, mode and last\n" +
+			"error, and GET /identity-root.pem with the root the devices' TLS setup certificates chain to.\n" +
+			"With --state the fleet is loaded from the file when it exists and saved to it on exit;\n" +
+			"that file holds the simulator's own test secrets (mode 0600).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSim(cmd, a, &f) },
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.devices, "devices", 1, "number of devices")
+	fl.StringVar(&f.version, "amt-version", "16.1.27", "AMT firmware version of every device, for example 11.8.70, 12, 16.1.27 or 19.0.5")
+	fl.StringVar(&f.suffix, "suffix", "", "DHCP option 15 DNS suffix of the devices, for example corp.example.com")
+	fl.StringVar(&f.mebxSuffix, "mebx-suffix", "", "MEBx PKI DNS suffix of the devices")
+	fl.StringVar(&f.prec, "suffix-precedence", "mebx", "which suffix wins when both are set: mebx or dhcp (UNVERIFIED on real firmware)")
+	fl.StringArrayVar(&f.trust, "trust-hash", nil, "custom trusted root hash in hex (SHA-256, SHA-384 or SHA-1 by length); repeat for up to 3")
+	fl.StringVar(&f.hello, "hello", "", "put every device in legacy network setup, sending hellos to this host:port (TCP 9971 on a real network)")
+	fl.DurationVar(&f.helloInterval, "hello-interval", amtsim.DefaultHelloInterval, "time between hellos (retries 0 to 14)")
+	fl.DurationVar(&f.latency, "latency", 0, "firmware delay added to every WS-MAN and PTHI call, for example 200ms")
+	fl.IntVar(&f.flashLimit, "flash-write-limit", 0, "persistent writes a device takes before answering 6 / 38 (0: no limit)")
+	fl.StringVar(&f.state, "state", "", "load the fleet from this file when it exists, and save it there on exit")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:16989", "loopback address of the status endpoint")
+	fl.StringVar(&f.hostPort, "host-port", "127.0.0.1:16990", "loopback address of the host port")
+	fl.StringVar(&f.rootOut, "identity-root", "", "also write the device-identity root certificate (PEM) to this file, for the RCS to trust")
+	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: run until interrupted)")
+	return cmd
+}
+
+func loopbackAddr(flag, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--%s %q: %w; want a loopback host:port such as 127.0.0.1:16989", flag, addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--%s %q: the simulator listens on loopback only; want 127.0.0.1:PORT", flag, addr)
+	}
+	return nil
+}
+
+func (f *simFlags) fleetConfig() (amtsim.FleetConfig, error) {
+	var cfg amtsim.FleetConfig
+	v, _, err := amt.ParseProfileVersion(f.version)
+	if err != nil {
+		return cfg, fmt.Errorf("--amt-version: %w", err)
+	}
+	if f.devices < 1 || f.devices > amtsim.MaxFleet {
+		return cfg, fmt.Errorf("--devices %d: want 1 to %d", f.devices, amtsim.MaxFleet)
+	}
+	prec, err := amtsim.ParseSuffixPrecedence(f.prec)
+	if err != nil {
+		return cfg, fmt.Errorf("--suffix-precedence: %w", err)
+	}
+	if len(f.trust) > amt.MaxCustomHashes {
+		return cfg, fmt.Errorf("--trust-hash given %d times: a device holds at most %d custom hashes", len(f.trust), amt.MaxCustomHashes)
+	}
+	var hashes [][]byte
+	for _, h := range f.trust {
+		raw, err := hex.DecodeString(strings.NewReplacer(":", "", " ", "").Replace(h))
+		if err != nil {
+			return cfg, fmt.Errorf("--trust-hash %q: not hex; want the root certificate's SHA-256 as 64 hex digits", h)
+		}
+		if _, err := amt.HashAlgorithmBySize(len(raw)); err != nil {
+			return cfg, fmt.Errorf("--trust-hash %q: %w", h, err)
+		}
+		hashes = append(hashes, raw)
+	}
+	if f.hello != "" {
+		if _, _, err := net.SplitHostPort(f.hello); err != nil {
+			return cfg, fmt.Errorf("--hello %q: %w; want host:port of the RCS hello listener", f.hello, err)
+		}
+	}
+	if f.latency < 0 || f.helloInterval <= 0 || f.flashLimit < 0 {
+		return cfg, errors.New("--latency and --flash-write-limit must not be negative, --hello-interval must be positive")
+	}
+	return amtsim.FleetConfig{
+		Devices: f.devices, Version: v, DHCPSuffix: f.suffix, MEBxSuffix: f.mebxSuffix, SuffixPrecedence: prec,
+		TrustHashes: hashes, HelloServer: f.hello, HelloInterval: f.helloInterval, Latency: f.latency, FlashWriteLimit: f.flashLimit,
+	}, nil
+}
+
+func runSim(cmd *cobra.Command, a *app, f *simFlags) error {
+	if err := loopbackAddr("listen", f.listen); err != nil {
+		return usageError(err)
+	}
+	if err := loopbackAddr("host-port", f.hostPort); err != nil {
+		return usageError(err)
+	}
+	cfg, err := f.fleetConfig()
+	if err != nil {
+		return usageError(err)
+	}
+	var fleet *amtsim.Fleet
+	loaded := false
+	if f.state != "" {
+		if _, err := os.Stat(f.state); err == nil {
+			if fleet, err = amtsim.LoadFleet(f.state, nil); err != nil {
+				return usageError(fmt.Errorf("--state: %w", err))
+			}
+			loaded = true
+			for _, name := range []string{"devices", "amt-version", "suffix", "mebx-suffix", "trust-hash", "hello", "latency"} {
+				if cmd.Flags().Changed(name) {
+					fmt.Fprintf(a.stderr, "amtrcs sim: --%s ignored: the fleet comes from %s\n", name, f.state)
+				}
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return usageError(fmt.Errorf("--state: %w", err))
+		}
+	}
+	if fleet == nil {
+		if fleet, err = amtsim.NewFleet(cfg); err != nil {
+			return usageError(err)
+		}
+		if err := fleet.StartHello(); err != nil {
+			fleet.Close()
+			return verdictError(fmt.Errorf("legacy network setup: %w", err))
+		}
+	}
+	defer fleet.Close()
+	hp, err := fleet.ListenHostPort(f.hostPort)
+	if err != nil {
+		return usageError(err)
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return usageError(fmt.Errorf("--listen: %w", err))
+	}
+	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: fleet.Identity().Cert.Raw})
+	if f.rootOut != "" {
+		if err := os.WriteFile(f.rootOut, rootPEM, 0o644); err != nil {
+			ln.Close()
+			return usageError(fmt.Errorf("--identity-root: %w", err))
+		}
+	}
+	srv := &http.Server{Handler: simStatusHandler(fleet, rootPEM), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	rep := simReport{HostPort: hp.Addr().String(), Status: "http://" + ln.Addr().String() + "/status", StateFile: f.state, Loaded: loaded, Devices: []simDevice{}}
+	if f.rootOut != "" {
+		rep.IdentityRoot = f.rootOut
+	}
+	for _, s := range fleet.Statuses() {
+		rep.Devices = append(rep.Devices, simDevice{UUID: s.UUID.String(), Version: s.Version, HostPort: rep.HostPort, LegacyAddress: s.HelloAddress, State: s.State, Mode: s.Mode})
+	}
+	if a.json {
+		if err := a.printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		printSim(a, rep)
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	<-ctx.Done()
+	if f.state != "" {
+		if err := fleet.Save(f.state); err != nil {
+			return verdictError(fmt.Errorf("save fleet: %w", err))
+		}
+		fmt.Fprintf(a.stderr, "amtrcs sim: fleet saved to %s\n", f.state)
+	}
+	return nil
+}
+
+func printSim(a *app, rep simReport) {
+	origin := "created"
+	if rep.Loaded {
+		origin = "loaded from " + rep.StateFile
+	}
+	fmt.Fprintf(a.stdout, "%d simulated AMT devices (%s)\n", len(rep.Devices), origin)
+	fmt.Fprintf(a.stdout, "host port  %s  (write \"AMTSIM/1 <uuid> pthi|lms:16992|lms:16993\\n\")\n", rep.HostPort)
+	fmt.Fprintf(a.stdout, "status     %s\n", rep.Status)
+	if rep.IdentityRoot != "" {
+		fmt.Fprintf(a.stdout, "identity root written to %s\n", rep.IdentityRoot)
+	}
+	fmt.Fprintln(a.stdout)
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "UUID\tAMT\tSTATE\tMODE\tHOST PORT\tLEGACY ADDRESS")
+	for _, d := range rep.Devices {
+		legacy := d.LegacyAddress
+		if legacy == "" {
+			legacy = "-"
+		} else {
+			legacy += ":16993"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.UUID, d.Version, d.State, d.Mode, d.HostPort, legacy)
+	}
+	tw.Flush()
+}
+
+// simStatusHandler serves GET /status (JSON of every device) and GET
+// /identity-root.pem. It shows states and last errors, never a secret.
+func simStatusHandler(fleet *amtsim.Fleet, rootPEM []byte) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(struct {
+			Devices []amtsim.Status `json:"devices"`
+		}{fleet.Statuses()})
+	})
+	mux.HandleFunc("GET /identity-root.pem", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(rootPEM)
+	})
+	return mux
+}
