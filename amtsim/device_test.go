@@ -3,6 +3,7 @@ package amtsim_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -183,6 +184,18 @@ func TestStateRules(t *testing.T) {
 			t.Fatalf("admin after unprovision: %v, want an AuthError", err)
 		}
 	})
+	t.Run("flash write limit on AMT_ classes", func(t *testing.T) {
+		t.Parallel()
+		d := newDevice(t, "16.1.27", v, func(c *amtsim.Config) { c.FlashWriteLimit = 1 })
+		admin := provision(t, d) // AdminSetup takes the one write
+		if rc := code(t, admin.SetMEBxPassword(ctx(t), "Mebx-Pa55!")); rc != amt.PTFlashWriteLimitExceed {
+			t.Fatalf("SetMEBxPassword past the limit: %d, want %d", rc, amt.PTFlashWriteLimitExceed)
+		}
+		wantRefused(t, d, amtsim.RuleFlashWrites)
+		if n := d.Status().FlashWrites; n != 1 {
+			t.Fatalf("flash writes %d, want 1", n)
+		}
+	})
 	t.Run("Put AMT_GeneralSettings host and domain", func(t *testing.T) {
 		t.Parallel()
 		d := newDevice(t, "16.1.27", v, nil)
@@ -196,6 +209,30 @@ func TestStateRules(t *testing.T) {
 		}
 		wantRefused(t, d, amtsim.RuleParameter)
 	})
+}
+
+// TestHandler serves a device over the caller's own HTTP server: a
+// request without TLS is port 16992.
+func TestHandler(t *testing.T) {
+	t.Parallel()
+	d := newDevice(t, "12.0.40", nil, nil)
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	acct, _ := d.LocalSystemAccount()
+	c, err := wsman.NewClient(srv.URL+"/wsman", acct.Username, acct.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.FirmwareVersion(ctx(t)); err != nil || v != d.Version() {
+		t.Fatalf("FirmwareVersion over Handler: %v, %v", v, err)
+	}
+	if _, err := c.GetGeneralSettings(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	bad, _ := wsman.NewClient(srv.URL+"/wsman", acct.Username, "wrong")
+	if _, err := bad.GetGeneralSettings(ctx(t)); !errors.As(err, new(*wsman.AuthError)) {
+		t.Fatalf("wrong password: %v", err)
+	}
 }
 
 // TestHashTableEdits: custom hashes as MEBx adds them, at most 3.

@@ -135,8 +135,10 @@ func FuzzParseSimLine(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got := "AMTSIM/1 " + u.String() + " " + string(ch); !strings.EqualFold(got, line) {
-			t.Fatalf("accepted %q, which does not round-trip (%q)", line, got)
+		canon := amtsim.SimLinePrefix + " " + u.String() + " " + string(ch)
+		u2, ch2, err := amtsim.ParseSimLine(canon)
+		if err != nil || u2 != u || ch2 != ch {
+			t.Fatalf("accepted %q, but its canonical form %q gives %v %v %v", line, canon, u2, ch2, err)
 		}
 	})
 }

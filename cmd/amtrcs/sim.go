@@ -201,7 +201,8 @@ func runSim(cmd *cobra.Command, a *app, f *simFlags) error {
 	if f.rootOut != "" {
 		rep.IdentityRoot = f.rootOut
 	}
-	for _, s := range fleet.Statuses() {
+	for _, d := range fleet.Devices() {
+		s := d.Status()
 		rep.Devices = append(rep.Devices, simDevice{UUID: s.UUID.String(), Version: s.Version, HostPort: rep.HostPort, LegacyAddress: s.HelloAddress, State: s.State, Mode: s.Mode})
 	}
 	if a.json {
