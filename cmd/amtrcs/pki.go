@@ -1,0 +1,192 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/pki"
+	"github.com/amtrcs/amtrcs/store"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newPKICmd) }
+
+func newPKICmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pki",
+		Short: "The internal CA that issues AMT TLS, agent and server certificates",
+	}
+	cmd.AddCommand(newPKIBundleCmd(a))
+	return cmd
+}
+
+// pkiBundleReport is the --json form of pki bundle. It lists public
+// certificates only.
+type pkiBundleReport struct {
+	File         string          `json:"file"`
+	Mode         string          `json:"mode"`
+	Created      bool            `json:"created"`
+	Certificates []pkiBundleCert `json:"certificates"`
+}
+
+type pkiBundleCert struct {
+	Role      string    `json:"role"` // root or intermediate
+	Subject   string    `json:"subject"`
+	Issuer    string    `json:"issuer"`
+	SHA256    string    `json:"sha256"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+}
+
+func newPKIBundleCmd(a *app) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "bundle --out FILE",
+		Short: "Write the CA's root and intermediates as PEM, root first, for consoles and KVM viewers",
+		Long: "bundle writes the certificates a console or KVM viewer must trust to talk TLS to configured\n" +
+			"AMT devices: the root first, then the intermediates top-down. With the embedded CA (the\n" +
+			"default) it opens the store in --data-dir and creates the CA on first use; with\n" +
+			"ca.mode = \"external\" in --config it asks the step-ca, pinned by its root fingerprint.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError(errors.New("pki bundle: --out is missing: give the file to write, e.g. --out amtrcs-ca.pem"))
+			}
+			ca, closeCA, err := a.openCA(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeCA()
+			if err := writeFileAtomic(out, ca.Bundle(), 0o644); err != nil {
+				return usageError(fmt.Errorf("pki bundle: write %s: %v: give a writable path for --out", out, err))
+			}
+			rep := pkiBundleReport{File: out, Mode: string(ca.Mode()), Created: ca.Created()}
+			for i, c := range append(ca.Roots(), ca.Intermediates()...) {
+				role := "intermediate"
+				if i == 0 {
+					role = "root"
+				}
+				rep.Certificates = append(rep.Certificates, pkiBundleCert{Role: role, Subject: c.Subject.CommonName, Issuer: c.Issuer.CommonName,
+					SHA256: pki.Fingerprint(c), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC()})
+			}
+			if a.json {
+				return a.printJSON(rep)
+			}
+			if rep.Created {
+				fmt.Fprintf(a.stdout, "created a new embedded CA: give its root to every console that manages AMT over TLS\n")
+			}
+			fmt.Fprintf(a.stdout, "wrote %s: %d certificates, root first (%s CA)\n", out, len(rep.Certificates), rep.Mode)
+			for _, c := range rep.Certificates {
+				fmt.Fprintf(a.stdout, "  %-12s  %s\n  %-12s  sha256 %s, valid until %s\n", c.Role, c.Subject, "", c.SHA256, c.NotAfter.Format("2006-01-02"))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to write the PEM bundle to")
+	return cmd
+}
+
+// openCA opens the CA the configuration names: the embedded one over the
+// store of the data directory, or the external step-ca. The returned func
+// closes what was opened.
+func (a *app) openCA(cmd *cobra.Command) (*pki.CA, func(), error) {
+	cfg := config.Default()
+	if a.configPath != "" {
+		c, diags, files := config.LoadFile(a.configPath, config.Environ())
+		if diags.HasErrors() {
+			_ = config.WriteDiagnostics(a.stderr, files, diags, 0, false)
+			return nil, nil, usageError(fmt.Errorf("config %s has errors", a.configPath))
+		}
+		cfg = c
+	}
+	// --data-dir given on the command line wins over the config's data_dir.
+	dataDir := cfg.DataDir
+	if a.configPath == "" || cmd.Flags().Changed("data-dir") {
+		dataDir = a.dataDir
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	pcfg := pki.Config{
+		Mode:     pki.Mode(cfg.CA.Mode),
+		DataDir:  dataDir,
+		Validity: pki.Validity{AMTTLS: cfg.CA.AMTTLSValidity, Agent: cfg.CA.AgentValidity, Server: cfg.CA.ServerValidity},
+		Logger:   log,
+	}
+	ctx := cmd.Context()
+	if pcfg.Mode == pki.External {
+		pw, err := cfg.CA.JWKPassword.Read(os.LookupEnv)
+		if err != nil {
+			return nil, nil, usageError(fmt.Errorf("external CA provisioner password: %v", err))
+		}
+		pcfg.External = pki.ExternalCA{URL: cfg.CA.URL, Provisioner: cfg.CA.Provisioner, Password: pw, RootFingerprint: cfg.CA.RootFingerprint}
+		ca, err := pki.Open(ctx, pcfg, nil, nil)
+		clear(pw)
+		if err != nil {
+			return nil, nil, usageError(err)
+		}
+		return ca, func() { ca.Close() }, nil
+	}
+	st, err := openStoreFor(cfg, dataDir, a.stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	ca, err := pki.Open(ctx, pcfg, st, nil)
+	if err != nil {
+		st.Close()
+		return nil, nil, usageError(err)
+	}
+	return ca, func() { ca.Close(); st.Close() }, nil
+}
+
+// openStoreFor opens the store of dataDir with the KEK the config names,
+// so that the CA keys are sealed under the same KEK as everything else.
+// Notices such as "back up the new KEK file" go to stderr.
+func openStoreFor(cfg *config.Config, dataDir string, stderr io.Writer) (*store.Store, error) {
+	var kek store.KEKSource
+	switch cfg.KEK.Source {
+	case config.KEKEnv:
+		kek.Env = cfg.KEK.Env
+	case config.KEKKMS:
+		return nil, usageError(errors.New("kek.kms: this command cannot unwrap a KMS key-encryption key yet: use kek.file or kek.env"))
+	default:
+		if cfg.KEK.File != "" {
+			kek.File = cfg.KEK.File
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// amtrcs.db is the store's file in the data directory, as for every command.
+	st, err := store.Open(filepath.Join(dataDir, "amtrcs.db"), store.Options{KEK: kek, Logger: log})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return st, nil
+}
+
+// writeFileAtomic replaces path with data so that a reader never sees half
+// a bundle.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
