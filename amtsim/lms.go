@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/wsman"
 )
 
@@ -216,7 +217,7 @@ func (d *Device) authFor(port int) *wsman.DigestAuth {
 func (d *Device) lookupPlain(user string) (string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.st.ProvState != 2 {
+	if d.st.ProvState != amt.PostProvisioning {
 		if user == d.st.LocalAccount.User {
 			return wsman.HA1(user, d.st.Realm, d.st.LocalAccount.Password), true
 		}
@@ -271,7 +272,7 @@ func (d *Device) serveWSMAN(w http.ResponseWriter, r *http.Request, info *connIn
 		return
 	}
 	d.mu.Lock()
-	lsa := info.port == PortHTTP && d.st.ProvState != 2 && user == d.st.LocalAccount.User
+	lsa := info.port == PortHTTP && d.st.ProvState != amt.PostProvisioning && user == d.st.LocalAccount.User
 	d.mu.Unlock()
 	c := &caller{d: d, user: user, port: info.port, setup: setup, lsa: lsa}
 	mux().ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))

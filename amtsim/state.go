@@ -63,6 +63,8 @@ func LoadDevice(b []byte, opts LoadOptions) (*Device, error) {
 		return nil, fmt.Errorf("amtsim: saved device %s: %s with control mode %s; a provisioned device has CCM or ACM, others none", st.UUID, st.ProvState, st.Mode)
 	case st.Realm == "" || st.LocalAccount.User == "":
 		return nil, fmt.Errorf("amtsim: saved device %s: no digest realm or local account", st.UUID)
+	case len(st.LocalAccount.User) > 32 || len(st.LocalAccount.Password) > 32:
+		return nil, fmt.Errorf("amtsim: saved device %s: local account fields longer than 32 bytes", st.UUID)
 	case st.FlashWrites < 0 || st.FlashWriteLimit < 0 || st.LatencyNS < 0:
 		return nil, fmt.Errorf("amtsim: saved device %s: negative counter or latency", st.UUID)
 	}
@@ -74,6 +76,9 @@ func LoadDevice(b []byte, opts LoadOptions) (*Device, error) {
 			return nil, fmt.Errorf("amtsim: saved device %s: hash table with %d entries, %d custom; at most %d and %d", st.UUID, len(st.Hashes.Entries), st.Hashes.CustomCount(), amt.MaxHashEntries, amt.MaxCustomHashes)
 		}
 		for _, e := range st.Hashes.Entries {
+			if err := checkHashName(e.Name); err != nil {
+				return nil, fmt.Errorf("amtsim: saved device %s: %w", st.UUID, err)
+			}
 			if len(e.Hash) != e.Algorithm.Size() {
 				return nil, fmt.Errorf("amtsim: saved device %s: hash %q of %d bytes for %s", st.UUID, e.Name, len(e.Hash), e.Algorithm)
 			}
