@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/provisioning"
+)
+
+// Path is an activation path as the bench names it.
+type Path string
+
+const (
+	PathACM    Path = "acm"     // host-based setup, AdminSetup (AMT 7 to 18)
+	PathACMTLS Path = "acm-tls" // TLS-based setup (AMT 19+)
+	PathCCM    Path = "ccm"     // client control mode (Setup)
+	PathLegacy Path = "legacy"  // legacy network setup after a hello
+)
+
+// Paths lists the paths in the order the help text gives them.
+var Paths = []Path{PathACM, PathACMTLS, PathCCM, PathLegacy}
+
+// paths maps each bench path to the engine's path and a default version.
+var paths = map[Path]struct {
+	engine  provisioning.Path
+	version string
+	allowed func(amt.Version) bool
+	want    string
+}{
+	PathACM:    {provisioning.PathHostBased, "16.1.27", func(v amt.Version) bool { return v.Major >= 7 && v.Major <= 18 }, "AMT 7 to 18"},
+	PathACMTLS: {provisioning.PathTLS, "19.0.5", func(v amt.Version) bool { return v.Major >= 19 }, "AMT 19 or newer"},
+	PathCCM:    {provisioning.PathCCM, "16.1.27", func(v amt.Version) bool { return v.Major >= 7 }, "AMT 7 or newer"},
+	PathLegacy: {provisioning.PathLegacy, "11.8.55", func(v amt.Version) bool { return v.Major >= 6 && v.Major <= 18 }, "AMT 6 to 18"},
+}
+
+// MaxDevices bounds a run: legacy devices need one loopback address each
+// (127.3.0.1 onwards), and 100,000 devices already take hours.
+const MaxDevices = 100_000
+
+// Config is one benchmark run.
+type Config struct {
+	Devices int
+	Path    Path
+	// Version is the devices' AMT version (zero: 16.1.27 for acm and ccm,
+	// 19.0.5 for acm-tls, 11.8.55 for legacy).
+	Version amt.Version
+	// Concurrency is how many activations run at once (0: 32, at most
+	// Devices).
+	Concurrency int
+	// Latency is the simulated firmware latency per host-interface and
+	// per WS-MAN call.
+	Latency time.Duration
+	// FloorTime is how long each of the four floor measurements runs
+	// (0: 1 s).
+	FloorTime time.Duration
+	// Dir holds the store; "" makes a temporary directory removed after
+	// the run.
+	Dir string
+	// Progress, when set, is called after each activation.
+	Progress func(done, total int)
+}
+
+// normalize fills defaults and checks every field; the error names the
+// field, the value seen, the value wanted and the fix.
+func (c *Config) normalize() error {
+	p, ok := paths[c.Path]
+	if !ok {
+		return fmt.Errorf("path %q: want one of %v", c.Path, Paths)
+	}
+	if c.Devices < 1 || c.Devices > MaxDevices {
+		return fmt.Errorf("devices %d: want 1 to %d; pass --devices within that range", c.Devices, MaxDevices)
+	}
+	if c.Version == (amt.Version{}) {
+		c.Version, _ = amt.ParseVersion(p.version)
+	}
+	if _, err := amt.LookupProfile(c.Version); err != nil {
+		return fmt.Errorf("AMT version %s: %w", c.Version, err)
+	}
+	if !p.allowed(c.Version) {
+		return fmt.Errorf("path %s on AMT %s: the path needs %s; pass --amt-version accordingly or pick another --path", c.Path, c.Version, p.want)
+	}
+	if c.Concurrency < 0 {
+		return fmt.Errorf("concurrency %d: want 1 or more (0 for the default, 32)", c.Concurrency)
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 32
+	}
+	c.Concurrency = min(c.Concurrency, c.Devices)
+	if c.Latency < 0 || c.Latency > time.Minute {
+		return fmt.Errorf("latency %s: want 0 to 1m per call", c.Latency)
+	}
+	if c.FloorTime < 0 {
+		return fmt.Errorf("floor time %s: want 0 (1 s) or more", c.FloorTime)
+	}
+	if c.FloorTime == 0 {
+		c.FloorTime = time.Second
+	}
+	return nil
+}
+
+// Check reports what Run would refuse in cfg, without running.
+func (c Config) Check() error { return c.normalize() }

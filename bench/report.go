@@ -1,0 +1,179 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Report is what a run measured. Durations are in milliseconds, CPU in
+// seconds, memory in MiB.
+type Report struct {
+	Path             Path    `json:"path"`
+	Version          string  `json:"amt_version"`
+	Devices          int     `json:"devices"`
+	Concurrency      int     `json:"concurrency"`
+	LatencyPerCallMS float64 `json:"latency_per_call_ms"`
+	Store            string  `json:"store"`
+
+	Activated            int      `json:"activated"`
+	Failed               int      `json:"failed"`
+	Failures             []string `json:"failures,omitempty"`
+	ElapsedSeconds       float64  `json:"elapsed_seconds"`
+	ActivationsPerSecond float64  `json:"activations_per_second"`
+	Latency              Latency  `json:"latency_ms"`
+
+	CPU        CPU     `json:"cpu"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+
+	Floor                     Floor   `json:"floor"`
+	Ops                       Ops     `json:"ops_per_activation"`
+	FloorActivationsPerSecond float64 `json:"floor_activations_per_second"` // 0: no floor (ccm)
+	// RatioToFloor is ActivationsPerSecond over the floor (0 without one).
+	RatioToFloor float64 `json:"ratio_to_floor"`
+
+	Calls Calls `json:"calls_per_activation"`
+
+	profile []byte
+}
+
+// CPUProfile is the pprof CPU profile of the activations (gzipped
+// protobuf, labelled by side), for go tool pprof.
+func (r *Report) CPUProfile() []byte { return r.profile }
+
+// Latency percentiles of the successful activations.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// CPU is the process's CPU during the activations and the server's part.
+type CPU struct {
+	ProcessSeconds float64 `json:"process_seconds"`
+	ServerSeconds  float64 `json:"server_seconds"`
+	// ServerShare, SimShare and UnlabelledShare are the profile's split.
+	ServerShare     float64 `json:"server_share"`
+	SimShare        float64 `json:"sim_share"`
+	UnlabelledShare float64 `json:"unlabelled_share"`
+	// ServerPerActivationMS and ProcessPerActivationMS: CPU milliseconds
+	// per activation.
+	ServerPerActivationMS  float64 `json:"server_per_activation_ms"`
+	ProcessPerActivationMS float64 `json:"process_per_activation_ms"`
+	Attribution            string  `json:"attribution"`
+}
+
+// Calls per activation, counted on one calibration activation, and with a
+// latency set the sum of their latencies against the measured mean.
+type Calls struct {
+	PTHI           int `json:"pthi"`
+	WSMAN          int `json:"wsman"`
+	Total          int `json:"total"`
+	TLSConnections int `json:"tls_connections"`
+	// LatencySumMS is Total times the latency per call; MeanOverSum the
+	// mean activation time over it (0 without latency).
+	LatencySumMS float64 `json:"latency_sum_ms"`
+	MeanOverSum  float64 `json:"mean_over_sum"`
+	P50OverSum   float64 `json:"p50_over_sum"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (r *Report) fill(h *harness, lat []time.Duration, fails []error, elapsed, cpu time.Duration) {
+	r.Activated, r.Failed = len(lat), len(fails)
+	for i, err := range fails {
+		if i == maxFailures {
+			r.Failures = append(r.Failures, fmt.Sprintf("... and %d more", len(fails)-maxFailures))
+			break
+		}
+		r.Failures = append(r.Failures, err.Error())
+	}
+	r.ElapsedSeconds = elapsed.Seconds()
+	if elapsed > 0 {
+		r.ActivationsPerSecond = float64(len(lat)) / elapsed.Seconds()
+	}
+	sortDurations(lat)
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	if len(lat) > 0 {
+		r.Latency = Latency{P50: ms(percentile(lat, 50)), P95: ms(percentile(lat, 95)), P99: ms(percentile(lat, 99)),
+			Max: ms(lat[len(lat)-1]), Mean: ms(sum / time.Duration(len(lat)))}
+	}
+	r.CPU.ProcessSeconds = cpu.Seconds()
+	r.PeakRSSMiB = float64(peakRSS()) / (1 << 20)
+
+	handshakes := float64(r.Calls.TLSConnections)
+	if len(lat) > 0 {
+		handshakes = float64(h.tlsDials.Load()) / float64(len(lat))
+	}
+	r.Ops = OpsFor(r.Path, handshakes)
+	r.FloorActivationsPerSecond = r.Floor.Allows(r.Ops)
+	if r.FloorActivationsPerSecond > 0 {
+		r.RatioToFloor = r.ActivationsPerSecond / r.FloorActivationsPerSecond
+	}
+	if h.cfg.Latency > 0 && r.Calls.Total > 0 {
+		r.Calls.LatencySumMS = float64(r.Calls.Total) * ms(h.cfg.Latency)
+		r.Calls.MeanOverSum = r.Latency.Mean / r.Calls.LatencySumMS
+		r.Calls.P50OverSum = r.Latency.P50 / r.Calls.LatencySumMS
+	}
+}
+
+func (r *Report) attribute(s CPUSplit, cpu time.Duration) {
+	r.CPU.Attribution = CPUAttribution
+	total := s.Server + s.Sim + s.Unlabelled
+	if total > 0 {
+		r.CPU.ServerShare = float64(s.Server) / float64(total)
+		r.CPU.SimShare = float64(s.Sim) / float64(total)
+		r.CPU.UnlabelledShare = float64(s.Unlabelled) / float64(total)
+	}
+	r.CPU.ServerSeconds = cpu.Seconds() * s.ServerShare()
+	if r.Activated > 0 {
+		r.CPU.ServerPerActivationMS = r.CPU.ServerSeconds * 1000 / float64(r.Activated)
+		r.CPU.ProcessPerActivationMS = r.CPU.ProcessSeconds * 1000 / float64(r.Activated)
+	}
+}
+
+// WriteText writes the report for people.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "amtrcs bench: %d devices, path %s, AMT %s, concurrency %d, latency %s per call\n",
+		r.Devices, r.Path, r.Version, r.Concurrency, time.Duration(r.LatencyPerCallMS*float64(time.Millisecond)))
+	fmt.Fprintf(&b, "store: %s\n\n", r.Store)
+	fmt.Fprintf(&b, "activated       %d of %d, %d failed, in %.2f s\n", r.Activated, r.Devices, r.Failed, r.ElapsedSeconds)
+	fmt.Fprintf(&b, "throughput      %.2f activations/s\n", r.ActivationsPerSecond)
+	fmt.Fprintf(&b, "latency         p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max)
+	fmt.Fprintf(&b, "CPU             process %.2f s (%.2f ms/activation); server %.2f s (%.2f ms/activation)\n",
+		r.CPU.ProcessSeconds, r.CPU.ProcessPerActivationMS, r.CPU.ServerSeconds, r.CPU.ServerPerActivationMS)
+	fmt.Fprintf(&b, "CPU split       server %.0f%%, simulator %.0f%%, unlabelled %.0f%% (%s)\n",
+		100*r.CPU.ServerShare, 100*r.CPU.SimShare, 100*r.CPU.UnlabelledShare, "pprof labels")
+	fmt.Fprintf(&b, "peak RSS        %.0f MiB (whole process: server and simulator)\n\n", r.PeakRSSMiB)
+	fmt.Fprintf(&b, "floor           RSA-2048 PKCS#1 v1.5 SHA-256: %.0f signs/s and %.0f verifies/s per core; %.0f and %.0f on %d cores\n",
+		r.Floor.SignsPerCore, r.Floor.VerifiesPerCore, r.Floor.Signs, r.Floor.Verifies, r.Floor.Cores)
+	s, v := r.Ops.Total()
+	fmt.Fprintf(&b, "ops/activation  %.2f signatures, %.2f verifications (server %.2f+%.2f, simulator %.2f+%.2f), %.2f TLS handshakes\n",
+		s, v, r.Ops.ServerSigns, r.Ops.ServerVerifies, r.Ops.SimSigns, r.Ops.SimVerifies, r.Ops.Handshakes)
+	for _, c := range r.Ops.Counted {
+		fmt.Fprintf(&b, "                  %s\n", c)
+	}
+	if r.FloorActivationsPerSecond > 0 {
+		fmt.Fprintf(&b, "floor allows    %.2f activations/s; measured/floor = %.2f\n", r.FloorActivationsPerSecond, r.RatioToFloor)
+	} else {
+		fmt.Fprintf(&b, "floor allows    n/a (no RSA operation on this path)\n")
+	}
+	fmt.Fprintf(&b, "calls           %d per activation (%d host interface, %d WS-MAN), %d TLS connections\n",
+		r.Calls.Total, r.Calls.PTHI, r.Calls.WSMAN, r.Calls.TLSConnections)
+	if r.Calls.LatencySumMS > 0 {
+		fmt.Fprintf(&b, "latency budget  sum of call latencies %.0f ms; mean/sum = %.3f, p50/sum = %.3f\n",
+			r.Calls.LatencySumMS, r.Calls.MeanOverSum, r.Calls.P50OverSum)
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(&b, "failure: %s\n", f)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

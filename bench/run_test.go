@@ -1,0 +1,122 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amtrcs/amtrcs/amt"
+)
+
+// TestRunPaths activates a tiny fleet on every path and checks that the
+// report is whole and consistent.
+func TestRunPaths(t *testing.T) {
+	for _, tc := range []struct {
+		path       Path
+		handshakes float64 // TLS connections per activation
+		floor      bool
+	}{
+		{PathACM, 0, true},
+		{PathACMTLS, 2, true},
+		{PathCCM, 0, false},
+		{PathLegacy, 2, true},
+	} {
+		t.Run(string(tc.path), func(t *testing.T) {
+			rep, err := Run(context.Background(), Config{Devices: 4, Path: tc.path, Concurrency: 2, FloorTime: 50 * time.Millisecond})
+			if err != nil {
+				if tc.path == PathLegacy && strings.Contains(err.Error(), "assign requested address") {
+					t.Skipf("no 127.0.0.0/8 beyond 127.0.0.1 here: %v", err)
+				}
+				t.Fatal(err)
+			}
+			if rep.Failed != 0 || rep.Activated != 4 {
+				t.Fatalf("activated %d, failed %d: %v", rep.Activated, rep.Failed, rep.Failures)
+			}
+			if rep.ActivationsPerSecond <= 0 || !(rep.Latency.P50 <= rep.Latency.P95 && rep.Latency.P95 <= rep.Latency.P99 && rep.Latency.P99 <= rep.Latency.Max) || rep.Latency.P50 <= 0 {
+				t.Errorf("rate %.2f, latency %+v", rep.ActivationsPerSecond, rep.Latency)
+			}
+			if rep.Ops.Handshakes != tc.handshakes {
+				t.Errorf("handshakes per activation %.2f, want %.0f", rep.Ops.Handshakes, tc.handshakes)
+			}
+			if (rep.FloorActivationsPerSecond > 0) != tc.floor || (tc.floor && (rep.RatioToFloor <= 0 || rep.RatioToFloor > 1.5)) {
+				t.Errorf("floor %.2f/s, ratio %.3f", rep.FloorActivationsPerSecond, rep.RatioToFloor)
+			}
+			if rep.Calls.Total < 5 || rep.Calls.Total != rep.Calls.PTHI+rep.Calls.WSMAN || rep.Calls.TLSConnections != int(tc.handshakes) {
+				t.Errorf("calls %+v", rep.Calls)
+			}
+			if rep.CPU.ProcessSeconds <= 0 || rep.PeakRSSMiB <= 0 {
+				t.Errorf("cpu %+v, rss %.1f", rep.CPU, rep.PeakRSSMiB)
+			}
+			// A profile samples 100 times a second: a short run may have none.
+			if sum := rep.CPU.ServerShare + rep.CPU.SimShare + rep.CPU.UnlabelledShare; sum != 0 && (sum < 0.999 || sum > 1.001) {
+				t.Errorf("CPU shares add up to %.3f: %+v", sum, rep.CPU)
+			}
+			var out bytes.Buffer
+			if err := rep.WriteText(&out); err != nil || !strings.Contains(out.String(), "activations/s") {
+				t.Errorf("text report %q, %v", out.String(), err)
+			}
+		})
+	}
+}
+
+// TestLatencyBudget: with latency per call, an activation takes about the
+// sum of its calls' latencies, and never less.
+func TestLatencyBudget(t *testing.T) {
+	rep, err := Run(context.Background(), Config{Devices: 3, Path: PathACM, Latency: 20 * time.Millisecond, FloorTime: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 0 {
+		t.Fatal(rep.Failures)
+	}
+	if rep.Calls.MeanOverSum < 1 || rep.Calls.MeanOverSum > 2 {
+		t.Errorf("mean/sum %.3f (%d calls, mean %.1f ms), want 1 to 2", rep.Calls.MeanOverSum, rep.Calls.Total, rep.Latency.Mean)
+	}
+}
+
+func TestConfigRefusals(t *testing.T) {
+	v19, _ := amt.ParseVersion("19.0.5")
+	for name, cfg := range map[string]Config{
+		"no devices":       {Devices: 0, Path: PathACM},
+		"unknown path":     {Devices: 1, Path: "acm-magic"},
+		"acm on 19":        {Devices: 1, Path: PathACM, Version: v19},
+		"negative latency": {Devices: 1, Path: PathCCM, Latency: -time.Second},
+		"too many":         {Devices: MaxDevices + 1, Path: PathCCM},
+	} {
+		if _, err := Run(context.Background(), cfg); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	d := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 5}, {95, 10}, {99, 10}, {10, 1}, {0, 1}} {
+		if got := percentile(d, tc.p); got != tc.want {
+			t.Errorf("p%.0f = %d, want %d", tc.p, got, tc.want)
+		}
+	}
+	if percentile(nil, 50) != 0 {
+		t.Error("empty percentile")
+	}
+}
+
+func TestFloorAllows(t *testing.T) {
+	f := Floor{Signs: 1000, Verifies: 40000, Cores: 2}
+	// 1 sign (1 ms) + 4 verifies (0.1 ms) = 1.1 ms: 909 per second.
+	if got := f.Allows(OpsFor(PathACM, 0)); got < 909 || got > 910 {
+		t.Errorf("acm floor %.1f, want 909.1", got)
+	}
+	if got := f.Allows(OpsFor(PathCCM, 0)); got != 0 {
+		t.Errorf("ccm floor %.1f, want 0 (none)", got)
+	}
+	// 2 handshakes: 2*2+1 = 5 signs, 2*6 = 12 verifies: 5.3 ms.
+	if got := f.Allows(OpsFor(PathACMTLS, 2)); got < 188 || got > 189 {
+		t.Errorf("acm-tls floor %.1f, want 188.7", got)
+	}
+}
