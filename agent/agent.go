@@ -291,10 +291,13 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 		nc.Close()
 		return nil, err
 	}
-	defer sess.Close()
-
 	var relays sync.WaitGroup
-	defer relays.Wait()
+	// The session closes before the relays are awaited: closing it is
+	// what ends them.
+	defer func() {
+		sess.Close()
+		relays.Wait()
+	}()
 	go func() {
 		for {
 			s, err := sess.AcceptStream()
@@ -331,6 +334,7 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 			}
 			return nil, err
 		}
+		a.log.Debug("agent: event", "kind", ev.Kind, "step", ev.Step, "msg", ev.Message, "err", ev.Error)
 		if a.opts.Events != nil {
 			a.opts.Events(ev)
 		}

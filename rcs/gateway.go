@@ -1,0 +1,257 @@
+package rcs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
+
+	"github.com/amtrcs/amtrcs/agent/wire"
+	"github.com/amtrcs/amtrcs/amt/hostif"
+	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+// reportTimeout bounds how long a connected agent may take to send its
+// report before the gateway hangs up.
+const reportTimeout = 30 * time.Second
+
+// gateway keeps the connected agents, one per device.
+type gateway struct {
+	s     *Server
+	mu    sync.Mutex
+	conns map[string]*agentConn
+}
+
+func newGateway(s *Server) *gateway { return &gateway{s: s, conns: map[string]*agentConn{}} }
+
+// agentConn is one connected agent: its yamux session, its control stream
+// and what it reported.
+type agentConn struct {
+	agentID string
+	report  wire.Report
+	sess    *yamux.Session
+	ctl     net.Conn
+	ctlMu   sync.Mutex
+	lw      *wire.LineWriter
+	pthi    *relayedPTHI
+}
+
+// send writes an event on the control stream; a dead stream is the
+// session's problem, noticed by its reader.
+func (a *agentConn) send(ev wire.Event) {
+	a.ctlMu.Lock()
+	defer a.ctlMu.Unlock()
+	_ = a.ctl.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_ = a.lw.Write(ev)
+}
+
+// openChannel opens a relayed stream to ch on the agent's host.
+func (a *agentConn) openChannel(ctx context.Context, ch wire.Channel) (net.Conn, error) {
+	st, err := a.sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: open a %s stream: %w", a.agentID, ch, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = st.SetDeadline(deadline)
+	if err := wire.WriteChannel(st, ch); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("agent %s: %s stream: %w", a.agentID, ch, err)
+	}
+	if err := wire.ReadAnswer(st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("agent %s: %s: %w", a.agentID, ch, err)
+	}
+	_ = st.SetDeadline(time.Time{})
+	return st, nil
+}
+
+// device is the engine's view of the agent's host: PTHI and LMS relayed
+// through the agent.
+func (a *agentConn) device() *provisioning.Device {
+	return &provisioning.Device{
+		Info:     a.report.Info,
+		Hostname: a.report.Hostname,
+		OSFQDN:   a.report.FQDN,
+		Host:     hostif.NewClient(a.pthi),
+		Dial: func(ctx context.Context, port int) (net.Conn, error) {
+			ch, err := wire.LMSChannel(port)
+			if err != nil {
+				return nil, err
+			}
+			return a.openChannel(ctx, ch)
+		},
+	}
+}
+
+// relayedPTHI is a hostif.Transport over a PTHI stream to the agent, opened
+// on first use and reopened after a failure.
+type relayedPTHI struct {
+	a  *agentConn
+	mu sync.Mutex
+	t  *wire.FramedTransport
+}
+
+func (p *relayedPTHI) Call(ctx context.Context, req []byte) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.t == nil {
+		c, err := p.a.openChannel(ctx, wire.ChannelPTHI)
+		if err != nil {
+			return nil, err
+		}
+		p.t = wire.NewFramedTransport(c)
+	}
+	resp, err := p.t.Call(ctx, req)
+	if err != nil {
+		p.t = nil // the transport closed its stream
+	}
+	return resp, err
+}
+
+// handleConnect upgrades an agent's request to the websocket that carries
+// its yamux session, reads its report and hands it to the job runner. It
+// returns when the session ends.
+func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
+	s := g.s
+	p, err := s.authenticate(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if p.Kind != kindAgent {
+		writeError(w, apiErr(http.StatusForbidden, "agent gateway", "an admin credential", "an agent credential", "run amtrcs agent with an enrollment token; admins use the REST API"))
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		s.log.Warn("agent gateway: websocket upgrade failed", "agent", p.AgentID, "err", err)
+		return
+	}
+	c.SetReadLimit(wire.MaxWebsocketMessage)
+	nc := websocket.NetConn(s.ctx, c, websocket.MessageBinary)
+	sess, err := yamux.Server(nc, wire.MuxConfig(nil))
+	if err != nil {
+		nc.Close()
+		return
+	}
+	defer sess.Close()
+	actx, cancel := context.WithTimeout(s.ctx, reportTimeout)
+	ctl, err := sess.AcceptStreamWithContext(actx)
+	cancel()
+	if err != nil {
+		s.log.Warn("agent gateway: no control stream", "agent", p.AgentID, "err", err)
+		return
+	}
+	_ = ctl.SetReadDeadline(time.Now().Add(reportTimeout))
+	report, err := wire.ReadReport(wire.NewLineReader(ctl))
+	if err != nil {
+		s.log.Warn("agent gateway: bad report", "agent", p.AgentID, "err", err)
+		_ = wire.NewLineWriter(ctl).Write(wire.Event{Time: s.now(), Kind: wire.EventFailed, Error: err.Error(), Fix: "update the agent to this server's version"})
+		return
+	}
+	_ = ctl.SetReadDeadline(time.Time{})
+	ac := &agentConn{agentID: p.AgentID, report: report, sess: sess, ctl: ctl, lw: wire.NewLineWriter(ctl)}
+	ac.pthi = &relayedPTHI{a: ac}
+	id := report.Info.UUID.String()
+	g.register(id, ac)
+	defer g.unregister(id, ac)
+	s.log.Info("agent connected", "agent", p.AgentID, "device", id, "version", report.Info.Version.String(), "host", report.Hostname)
+	s.noteAgent(p.AgentID, id)
+	if err := s.recordReport(report, p.AgentID); err != nil {
+		s.log.Error("record the agent's report", "device", id, "err", err)
+	}
+	s.jobs.onReport(id, ac)
+	select {
+	case <-sess.CloseChan():
+	case <-s.ctx.Done():
+	}
+	s.log.Info("agent disconnected", "agent", p.AgentID, "device", id)
+}
+
+func (g *gateway) register(id string, ac *agentConn) {
+	g.mu.Lock()
+	old := g.conns[id]
+	g.conns[id] = ac
+	g.mu.Unlock()
+	if old != nil {
+		// The agent came back on a new connection: the old one is dead
+		// or a duplicate.
+		old.sess.Close()
+	}
+}
+
+func (g *gateway) unregister(id string, ac *agentConn) {
+	g.mu.Lock()
+	if g.conns[id] == ac {
+		delete(g.conns, id)
+	}
+	g.mu.Unlock()
+}
+
+func (g *gateway) conn(id string) *agentConn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.conns[id]
+}
+
+// send forwards an event to the device's agent, if it is connected.
+func (g *gateway) send(id string, ev wire.Event) {
+	if ac := g.conn(id); ac != nil {
+		ac.send(ev)
+	}
+}
+
+func (g *gateway) closeAll() {
+	g.mu.Lock()
+	conns := make([]*agentConn, 0, len(g.conns))
+	for _, c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.sess.Close()
+	}
+}
+
+// handleEnroll trades a one-time token for an agent credential.
+func (g *gateway) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	var req wire.EnrollRequest
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(req.Hostname) > 253 {
+		req.Hostname = req.Hostname[:253]
+	}
+	id, cred, err := g.s.enroll(req.Token, req.Hostname)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.EnrollResponse{AgentID: id, Credential: cred})
+}
+
+// noteAgent records when an agent was last seen and for which device.
+func (s *Server) noteAgent(agentID, device string) {
+	err := s.st.Batch(func(tx *store.Tx) error {
+		var a agentRecord
+		if err := tx.Get(store.Agents, agentID, &a); err != nil {
+			return err
+		}
+		a.LastSeen, a.Device = s.now(), device
+		return tx.Put(store.Agents, agentID, a)
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("record agent", "agent", agentID, "err", err)
+	}
+}

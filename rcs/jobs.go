@@ -1,0 +1,454 @@
+package rcs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/amtrcs/amtrcs/agent/wire"
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amt/hello"
+	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+// Job kinds.
+const (
+	JobActivate   = "activate"
+	JobResume     = "resume"
+	JobDeactivate = "deactivate"
+	JobHello      = "hello"
+)
+
+// Job statuses.
+const (
+	JobRunning = "running"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// Job is one activation, resumption or deactivation, in the jobs bucket.
+type Job struct {
+	ID       string    `json:"id"`
+	Device   string    `json:"device"`
+	Kind     string    `json:"kind"`
+	Profile  string    `json:"profile,omitempty"`
+	Actor    string    `json:"actor"`
+	Status   string    `json:"status"`
+	Path     string    `json:"path,omitempty"`
+	Step     string    `json:"step,omitempty"`
+	Steps    []string  `json:"steps,omitempty"`
+	Notes    []string  `json:"notes,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Rule     string    `json:"rule,omitempty"`
+	Fix      string    `json:"fix,omitempty"`
+	Created  time.Time `json:"created"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// Duration is how long the job ran (so far).
+func (j Job) Duration(now time.Time) time.Duration {
+	if j.Finished.IsZero() {
+		return now.Sub(j.Created)
+	}
+	return j.Finished.Sub(j.Created)
+}
+
+// progressPoll is how often a running job's session record is read for
+// the step it reached, to tell the agent.
+const progressPoll = 200 * time.Millisecond
+
+// jobRunner runs jobs, at most max at once, one per device.
+type jobRunner struct {
+	s       *Server
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	running map[string]string // device -> job id
+}
+
+func newJobRunner(s *Server, max int) *jobRunner {
+	return &jobRunner{s: s, sem: make(chan struct{}, max), running: map[string]string{}}
+}
+
+func (r *jobRunner) wait() { r.wg.Wait() }
+
+func newJobID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type jobFunc func(ctx context.Context) (*provisioning.Result, error)
+
+// start records a job and runs fn in the background. It refuses a second
+// job on a device with one running.
+func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job, error) {
+	s := r.s
+	r.mu.Lock()
+	if id, busy := r.running[device]; busy {
+		r.mu.Unlock()
+		return Job{}, &APIError{Status: 409, Message: fmt.Sprintf("device %s has job %s running", device, id), Rule: "one job per device", Seen: "job " + id + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + id}
+	}
+	j := Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Status: JobRunning, Created: s.now()}
+	r.running[device] = j.ID
+	r.mu.Unlock()
+	state := StateActivating
+	if kind == JobDeactivate {
+		state = StateDeactivating
+	}
+	err := s.st.Update(func(tx *store.Tx) error {
+		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
+			return err
+		}
+		return tx.Audit(store.Event{Actor: actor, Action: "job." + kind, Subject: device, Outcome: store.OutcomeSuccess, Detail: map[string]string{"job": j.ID, "profile": profile}})
+	})
+	if err == nil {
+		err = s.updateDevice(device, func(d *DeviceRecord) {
+			d.State, d.LastJob, d.Error, d.Rule, d.Fix = state, j.ID, "", "", ""
+			if profile != "" {
+				d.Profile = profile
+			}
+		})
+	}
+	if err != nil {
+		r.release(device, j.ID)
+		return Job{}, err
+	}
+	r.wg.Add(1)
+	go r.run(j, fn)
+	return j, nil
+}
+
+func (r *jobRunner) release(device, job string) {
+	r.mu.Lock()
+	if r.running[device] == job {
+		delete(r.running, device)
+	}
+	r.mu.Unlock()
+}
+
+func (r *jobRunner) run(j Job, fn jobFunc) {
+	s := r.s
+	defer r.wg.Done()
+	defer r.release(j.Device, j.ID)
+	select {
+	case r.sem <- struct{}{}:
+	case <-s.ctx.Done():
+		return
+	}
+	defer func() { <-r.sem }()
+	s.gw.send(j.Device, wire.Event{Time: s.now(), Kind: wire.EventProgress, Job: j.ID, Message: fmt.Sprintf("%s started (job %s)", j.Kind, j.ID)})
+	ctx, cancel := context.WithCancel(s.ctx)
+	stopProgress := r.watch(ctx, j)
+	res, err := fn(ctx)
+	cancel()
+	announced := stopProgress()
+	if s.ctx.Err() != nil {
+		// The server is stopping: the session record stays "running" and
+		// the next start resumes it; the job is left as it is.
+		return
+	}
+	if res != nil {
+		// Steps faster than the poll are told now, in order.
+		from := 0
+		for i, st := range res.Steps {
+			if st == announced {
+				from = i + 1
+			}
+		}
+		for i := from; i < len(res.Steps); i++ {
+			s.gw.send(j.Device, wire.Event{Time: s.now(), Kind: wire.EventProgress, Job: j.ID, Step: res.Steps[i], Message: fmt.Sprintf("%s: step %s done", res.Path, res.Steps[i])})
+		}
+	}
+	r.finish(j, res, err)
+}
+
+// watch sends the agent each step the engine records, until stop.
+// stop returns the last step announced.
+func (r *jobRunner) watch(ctx context.Context, j Job) (stop func() string) {
+	s := r.s
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var lastStep string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(progressPoll)
+		defer t.Stop()
+		last := ""
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			sess, err := s.eng.GetSession(j.Device)
+			if err != nil || sess.Updated.Before(j.Created) {
+				continue
+			}
+			if key := string(sess.Path) + "/" + sess.StepName; sess.StepName != "" && key != last {
+				last, lastStep = key, sess.StepName
+				s.gw.send(j.Device, wire.Event{Time: s.now(), Kind: wire.EventProgress, Job: j.ID, Step: sess.StepName, Message: fmt.Sprintf("%s: step %d %s done", sess.Path, sess.Step, sess.StepName)})
+			}
+		}
+	}()
+	return func() string { close(done); wg.Wait(); return lastStep }
+}
+
+func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
+	s := r.s
+	j.Finished = s.now()
+	if res != nil {
+		j.Path = string(res.Path)
+		j.Steps = res.Steps
+		j.Notes = res.Notes
+		if len(res.Steps) > 0 {
+			j.Step = res.Steps[len(res.Steps)-1]
+		}
+	}
+	ev := wire.Event{Time: j.Finished, Job: j.ID}
+	if err != nil {
+		j.Status = JobFailed
+		j.Error = err.Error()
+		if rs, ok := reasonOf(err); ok {
+			j.Rule, j.Fix = rs.Rule, rs.Fix
+		}
+		ev.Kind, ev.Error, ev.Fix = wire.EventFailed, j.Error, j.Fix
+	} else {
+		j.Status = JobDone
+		ev.Kind = wire.EventDone
+		ev.Message = fmt.Sprintf("%s done: path %s, %d steps, %s", j.Kind, j.Path, len(j.Steps), j.Finished.Sub(j.Created).Round(time.Millisecond))
+	}
+	if perr := s.st.Put(store.Jobs, j.ID, j); perr != nil {
+		s.log.Error("record job", "job", j.ID, "err", perr)
+	}
+	uerr := s.updateDevice(j.Device, func(d *DeviceRecord) {
+		d.LastJob = j.ID
+		if j.Path != "" && j.Kind != JobDeactivate {
+			d.Path = j.Path
+		}
+		switch {
+		case err != nil:
+			d.State, d.Error, d.Rule, d.Fix = StateFailed, j.Error, j.Rule, j.Fix
+		case j.Kind == JobDeactivate:
+			d.State, d.Path, d.CertID, d.AdminSecret = StateNotProvisioned, "", "", ""
+			d.ControlMode, d.ProvisioningState = strings.ToLower(amt.ControlNone.String()), strings.ToLower(amt.PreProvisioning.String())
+		default:
+			d.State, d.Error, d.Rule, d.Fix = StateProvisioned, "", "", ""
+			if res != nil {
+				d.CertID, d.AdminSecret = res.CertID, res.AdminSecret
+				d.ControlMode = strings.ToLower(res.ControlMode.String())
+				if res.ControlMode == amt.ControlNone && res.Path == provisioning.PathCCM {
+					d.ControlMode = strings.ToLower(amt.ControlCCM.String())
+				}
+				d.ProvisioningState = strings.ToLower(amt.PostProvisioning.String())
+			}
+		}
+	})
+	if uerr != nil {
+		s.log.Error("record device", "device", j.Device, "err", uerr)
+	}
+	if err != nil {
+		s.log.Warn("job failed", "job", j.ID, "kind", j.Kind, "device", j.Device, "err", err)
+	} else {
+		s.log.Info("job done", "job", j.ID, "kind", j.Kind, "device", j.Device, "path", j.Path)
+	}
+	// Free the device before telling the agent, so that whoever the event
+	// prompts can start the next job at once.
+	r.release(j.Device, j.ID)
+	s.gw.send(j.Device, ev)
+}
+
+// onReport decides what a connected agent's device needs: resume an
+// unfinished session, activate a new device or a CCM one with an ACM
+// profile, or nothing.
+func (r *jobRunner) onReport(id string, ac *agentConn) {
+	s := r.s
+	rep := ac.report
+	send := func(kind, msg, errText, fix string) {
+		ac.send(wire.Event{Time: s.now(), Kind: kind, Message: msg, Error: errText, Fix: fix})
+	}
+	r.mu.Lock()
+	jobID, busy := r.running[id]
+	r.mu.Unlock()
+	if busy {
+		send(wire.EventProgress, "job "+jobID+" is running for this device; progress follows", "", "")
+		return
+	}
+	actor := "agent:" + ac.agentID
+	sess, serr := s.eng.GetSession(id)
+	if serr == nil && sess.Status != provisioning.StatusDone && sess.Path != provisioning.PathDeactivate {
+		_, err := r.start(id, JobResume, sess.Profile.Name, actor, func(ctx context.Context) (*provisioning.Result, error) {
+			res, err := s.eng.Resume(ctx, ac.device())
+			if errors.Is(err, provisioning.ErrNoSession) {
+				return r.activateFresh(ctx, ac)
+			}
+			return res, err
+		})
+		if err != nil {
+			send(wire.EventFailed, "", err.Error(), "")
+		}
+		return
+	}
+	info := rep.Info
+	prof, perr := s.profileFor(rep.Profile, suffixOf(info.DNSSuffix, rep.FQDN))
+	switch {
+	case info.ProvisioningState == amt.PreProvisioning,
+		info.ControlMode == amt.ControlCCM && perr == nil && prof.Mode == provisioning.ModeACM && rep.Profile != "":
+		if perr != nil {
+			r.failNow(id, actor, perr)
+			send(wire.EventFailed, "", perr.Error(), toAPIError(perr).Fix)
+			return
+		}
+		if _, err := r.start(id, JobActivate, prof.Name, actor, func(ctx context.Context) (*provisioning.Result, error) {
+			return s.eng.Activate(ctx, ac.device(), prof)
+		}); err != nil {
+			send(wire.EventFailed, "", err.Error(), "")
+		}
+	case serr == nil && sess.Status == provisioning.StatusDone && info.ProvisioningState == amt.PostProvisioning:
+		_ = s.updateDevice(id, func(d *DeviceRecord) { d.State = StateProvisioned; d.Path = string(sess.Path) })
+		send(wire.EventIdle, fmt.Sprintf("provisioned (%s, path %s); nothing to do", info.ControlMode, sess.Path), "", "")
+	case info.ProvisioningState == amt.PostProvisioning:
+		msg := fmt.Sprintf("device is provisioned (%s) by another tool or RCS: this RCS holds no password for it", info.ControlMode)
+		fix := "unprovision it in MEBx (or with the tool that set it up), then restart the agent"
+		_ = s.updateDevice(id, func(d *DeviceRecord) {
+			d.State, d.Error, d.Rule, d.Fix = StateFailed, msg, "device state", fix
+		})
+		send(wire.EventFailed, "", msg, fix)
+	default:
+		send(wire.EventIdle, fmt.Sprintf("device is %s (%s); nothing to do", info.ProvisioningState, info.ControlMode), "", "")
+	}
+}
+
+// activateFresh is Activate with the device's profile, for a resume that
+// found no session.
+func (r *jobRunner) activateFresh(ctx context.Context, ac *agentConn) (*provisioning.Result, error) {
+	prof, err := r.s.profileFor(ac.report.Profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN))
+	if err != nil {
+		return nil, err
+	}
+	return r.s.eng.Activate(ctx, ac.device(), prof)
+}
+
+// failNow records a job that could not start (no such profile).
+func (r *jobRunner) failNow(device, actor string, err error) {
+	s := r.s
+	ae := toAPIError(err)
+	j := Job{ID: newJobID(), Device: device, Kind: JobActivate, Actor: actor, Status: JobFailed, Error: ae.Message, Rule: ae.Rule, Fix: ae.Fix, Created: s.now(), Finished: s.now()}
+	_ = s.st.Put(store.Jobs, j.ID, j)
+	_ = s.updateDevice(device, func(d *DeviceRecord) {
+		d.State, d.LastJob, d.Error, d.Rule, d.Fix = StateFailed, j.ID, j.Error, j.Rule, j.Fix
+	})
+}
+
+// suffixOf is the device's DNS suffix: the host interface's, else the
+// domain part of the OS FQDN.
+func suffixOf(dnsSuffix, fqdn string) string {
+	if dnsSuffix != "" {
+		return dnsSuffix
+	}
+	if _, dom, ok := strings.Cut(fqdn, "."); ok {
+		return dom
+	}
+	return ""
+}
+
+// resumeOrphans marks jobs left running by a previous process as failed:
+// their devices resume when their agents come back (or their hellos).
+func (r *jobRunner) resumeOrphans() {
+	s := r.s
+	jobs, err := store.List[Job](s.st, store.Jobs)
+	if err != nil {
+		s.log.Warn("read jobs", "err", err)
+		return
+	}
+	for _, j := range jobs {
+		if j.Status != JobRunning {
+			continue
+		}
+		j.Status, j.Finished = JobFailed, s.now()
+		j.Error = "interrupted: the server stopped while the job ran"
+		j.Fix = "nothing: the device's session resumes when its agent reconnects"
+		_ = s.st.Put(store.Jobs, j.ID, j)
+	}
+}
+
+// handleHello starts the legacy setup of a device that sent a hello.
+func (s *Server) handleHello(ctx context.Context, m hello.Message, from netip.Addr) {
+	id := m.UUID.String()
+	if err := s.updateDevice(id, func(d *DeviceRecord) {
+		d.Source, d.Address, d.LastSeen = "hello", from.String(), s.now()
+	}); err != nil {
+		s.log.Error("record hello", "device", id, "err", err)
+		return
+	}
+	if sess, err := s.eng.GetSession(id); err == nil && sess.Status == provisioning.StatusDone && sess.Path == provisioning.PathLegacy {
+		// Devices repeat hellos for a while; a done setup is not redone.
+		return
+	}
+	_, err := s.jobs.start(id, JobHello, "", "hello:"+from.String(), func(ctx context.Context) (*provisioning.Result, error) {
+		return s.eng.HandleHello(ctx, m, from)
+	})
+	if err != nil && !strings.Contains(err.Error(), "running") {
+		s.log.Warn("hello job", "device", id, "err", err)
+	}
+}
+
+// helloProfile is the profile of a hello's device: its domain's by the
+// source's reverse name is unknown here, so "default".
+func (s *Server) helloProfile(_ context.Context, _ hello.Message, _ netip.Addr) (provisioning.Profile, error) {
+	return provisioning.GetProfile(s.st, "default")
+}
+
+// Job reads one job.
+func (s *Server) Job(id string) (Job, error) {
+	var j Job
+	err := s.st.Get(store.Jobs, id, &j)
+	return j, err
+}
+
+// startDeviceJob starts an activation or deactivation of a connected device
+// for the API.
+func (s *Server) startDeviceJob(id, kind, profile, actor string) (Job, error) {
+	ac := s.gw.conn(id)
+	if ac == nil {
+		return Job{}, apiErr(409, "device reachable", fmt.Sprintf("no agent is connected for device %s", id), "a connected agent", "start amtrcs agent on the PC (legacy hello devices are activated by their hello)")
+	}
+	switch kind {
+	case JobDeactivate:
+		return s.jobs.start(id, kind, "", actor, func(ctx context.Context) (*provisioning.Result, error) {
+			return s.eng.Deactivate(ctx, ac.device())
+		})
+	default:
+		if profile == "" {
+			var d DeviceRecord
+			if err := s.st.Get(store.Devices, id, &d); err == nil {
+				profile = d.Profile
+			}
+		}
+		if profile == "" {
+			profile = ac.report.Profile
+		}
+		prof, err := s.profileFor(profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN))
+		if err != nil {
+			return Job{}, err
+		}
+		return s.jobs.start(id, JobActivate, prof.Name, actor, func(ctx context.Context) (*provisioning.Result, error) {
+			// The report may be old: the device may have changed mode since.
+			dev := ac.device()
+			if err := dev.ReadInfo(ctx); err != nil {
+				return nil, err
+			}
+			return s.eng.Activate(ctx, dev, prof)
+		})
+	}
+}

@@ -1,0 +1,285 @@
+package rcs
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/csr"
+	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+// AdminTokenFile is the file in the data directory that receives the first
+// admin token.
+const AdminTokenFile = "admin-token"
+
+// Options configure a Server. Config and Store are required.
+type Options struct {
+	Config *config.Config
+	Store  *store.Store
+	// Engine is the provisioning engine's configuration; New fills
+	// Domains, Logger, Clock and HelloProfile from the server's own.
+	Engine provisioning.Options
+	// Certs gives the provisioning certificates (nil: the csr workshop
+	// over Store).
+	Certs provisioning.CertSource
+	// TLS gives the server certificate (nil: server.tls_cert/tls_key when
+	// configured, else a self-signed certificate in the data directory).
+	TLS CertProvider
+	// ClientCAs are the CAs whose client certificates authenticate API
+	// clients as admins (api.client_certificates); nil accepts none.
+	ClientCAs *x509.CertPool
+	Logger    *slog.Logger
+	Now       func() time.Time
+	LookupEnv func(string) (string, bool)
+	// Hello tunes the hello listener (zero: defaults).
+	Hello HelloOptions
+	// MaxJobs bounds concurrent activations (default 256).
+	MaxJobs int
+}
+
+// Server is a running RCS.
+type Server struct {
+	cfg       *config.Config
+	st        *store.Store
+	eng       *provisioning.Engine
+	workshop  *csr.Workshop
+	log       *slog.Logger
+	now       func() time.Time
+	lookupEnv func(string) (string, bool)
+	clientCAs *x509.CertPool
+	certProv  CertProvider
+	tlsCert   *tls.Certificate
+
+	gw        *gateway
+	jobs      *jobRunner
+	hello     *HelloListener
+	helloOpts HelloOptions
+
+	mu        sync.Mutex
+	listeners map[string]net.Listener
+	servers   []*http.Server
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closed    bool
+}
+
+// New prepares a server: it seeds the store with the configuration's
+// profiles and domains, makes the first admin token, and loads the TLS
+// certificate. Start opens the listeners.
+func New(opts Options) (*Server, error) {
+	if opts.Config == nil || opts.Store == nil {
+		return nil, errors.New("rcs: Config and Store are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	s := &Server{
+		cfg: opts.Config, st: opts.Store, log: opts.Logger, now: opts.Now,
+		lookupEnv: opts.LookupEnv, clientCAs: opts.ClientCAs,
+		listeners: map[string]net.Listener{}, helloOpts: opts.Hello,
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.workshop = csr.NewWorkshop(opts.Store, csr.WorkshopOptions{Now: opts.Now, Actor: "rcs"})
+	certs := opts.Certs
+	if certs == nil {
+		certs = workshopCerts{s.workshop}
+	}
+	eo := opts.Engine
+	eo.Domains = s.lookupDomain
+	if eo.Logger == nil {
+		eo.Logger = opts.Logger
+	}
+	if eo.Clock == nil {
+		eo.Clock = opts.Now
+	}
+	if eo.HelloProfile == nil {
+		eo.HelloProfile = s.helloProfile
+	}
+	eng, err := provisioning.New(opts.Store, certs, eo)
+	if err != nil {
+		return nil, err
+	}
+	s.eng = eng
+	if err := s.seed(); err != nil {
+		return nil, err
+	}
+	if err := s.ensureAdminToken(filepath.Join(s.cfg.DataDir, AdminTokenFile)); err != nil {
+		return nil, err
+	}
+	s.certProv = opts.TLS
+	if s.certProv == nil {
+		if s.cfg.Server.TLSCert != "" {
+			s.certProv = FileCert{CertFile: s.cfg.Server.TLSCert, KeyFile: s.cfg.Server.TLSKey}
+		} else {
+			s.certProv = SelfSigned{Store: s.st, Dir: s.cfg.DataDir, Now: s.now,
+				Hosts: serverHosts(s.cfg.Server.AdvertiseAddresses, s.cfg.Server.API, s.cfg.Server.AgentGateway)}
+		}
+	}
+	if s.tlsCert, err = s.certProv.ServerCertificate(); err != nil {
+		return nil, err
+	}
+	maxJobs := opts.MaxJobs
+	if maxJobs <= 0 {
+		maxJobs = 256
+	}
+	s.gw = newGateway(s)
+	s.jobs = newJobRunner(s, maxJobs)
+	return s, nil
+}
+
+// Engine is the server's provisioning engine.
+func (s *Server) Engine() *provisioning.Engine { return s.eng }
+
+// Store is the server's store.
+func (s *Server) Store() *store.Store { return s.st }
+
+// Certificate is the server's TLS certificate, for clients to trust.
+func (s *Server) Certificate() *x509.Certificate { return s.tlsCert.Leaf }
+
+func (s *Server) tlsConfig() *tls.Config {
+	c := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{*s.tlsCert},
+		NextProtos:   []string{"http/1.1"},
+	}
+	if s.clientCAs != nil {
+		c.ClientCAs = s.clientCAs
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return c
+}
+
+// Start opens the listeners of the configuration: the API (HTTPS), the
+// agent gateway (HTTPS; its paths are served on the API listener too), and
+// the hello listener when configured.
+func (s *Server) Start() error {
+	apiLn, err := s.listen("api", s.cfg.Server.API)
+	if err != nil {
+		return err
+	}
+	s.serveHTTP(apiLn, s.Handler())
+	if gw := s.cfg.Server.AgentGateway; gw != "" && (gw != s.cfg.Server.API || strings.HasSuffix(gw, ":0")) {
+		gwLn, err := s.listen("agent_gateway", gw)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		s.serveHTTP(gwLn, s.gatewayHandler())
+	}
+	if h := s.cfg.Server.Hello; h != "" {
+		ln, err := s.listen("hello", h)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		ho := s.helloOpts
+		ho.Logger = s.log
+		ho.Handle = s.handleHello
+		s.hello = NewHelloListener(ho)
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); _ = s.hello.Serve(s.ctx, ln) }()
+	}
+	s.jobs.resumeOrphans()
+	return nil
+}
+
+func (s *Server) listen(name, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("server.%s = %q: %w: free the port or choose another address in the config", name, addr, err)
+	}
+	s.mu.Lock()
+	s.listeners[name] = ln
+	s.mu.Unlock()
+	s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+	return ln, nil
+}
+
+func (s *Server) serveHTTP(ln net.Listener, h http.Handler) {
+	hs := &http.Server{
+		Handler:           h,
+		TLSConfig:         s.tlsConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+	}
+	s.mu.Lock()
+	s.servers = append(s.servers, hs)
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := hs.Serve(tls.NewListener(ln, hs.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+// Addr returns the address of a listener ("api", "agent_gateway", "hello"),
+// or nil when it is not open.
+func (s *Server) Addr(name string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ln, ok := s.listeners[name]; ok {
+		return ln.Addr()
+	}
+	return nil
+}
+
+// URL is the API's base URL.
+func (s *Server) URL() string {
+	a := s.Addr("api")
+	if a == nil {
+		return ""
+	}
+	return "https://" + a.String()
+}
+
+// Close stops the listeners, ends agent sessions and waits for running jobs
+// to stop. A job interrupted here is resumed at the next start.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	servers := s.servers
+	s.mu.Unlock()
+	s.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, hs := range servers {
+		_ = hs.Shutdown(ctx)
+	}
+	s.mu.Lock()
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	s.gw.closeAll()
+	s.jobs.wait()
+	s.wg.Wait()
+	return nil
+}
