@@ -57,6 +57,10 @@ type Config struct {
 	// Dir holds the store; "" makes a temporary directory removed after
 	// the run.
 	Dir string
+	// NoSync turns fsync off: a diagnostic that shows what the store's
+	// commits cost, never the figure to quote (a crash could then lose a
+	// password already set in firmware).
+	NoSync bool
 	// Progress, when set, is called after each activation.
 	Progress func(done, total int)
 }

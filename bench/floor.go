@@ -155,3 +155,13 @@ func (f Floor) Allows(o Ops) float64 {
 	}
 	return 1 / (s/f.Signs + v/f.Verifies)
 }
+
+// CPUPerActivation is the CPU time, on one core, of the RSA operations of
+// one activation.
+func (f Floor) CPUPerActivation(o Ops) time.Duration {
+	s, v := o.Total()
+	if f.SignsPerCore <= 0 || f.VerifiesPerCore <= 0 {
+		return 0
+	}
+	return time.Duration((s/f.SignsPerCore + v/f.VerifiesPerCore) * float64(time.Second))
+}

@@ -32,6 +32,13 @@ type Report struct {
 	FloorActivationsPerSecond float64 `json:"floor_activations_per_second"` // 0: no floor (ccm)
 	// RatioToFloor is ActivationsPerSecond over the floor (0 without one).
 	RatioToFloor float64 `json:"ratio_to_floor"`
+	// CryptoCPUPerActivationMS is the single-core CPU time of the RSA
+	// operations of one activation, and CPURatioToFloor that over the
+	// process CPU per activation: the ratio the run would reach with every
+	// core its own. It is steadier than RatioToFloor on a machine shared
+	// with other work, where the run gets only part of the cores.
+	CryptoCPUPerActivationMS float64 `json:"crypto_cpu_per_activation_ms"`
+	CPURatioToFloor          float64 `json:"cpu_ratio_to_floor"`
 
 	Calls Calls `json:"calls_per_activation"`
 
@@ -113,6 +120,7 @@ func (r *Report) fill(h *harness, lat []time.Duration, fails []error, elapsed, c
 	}
 	r.Ops = OpsFor(r.Path, handshakes)
 	r.FloorActivationsPerSecond = r.Floor.Allows(r.Ops)
+	r.CryptoCPUPerActivationMS = 1000 * r.Floor.CPUPerActivation(r.Ops).Seconds()
 	if r.FloorActivationsPerSecond > 0 {
 		r.RatioToFloor = r.ActivationsPerSecond / r.FloorActivationsPerSecond
 	}
@@ -132,6 +140,9 @@ func (r *Report) attribute(s CPUSplit, cpu time.Duration) {
 		r.CPU.UnlabelledShare = float64(s.Unlabelled) / float64(total)
 	}
 	r.CPU.ServerSeconds = cpu.Seconds() * s.ServerShare()
+	if r.Activated > 0 && r.CPU.ProcessSeconds > 0 && r.CryptoCPUPerActivationMS > 0 {
+		r.CPURatioToFloor = r.CryptoCPUPerActivationMS * float64(r.Activated) / (r.CPU.ProcessSeconds * 1000)
+	}
 	if r.Activated > 0 {
 		r.CPU.ServerPerActivationMS = r.CPU.ServerSeconds * 1000 / float64(r.Activated)
 		r.CPU.ProcessPerActivationMS = r.CPU.ProcessSeconds * 1000 / float64(r.Activated)
@@ -162,6 +173,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if r.FloorActivationsPerSecond > 0 {
 		fmt.Fprintf(&b, "floor allows    %.2f activations/s; measured/floor = %.2f\n", r.FloorActivationsPerSecond, r.RatioToFloor)
+		fmt.Fprintf(&b, "CPU ratio       RSA %.2f ms of %.2f ms process CPU per activation = %.2f\n", r.CryptoCPUPerActivationMS, r.CPU.ProcessPerActivationMS, r.CPURatioToFloor)
 	} else {
 		fmt.Fprintf(&b, "floor allows    n/a (no RSA operation on this path)\n")
 	}

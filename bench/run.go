@@ -90,6 +90,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := &Report{Path: cfg.Path, Version: cfg.Version.String(), Devices: cfg.Devices, Concurrency: cfg.Concurrency,
 		LatencyPerCallMS: ms(cfg.Latency), Store: "bbolt, fsync on every commit: " + h.st.Path()}
+	if cfg.NoSync {
+		rep.Store = "bbolt with fsync OFF (diagnostic, not durable): " + h.st.Path()
+	}
 
 	// The floor first, on an idle process.
 	if rep.Floor, err = MeasureFloor(cfg.FloorTime); err != nil {
@@ -136,7 +139,7 @@ func newHarness(cfg Config, dir string) (*harness, error) {
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// Embedded defaults: the KEK file beside the database, fsync on.
-	st, err := store.Open(filepath.Join(dir, "amtrcs.db"), store.Options{Logger: quiet})
+	st, err := store.Open(filepath.Join(dir, "amtrcs.db"), store.Options{Logger: quiet, NoSync: cfg.NoSync})
 	if err != nil {
 		return nil, fmt.Errorf("bench: store: %w", err)
 	}

@@ -112,6 +112,10 @@ func TestFloorAllows(t *testing.T) {
 	if got := f.Allows(OpsFor(PathACM, 0)); got < 909 || got > 910 {
 		t.Errorf("acm floor %.1f, want 909.1", got)
 	}
+	f.SignsPerCore, f.VerifiesPerCore = 500, 20000
+	if got := f.CPUPerActivation(OpsFor(PathACM, 0)); got != 2200*time.Microsecond {
+		t.Errorf("acm CPU per activation %s, want 2.2ms", got)
+	}
 	if got := f.Allows(OpsFor(PathCCM, 0)); got != 0 {
 		t.Errorf("ccm floor %.1f, want 0 (none)", got)
 	}

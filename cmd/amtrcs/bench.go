@@ -20,7 +20,7 @@ type benchFlags struct {
 	path, version        string
 	latency, floorTime   time.Duration
 	cpuProfile           string
-	progress             bool
+	progress, noSync     bool
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -48,11 +48,12 @@ func newBenchCmd(a *app) *cobra.Command {
 	fl.DurationVar(&f.floorTime, "floor-time", time.Second, "how long each of the four RSA floor measurements runs")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "also write the CPU profile of the activations to this file (go tool pprof -top FILE)")
 	fl.BoolVar(&f.progress, "progress", false, "show a progress bar on stderr")
+	fl.BoolVar(&f.noSync, "no-fsync", false, "diagnostic: turn the store's fsync off to see what commits cost (not durable; never quote this figure)")
 	return cmd
 }
 
 func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
-	cfg := bench.Config{Devices: f.devices, Path: bench.Path(f.path), Concurrency: f.concurrency, Latency: f.latency, FloorTime: f.floorTime}
+	cfg := bench.Config{Devices: f.devices, Path: bench.Path(f.path), Concurrency: f.concurrency, Latency: f.latency, FloorTime: f.floorTime, NoSync: f.noSync}
 	if f.version != "" {
 		v, err := amt.ParseVersion(f.version)
 		if err != nil {
