@@ -22,6 +22,8 @@ func stepsFor(p Path) []step {
 		return upgradeSteps()
 	case PathLegacy:
 		return legacySteps()
+	case PathRotatePassword:
+		return rotationSteps()
 	}
 	return nil
 }
@@ -71,6 +73,9 @@ func (e *Engine) activate(ctx context.Context, dev *Device, p Profile) (*Result,
 	r := e.newRun(dev, sess, p, rep.cert, rep.domain)
 	defer r.close()
 	r.res.Preflight = rep
+	if err := e.forgetState(dev.ID()); err != nil {
+		return r.res, err
+	}
 	if err := e.event(r, "provision.start", store.OutcomeSuccess, map[string]string{"path": string(sess.Path), "profile": p.Name, "cert_id": rep.CertID, "amt": dev.Info.Version.String()}); err != nil {
 		return r.res, err
 	}
@@ -115,6 +120,9 @@ func (e *Engine) Resume(ctx context.Context, dev *Device) (*Result, error) {
 	}
 	if sess.Path == PathDeactivate {
 		return nil, fmt.Errorf("device %s: the last session was a deactivation; run it again", sess.Device)
+	}
+	if sess.Path == PathRotatePassword {
+		return e.resumeRotation(ctx, dev, &sess)
 	}
 	p := e.restoreStatic(sess)
 	if dev.Host == nil {

@@ -85,6 +85,11 @@ func (e *Engine) Deactivate(ctx context.Context, dev *Device) (*Result, error) {
 		if err := tx.Put(store.Sessions, sess.Device, sess); err != nil {
 			return err
 		}
+		// What maintenance knew (TLS certificate, clock, names) belongs to
+		// the provisioning that just ended.
+		if err := tx.Delete(store.Sessions, StateKey(sess.Device)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		return tx.Audit(store.Event{Time: now, Actor: e.opts.Actor, Action: "provision.deactivate", Subject: sess.Device, Outcome: store.OutcomeSuccess,
 			Detail: map[string]string{"mode": mode.String(), "deleted_secret_name": AdminSecretName(sess.Device)}})
 	})

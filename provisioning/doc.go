@@ -33,6 +33,19 @@
 // and certificate, and with them a relaxed user-consent policy, are left to
 // the TLS task (issue 7) and said so in Result.Notes.
 //
+// # Maintenance
+//
+// After activation the engine keeps devices right (reference §10), one
+// file per task: ConfigureTLS and RenewTLS (tls.go: firmware key and CSR,
+// certificate from Options.TLS.Issuer, then the device is reached on port
+// 16993 and verified against the CA root pinned in its state), SyncClock,
+// SyncNetwork (OS FQDN into AMT, and a new certificate for it),
+// RotatePassword (a session of its own, PathRotatePassword, with the new
+// password sealed before it is set) and CheckProvisioningCerts. Maintain
+// runs a device task by name. What they learn is kept per device in a
+// DeviceState (StateKey, in the sessions bucket), which the health report
+// reads. Scheduling is the server's (rcs/jobs).
+//
 // An Engine is safe for concurrent use; it runs at most one session per
 // device at a time and answers ErrBusy to a second one.
 //

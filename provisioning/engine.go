@@ -158,6 +158,9 @@ type Options struct {
 	StartConfigRetryDelay time.Duration
 	// TimeSyncThreshold: the device clock is set when off by more (10 s).
 	TimeSyncThreshold time.Duration
+	// TLS is the internal CA that issues devices' TLS certificates, for
+	// ConfigureTLS and the maintenance tasks (tls.go).
+	TLS TLSOptions
 }
 
 // Engine runs provisioning sessions. It is safe for concurrent use, with at

@@ -207,6 +207,9 @@ func (e *Engine) activateLegacy(ctx context.Context, dev *Device, p Profile, has
 	r := e.newRun(dev, sess, p, cert, Domain{})
 	defer r.close()
 	r.res.Notes = append(r.res.Notes, NoteLegacyTLS)
+	if err := e.forgetState(dev.ID()); err != nil {
+		return r.res, err
+	}
 	if err := e.event(r, "provision.start", store.OutcomeSuccess, map[string]string{"path": string(PathLegacy), "profile": p.Name, "cert_id": cert.ID, "address": dev.Addr.String()}); err != nil {
 		return r.res, err
 	}

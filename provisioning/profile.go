@@ -64,6 +64,9 @@ type Profile struct {
 	UserConsent  Consent     `json:"user_consent"`
 	Network      Network     `json:"network"`
 	SyncHostname bool        `json:"sync_hostname"`
+	// TLS is how the device's TLS listener is set up after activation
+	// (ConfigureTLS); the zero value leaves TLS off.
+	TLS ProfileTLS `json:"tls"`
 }
 
 // Rule names of profile refusals.
@@ -73,6 +76,7 @@ const (
 	RuleProfilePassword = "profile password"
 	RuleProfileConsent  = "user consent"
 	RuleProfileNetwork  = "network"
+	RuleProfileTLS      = "profile TLS"
 )
 
 // DefaultProfile is ACM with random passwords, KVM and SOL with consent for
@@ -85,6 +89,7 @@ func DefaultProfile(name string) Profile {
 		UserConsent:  ConsentKVM,
 		Network:      Network{DHCP: true, SyncFromHost: true},
 		SyncHostname: true,
+		TLS:          ProfileTLS{Enabled: true, Mode: TLSServerAuth},
 	}
 }
 
@@ -133,6 +138,9 @@ func (p Profile) Validate() error {
 		}
 	default:
 		add(RuleProfileConsent, fmt.Sprintf("%q", p.UserConsent), `"none", "kvm" or "all"`, "pick one of them")
+	}
+	if p.TLS.Enabled && p.TLS.Mode != TLSServerAuth && p.TLS.Mode != TLSMutual {
+		add(RuleProfileTLS, fmt.Sprintf("TLS mode %q", p.TLS.Mode), `"server" or "mutual"`, `set tls mode "server" (AMT proves its identity) or "mutual" (consoles present a certificate too)`)
 	}
 	if !p.Network.DHCP && !p.Network.SyncFromHost {
 		add(RuleProfileNetwork, "DHCP off without sync from host", "DHCP, or a static address copied from the OS", "set dhcp true, or sync_from_host true")

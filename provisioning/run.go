@@ -97,7 +97,11 @@ func (r *run) adminConn() (*conn, error) {
 	}
 	var c *conn
 	var err error
-	if r.dev.Host != nil {
+	if tc, ok := r.e.deviceTLSConfig(r.sess.Device); ok {
+		// TLS is configured: the firmware's own port 16993, its
+		// certificate verified against the pinned internal CA root.
+		c, err = r.dev.dialWSMAN(PortTLS, amt.AdminUser, r.adminPW, tc)
+	} else if r.dev.Host != nil {
 		// The agent relays LMS: port 16992 on the host's loopback.
 		c, err = r.dev.dialWSMAN(PortHTTP, amt.AdminUser, r.adminPW, nil)
 	} else {
