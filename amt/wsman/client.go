@@ -146,8 +146,11 @@ func (c *Client) Do(ctx context.Context, m *Message, out any) (*Header, error) {
 	if m.MessageID == "" {
 		m.MessageID = "uuid:" + strconv.FormatUint(c.nextID.Add(1), 10)
 	}
+	// The request body is not pooled: a transport may still read it after
+	// the response has arrived.
 	var buf bytes.Buffer
-	if err := m.Encode(&buf); err != nil {
+	buf.Grow(2048)
+	if err := m.appendTo(&buf); err != nil {
 		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(buf.Bytes()))

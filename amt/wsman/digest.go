@@ -198,6 +198,23 @@ func (s *nonceState) accept(nc uint64) bool {
 	}
 }
 
+// unquote reads the quoted string at the start of s, with backslash
+// escapes, and returns it and what follows the closing quote.
+func unquote(s string) (string, string) {
+	var b strings.Builder
+	i := 1
+	for ; i < len(s) && s[i] != '"'; i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	if i < len(s) {
+		i++
+	}
+	return b.String(), s[i:]
+}
+
 // parseDigestParams reads the comma-separated name=value pairs of a digest
 // header, values quoted or not.
 func parseDigestParams(s string) map[string]string {
@@ -211,20 +228,14 @@ func parseDigestParams(s string) map[string]string {
 		name := strings.ToLower(strings.TrimSpace(s[:eq]))
 		s = strings.TrimLeft(s[eq+1:], " \t")
 		var val string
-		if strings.HasPrefix(s, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				b.WriteByte(s[i])
+		if rest, quoted := strings.CutPrefix(s, `"`); quoted {
+			if end := strings.IndexByte(rest, '"'); end >= 0 && strings.IndexByte(rest[:end], '\\') < 0 {
+				// A quoted value without escapes, the usual case, is a
+				// slice of the header.
+				val, s = rest[:end], rest[end+1:]
+			} else {
+				val, s = unquote(s)
 			}
-			val = b.String()
-			if i < len(s) {
-				i++
-			}
-			s = s[i:]
 		} else {
 			end := strings.IndexByte(s, ',')
 			if end < 0 {

@@ -14,7 +14,8 @@ import (
 //
 // The simulator's tests compare its responses with the firmware's this way.
 func ElementPaths(r io.Reader, localOnly bool) ([]string, error) {
-	d := newDecoder(r, Limits{})
+	d, _, done := newDecoder(r, Limits{})
+	defer done()
 	var stack []string
 	var paths []string
 	for {

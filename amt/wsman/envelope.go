@@ -1,11 +1,13 @@
 package wsman
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/xml"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Header is the SOAP header of a WS-Management message, request or response.
@@ -110,9 +112,54 @@ type Message struct {
 	Body             any
 }
 
+// buffers holds the envelopes being built, so that a busy server or client
+// does not grow a fresh buffer for each message.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps a rare huge message from pinning its memory.
+const maxPooledBuffer = 64 << 10
+
+func getBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	buffers.Put(b)
+}
+
+// bufWriters are the write buffers of the XML encoder: xml.NewEncoder uses
+// a *bufio.Writer it is given as is, instead of allocating 4 KiB per body.
+var bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+
+// encodeXML appends the XML encoding of v to b.
+func encodeXML(b *bytes.Buffer, v any, start *xml.StartElement) error {
+	bw := bufWriters.Get().(*bufio.Writer)
+	bw.Reset(b)
+	var err error
+	if start != nil {
+		err = xml.NewEncoder(bw).EncodeElement(v, *start)
+	} else {
+		err = xml.NewEncoder(bw).Encode(v)
+	}
+	bw.Reset(nil)
+	bufWriters.Put(bw)
+	return err
+}
+
 // Encode writes m as a SOAP 1.2 envelope in the shape AMT consoles send.
 func (m *Message) Encode(w io.Writer) error {
-	var b bytes.Buffer
+	b := getBuffer()
+	defer putBuffer(b)
+	if err := m.appendTo(b); err != nil {
+		return err
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func (m *Message) appendTo(b *bytes.Buffer) error {
 	to := m.To
 	if to == "" {
 		to = "/wsman"
@@ -121,20 +168,17 @@ func (m *Message) Encode(w io.Writer) error {
 	if timeout == "" {
 		timeout = "PT60S"
 	}
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
-	b.WriteString(`<Envelope xmlns="` + NSSOAP + `" xmlns:a="` + NSAddressing + `" xmlns:w="` + NSWSMan + `" xmlns:xsi="` + NSXSI + `"><Header>`)
-	writeElem(&b, "a:Action", m.Action)
-	writeElem(&b, "a:To", to)
-	writeElem(&b, "w:ResourceURI", m.ResourceURI)
-	writeElem(&b, "a:MessageID", m.MessageID)
-	b.WriteString(`<a:ReplyTo>`)
-	writeElem(&b, "a:Address", AnonymousAddress)
-	b.WriteString(`</a:ReplyTo>`)
-	writeElem(&b, "w:OperationTimeout", timeout)
+	b.WriteString(requestOpen)
+	writeElem(b, "a:Action", m.Action)
+	writeElem(b, "a:To", to)
+	writeElem(b, "w:ResourceURI", m.ResourceURI)
+	writeElem(b, "a:MessageID", m.MessageID)
+	b.WriteString(`<a:ReplyTo><a:Address>` + AnonymousAddress + `</a:Address></a:ReplyTo>`)
+	writeElem(b, "w:OperationTimeout", timeout)
 	if len(m.Selectors) > 0 {
 		b.WriteString(`<w:SelectorSet>`)
 		for _, s := range m.Selectors {
-			if err := writeSelector(&b, s); err != nil {
+			if err := writeSelector(b, s); err != nil {
 				return err
 			}
 		}
@@ -142,14 +186,16 @@ func (m *Message) Encode(w io.Writer) error {
 	}
 	b.WriteString(`</Header><Body>`)
 	if m.Body != nil {
-		if err := xml.NewEncoder(&b).Encode(m.Body); err != nil {
+		if err := encodeXML(b, m.Body, nil); err != nil {
 			return fmt.Errorf("wsman: encode %s body: %w", m.Action, err)
 		}
 	}
 	b.WriteString(`</Body></Envelope>`)
-	_, err := w.Write(b.Bytes())
-	return err
+	return nil
 }
+
+const requestOpen = `<?xml version="1.0" encoding="UTF-8"?>` +
+	`<Envelope xmlns="` + NSSOAP + `" xmlns:a="` + NSAddressing + `" xmlns:w="` + NSWSMan + `" xmlns:xsi="` + NSXSI + `"><Header>`
 
 func writeSelector(b *bytes.Buffer, s Selector) error {
 	b.WriteString(`<w:Selector Name="`)
@@ -157,7 +203,7 @@ func writeSelector(b *bytes.Buffer, s Selector) error {
 	b.WriteString(`">`)
 	escape(b, s.Value)
 	if s.EPR != nil {
-		if err := xml.NewEncoder(b).EncodeElement(s.EPR, xml.StartElement{Name: xml.Name{Space: NSAddressing, Local: "EndpointReference"}}); err != nil {
+		if err := encodeXML(b, s.EPR, &xml.StartElement{Name: xml.Name{Space: NSAddressing, Local: "EndpointReference"}}); err != nil {
 			return fmt.Errorf("wsman: encode selector %s: %w", s.Name, err)
 		}
 	}
@@ -176,8 +222,29 @@ func writeElem(b *bytes.Buffer, name, value string) {
 }
 
 func escape(b *bytes.Buffer, s string) {
+	// Most values (URIs, IDs, numbers) need no escaping; skip the copy to
+	// []byte that xml.EscapeText would need.
+	if !needsEscape(s) {
+		b.WriteString(s)
+		return
+	}
 	// EscapeText only fails when the writer does; a bytes.Buffer does not.
 	_ = xml.EscapeText(b, []byte(s))
+}
+
+// needsEscape reports whether xml.EscapeText would change s: markup
+// characters, white space it writes as a character reference, and bytes
+// outside printable ASCII (invalid UTF-8 or characters it replaces).
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '<', c == '>', c == '&', c == '\'', c == '"':
+			return true
+		case c < 0x20, c >= 0x7f:
+			return true
+		}
+	}
+	return false
 }
 
 // ResponseHeader is what a responder chooses for the header of a response.
@@ -199,8 +266,9 @@ const envelopeOpen = `<?xml version="1.0" encoding="UTF-8"?>` +
 // header To, RelatesTo, Action (mustUnderstand), MessageID, ResourceURI, then
 // body (nil for an empty Body, a *Fault for a fault).
 func WriteResponse(w io.Writer, h ResponseHeader, body any) error {
-	var b bytes.Buffer
-	if err := appendResponse(&b, h, body); err != nil {
+	b := getBuffer()
+	defer putBuffer(b)
+	if err := appendResponse(b, h, body); err != nil {
 		return err
 	}
 	_, err := w.Write(b.Bytes())
@@ -225,7 +293,7 @@ func appendResponse(b *bytes.Buffer, h ResponseHeader, body any) error {
 	case *Fault:
 		v.appendXML(b)
 	default:
-		if err := xml.NewEncoder(b).Encode(body); err != nil {
+		if err := encodeXML(b, body, nil); err != nil {
 			return fmt.Errorf("wsman: encode %s response body: %w", h.Action, err)
 		}
 	}

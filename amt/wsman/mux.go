@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -26,14 +24,22 @@ type Request struct {
 	// Username is the digest user that authenticated ("" without Auth).
 	Username string
 
-	raw    []byte
-	limits Limits
+	// body is the request's Body as the Mux recorded it while checking
+	// the envelope, so that Decode does not parse the envelope again.
+	body *bodyRecording
 }
 
 // Decode decodes the request's body element into v. A body that does not
 // match v is a SchemaValidationError fault, which the handler can return.
 func (r *Request) Decode(v any) error {
-	_, present, err := decodeEnvelope(bytes.NewReader(r.raw), r.limits, v)
+	var present bool
+	var err error
+	if r.body != nil {
+		present, err = r.body.decodeBody(v)
+	} else {
+		// A Request the Mux did not make has no envelope.
+		_, present, err = decodeEnvelope(bytes.NewReader(nil), Limits{}, v)
+	}
 	if err != nil {
 		return faultf(SubcodeSchemaValidationError, "", "The request body does not match %T: %v", v, err)
 	}
@@ -101,7 +107,30 @@ func (m *Mux) route(resourceURI, action string) (Handler, *Fault) {
 }
 
 func (m *Mux) messageID() string {
-	return "uuid:00000000-8086-8086-8086-" + fmt.Sprintf("%012X", m.nextID.Add(1))
+	return messageID(m.nextID.Add(1))
+}
+
+// messageID is the firmware-shaped message ID for sequence number n: the
+// last group is n in 12 upper-case hex digits (more when n needs them).
+func messageID(n uint64) string {
+	const prefix = "uuid:00000000-8086-8086-8086-"
+	var b [len(prefix) + 16]byte
+	copy(b[:], prefix)
+	hex := strconv.AppendUint(b[len(prefix):len(prefix)], n, 16)
+	digits := len(hex)
+	width := max(digits, 12)
+	out := b[:len(prefix)+width]
+	// Right-align the digits, pad with zeros, upper-case as %X does.
+	copy(out[len(prefix)+width-digits:], hex)
+	for i := len(prefix); i < len(prefix)+width-digits; i++ {
+		out[i] = '0'
+	}
+	for i := len(prefix); i < len(out); i++ {
+		if c := out[i]; c >= 'a' && c <= 'f' {
+			out[i] = c - 'a' + 'A'
+		}
+	}
+	return string(out)
 }
 
 // ServeHTTP answers one POST of a SOAP envelope.
@@ -119,12 +148,14 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	lim := m.Limits.withDefaults()
-	raw, err := io.ReadAll(&limitedReader{r: r.Body, n: lim.MaxBodyBytes, limit: lim.MaxBodyBytes})
-	if err != nil {
+	raw := getBuffer()
+	defer putBuffer(raw)
+	if _, err := raw.ReadFrom(&limitedReader{r: r.Body, n: lim.MaxBodyBytes, limit: lim.MaxBodyBytes}); err != nil {
 		m.writeFault(w, &Header{}, m.decodeFault(err))
 		return
 	}
-	h, err := DecodeEnvelope(bytes.NewReader(raw), lim, nil)
+	rec := new(bodyRecording)
+	h, _, err := decodeRecording(bytes.NewReader(raw.Bytes()), lim, nil, rec)
 	if err != nil {
 		m.writeFault(w, &Header{}, m.decodeFault(err))
 		return
@@ -134,7 +165,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.writeFault(w, h, fault)
 		return
 	}
-	req := &Request{Header: *h, Username: user, raw: raw, limits: lim}
+	req := &Request{Header: *h, Username: user, body: rec}
 	body, err := handler(r.Context(), req)
 	if err != nil {
 		var f *Fault
@@ -147,8 +178,9 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.writeFault(w, h, f)
 		return
 	}
-	var b bytes.Buffer
-	if err := appendResponse(&b, ResponseHeader{Action: ResponseAction(h.Action), RelatesTo: h.MessageID, MessageID: m.messageID(), ResourceURI: h.ResourceURI}, body); err != nil {
+	b := getBuffer()
+	defer putBuffer(b)
+	if err := appendResponse(b, ResponseHeader{Action: ResponseAction(h.Action), RelatesTo: h.MessageID, MessageID: m.messageID(), ResourceURI: h.ResourceURI}, body); err != nil {
 		if m.Logger != nil {
 			m.Logger.Error("wsman response encoding failed", "resource", h.ResourceURI, "action", h.Action, "err", err)
 		}
@@ -169,9 +201,10 @@ func (m *Mux) decodeFault(err error) *Fault {
 }
 
 func (m *Mux) writeFault(w http.ResponseWriter, h *Header, f *Fault) {
-	var b bytes.Buffer
+	b := getBuffer()
+	defer putBuffer(b)
 	// A fault has no element that can fail to encode.
-	_ = appendResponse(&b, ResponseHeader{Action: f.action(), RelatesTo: h.MessageID, MessageID: m.messageID()}, f)
+	_ = appendResponse(b, ResponseHeader{Action: f.action(), RelatesTo: h.MessageID, MessageID: m.messageID()}, f)
 	status := http.StatusBadRequest
 	if f.Code == "Receiver" {
 		status = http.StatusInternalServerError
