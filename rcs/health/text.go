@@ -1,0 +1,90 @@
+package health
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteText prints the report as `amtrcs report health` shows it: one line
+// per device, failing first, each problem under its device with the task
+// that fixes it, then the provisioning certificates.
+func WriteText(w io.Writer, r Report) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "STATUS\tDEVICE\tLAST CONTACT\tAMT FQDN\tOS FQDN\tTLS DAYS\tCLOCK DRIFT\tPASSWORD AGE\n")
+	for _, d := range r.Devices {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Status, d.Name, ago(d.LastContact, r.Generated),
+			dash(d.AMTFQDN), dash(d.OSFQDN), intOrDash(d.TLSDaysLeft), drift(d.ClockDriftSeconds), days(d.PasswordAgeDays))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, d := range r.Devices {
+		if len(d.Problems) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s (%s):\n", d.Name, d.ID)
+		for _, p := range d.Problems {
+			fix := "fix: amtrcs device maintain " + d.ID + " --task " + p.Task
+			if p.Task == "" {
+				fix = "fix: " + p.Fix
+			} else if p.Fix != "" {
+				fix += "; " + p.Fix
+			}
+			fmt.Fprintf(w, "  - %s: %s\n    %s\n", p.Check, p.Detail, fix)
+		}
+	}
+	if len(r.ProvisioningCerts) > 0 {
+		fmt.Fprintln(w, "\nProvisioning certificates:")
+		for _, c := range r.ProvisioningCerts {
+			line := fmt.Sprintf("  %s %s: %s, %d days left (until %s)", c.ID, c.Subject, c.Level, c.DaysLeft, c.NotAfter.UTC().Format("2006-01-02"))
+			if c.Message != "" {
+				line += "\n    " + c.Message
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	_, err := fmt.Fprintf(w, "\n%d devices, %d failing\n", len(r.Devices), r.Failing)
+	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func intOrDash(n *int) string {
+	if n == nil {
+		return "-"
+	}
+	return fmt.Sprint(*n)
+}
+
+func days(n *int) string {
+	if n == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%dd", *n)
+}
+
+func drift(s *float64) string {
+	if s == nil {
+		return "-"
+	}
+	return (time.Duration(*s * float64(time.Second))).Round(time.Second).String()
+}
+
+func ago(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	d := now.Sub(*t)
+	if d < time.Minute {
+		return "just now"
+	}
+	return strings.TrimSuffix(roundDays(d), "0s") + " ago"
+}
