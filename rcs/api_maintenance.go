@@ -1,0 +1,102 @@
+package rcs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/rcs/health"
+	"github.com/amtrcs/amtrcs/rcs/jobs"
+)
+
+// Maintenance is the server's maintenance scheduler (package jobs) and its
+// endpoints:
+//
+//	POST /api/v1/devices/{id}/maintain   {"task": NAME}  -> 202 and the job record
+//	GET  /api/v1/reports/health                          -> health.Report
+//
+// The engine's TLS issuer and renewal lead time come with
+// Options.Engine.TLS (provisioning.TLSOptions).
+type Maintenance struct {
+	s     *Server
+	Sched *jobs.Scheduler
+}
+
+// NewMaintenance builds the scheduler over the server's store, engine,
+// clock and config.Maintenance, and reloads the jobs a previous process
+// left. Devices are reached through their agents' connections.
+func (s *Server) NewMaintenance() (*Maintenance, error) {
+	sched, err := jobs.New(jobs.Options{Store: s.st, Engine: s.eng, Reach: s.reachDevice, Schedule: s.cfg.Maintenance, Clock: s.now, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := sched.Load(); err != nil {
+		return nil, fmt.Errorf("reload maintenance jobs: %w", err)
+	}
+	return &Maintenance{s: s, Sched: sched}, nil
+}
+
+// reachDevice is a device as its connected agent relays it.
+func (s *Server) reachDevice(_ context.Context, id string) (*provisioning.Device, error) {
+	ac := s.gw.conn(id)
+	if ac == nil {
+		return nil, apiErr(http.StatusConflict, "agent connection", "no agent connected for device "+id, "a connected agent",
+			"start the agent on the device: the RCS reaches AMT through it; the job retries with back-off")
+	}
+	return ac.device(), nil
+}
+
+// Start runs the schedule every interval until Stop.
+func (m *Maintenance) Start(interval time.Duration) { m.Sched.Start(interval) }
+
+// Stop ends the schedule and waits for running jobs.
+func (m *Maintenance) Stop() { m.Sched.Stop() }
+
+// RegisterRoutes adds the maintenance endpoints to the API mux, behind
+// admin authentication like the others.
+func (m *Maintenance) RegisterRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/devices/{id}/maintain", m.s.requireAdmin(m.maintain))
+	mux.HandleFunc("GET /api/v1/reports/health", m.s.requireAdmin(m.healthReport))
+}
+
+type maintainRequest struct {
+	Task string `json:"task"`
+}
+
+func (m *Maintenance) maintain(w http.ResponseWriter, r *http.Request, p *principal) {
+	d, err := m.s.resolveDevice(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req maintainRequest
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	rec, err := m.Sched.Request(d.ID, req.Task, p.Actor)
+	if errors.Is(err, jobs.ErrBusy) {
+		writeError(w, apiErr(http.StatusConflict, "one job per device", err.Error(), "no running "+req.Task+" job", "wait for it: GET /api/v1/reports/health shows its outcome"))
+		return
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// Run it now rather than at the next tick; the scheduler keeps it to
+	// one job per device.
+	go func() { _, _ = m.Sched.RunDue(m.s.ctx) }()
+	writeJSON(w, http.StatusAccepted, rec)
+}
+
+func (m *Maintenance) healthReport(w http.ResponseWriter, _ *http.Request, _ *principal) {
+	in, err := health.Load(m.s.st)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, health.Build(in, m.s.now(), health.PolicyFrom(m.s.cfg.Maintenance)))
+}
