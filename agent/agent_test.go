@@ -125,7 +125,7 @@ func openChannel(sess *yamux.Session, ch wire.Channel) (net.Conn, error) {
 func TestAgentRelaysPTHIAndLMS(t *testing.T) {
 	dev := newSimDevice(t, "16.1.25")
 	f := newFakeRCS(t)
-	var gotUUID amt.UUID
+	var gotUUIDs [2]amt.UUID
 	var httpStatus string
 	f.session = func(sess *yamux.Session, rep wire.Report) ([]wire.Event, bool) {
 		if rep.Info.UUID != dev.ID() || rep.Info.Version.Major != 16 || rep.Hostname != "pc1" || rep.Profile != "office" {
@@ -133,7 +133,7 @@ func TestAgentRelaysPTHIAndLMS(t *testing.T) {
 		}
 		// Two PTHI streams and an LMS stream at once, over one connection.
 		var wg sync.WaitGroup
-		for i := 0; i < 2; i++ {
+		for i := range gotUUIDs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -147,7 +147,7 @@ func TestAgentRelaysPTHIAndLMS(t *testing.T) {
 				if err != nil {
 					t.Errorf("UUID over the relay: %v", err)
 				}
-				gotUUID = u
+				gotUUIDs[i] = u
 			}()
 		}
 		c, err := openChannel(sess, wire.ChannelLMS16992)
@@ -190,8 +190,10 @@ func TestAgentRelaysPTHIAndLMS(t *testing.T) {
 	if err := a.Run(ctx); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if gotUUID != dev.ID() {
-		t.Errorf("UUID over the relay %v, want %v", gotUUID, dev.ID())
+	for _, u := range gotUUIDs {
+		if u != dev.ID() {
+			t.Errorf("UUID over the relay %v, want %v", u, dev.ID())
+		}
 	}
 	// The simulator answers an unauthenticated WS-MAN request with 401.
 	if !strings.HasPrefix(httpStatus, "401") {

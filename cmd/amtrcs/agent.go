@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/amtrcs/amtrcs/agent"
+	"github.com/amtrcs/amtrcs/agent/wire"
+	"github.com/amtrcs/amtrcs/amt"
+)
+
+func init() { register(newAgentCmd) }
+
+type agentFlags struct {
+	server, token, profile, ca string
+	insecure                   bool
+	backend, sim, device       string
+	meiDevice                  string
+	state                      string
+	hostname, fqdn             string
+	once, debug                bool
+}
+
+func newAgentCmd(a *app) *cobra.Command {
+	var f agentFlags
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the PC-side agent: report the host interface to the RCS and relay its streams",
+		Long: "Run the agent on an AMT PC (or against a simulated device). It enrolls once with a one-time\n" +
+			"token (POST /api/v1/agents/tokens on the RCS), keeps the credential it gets in its state\n" +
+			"file (mode 0600), reports what the host interface reads, relays the PTHI and LMS streams\n" +
+			"the RCS opens, prints the progress the RCS sends, and reconnects with back-off.\n" +
+			"It holds no device password and no provisioning key.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runAgent(ctx, a, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.server, "server", "https://127.0.0.1:8444", "RCS agent gateway (or API) base URL")
+	fl.StringVar(&f.token, "token", "", "one-time enrollment token (needed until the state file holds a credential)")
+	fl.StringVar(&f.profile, "profile", "", "profile to ask for (default: the RCS picks by domain)")
+	fl.StringVar(&f.ca, "ca", "", "PEM file of the RCS certificate or its CA (default: <data-dir>/rcs-server.crt when present, plus the system roots)")
+	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "do not verify the RCS certificate (only for a first try against the self-signed default)")
+	fl.StringVar(&f.backend, "backend", "mei", "host interface: mei (/dev/mei0 and LMS on this PC) or sim (a simulator's host port)")
+	fl.StringVar(&f.meiDevice, "mei-device", "/dev/mei0", "MEI character device (backend mei)")
+	fl.StringVar(&f.sim, "sim", "", "simulator host port host:port (backend sim)")
+	fl.StringVar(&f.device, "device", "", "simulated device UUID (backend sim)")
+	fl.StringVar(&f.state, "state", "", "state file for the agent credential (default <data-dir>/agent-state.json, or agent-<uuid>.json with --backend sim)")
+	fl.StringVar(&f.hostname, "hostname", "", "host name to report (default the OS's)")
+	fl.StringVar(&f.fqdn, "fqdn", "", "FQDN to report (default the host name when it has a dot)")
+	fl.BoolVar(&f.once, "once", false, "exit after the first job ends (exit 1 when it failed)")
+	fl.BoolVar(&f.debug, "debug", false, "log relay details")
+	return cmd
+}
+
+func runAgent(ctx context.Context, a *app, f *agentFlags) error {
+	var backend agent.Backend
+	state := f.state
+	switch f.backend {
+	case "mei":
+		backend = &agent.MEI{Device: f.meiDevice}
+		if state == "" {
+			state = filepath.Join(a.dataDir, "agent-state.json")
+		}
+	case "sim":
+		if f.sim == "" || f.device == "" {
+			return usageError(fmt.Errorf("--backend sim needs --sim HOST:PORT (the simulator's host port) and --device UUID"))
+		}
+		u, err := amt.ParseUUID(f.device)
+		if err != nil {
+			return usageError(err)
+		}
+		backend = &agent.SimHostPort{Addr: f.sim, Device: u.String()}
+		if state == "" {
+			state = filepath.Join(a.dataDir, "agent-"+u.String()+".json")
+		}
+	default:
+		return usageError(fmt.Errorf("--backend %q: want mei or sim", f.backend))
+	}
+	tlsCfg, err := tlsConfigFor(a.dataDir, f.ca, f.insecure)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if f.debug {
+		level = slog.LevelDebug
+	}
+	ag, err := agent.New(agent.Options{
+		Server: f.server, EnrollToken: f.token, StateFile: state, Profile: f.profile,
+		Hostname: f.hostname, FQDN: f.fqdn, Backend: backend, TLS: tlsCfg, Once: f.once,
+		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
+		Events: func(ev wire.Event) { printEvent(a, ev) },
+	})
+	if err != nil {
+		return usageError(err)
+	}
+	fmt.Fprintf(a.stderr, "agent: %s, reporting to %s (state %s)\n", backend.Name(), f.server, state)
+	err = ag.Run(ctx)
+	switch {
+	case err == nil, ctx.Err() != nil:
+		return nil
+	default:
+		return verdictError(err)
+	}
+}
+
+func printEvent(a *app, ev wire.Event) {
+	if a.json {
+		_ = a.printJSON(ev)
+		return
+	}
+	t := ev.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	line := ev.Message
+	if ev.Step != "" && line == "" {
+		line = "step " + ev.Step
+	}
+	if ev.Kind == wire.EventFailed {
+		line = "FAILED: " + ev.Error
+		if ev.Fix != "" {
+			line += "; fix: " + ev.Fix
+		}
+	}
+	fmt.Fprintf(a.stdout, "%s %-8s %s\n", t.Local().Format("15:04:05.000"), ev.Kind, line)
+}

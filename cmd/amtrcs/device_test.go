@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amtrcs/amtrcs/agent"
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amtsim"
+)
+
+// The device commands against a served data directory: list, show with
+// the password, deactivate, activate; and the refusals.
+func TestDeviceCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	f := newServeFixture(t)
+	f.start()
+	defer f.kill9()
+	sd := f.device("16.1.27", 0)
+	id := sd.ID().String()
+	ag, err := agent.New(agent.Options{Server: "https://" + f.gw, EnrollToken: f.enrollToken(), Hostname: "pc42",
+		Backend: &agent.InProcess{Label: "pc42", Host: sd.Host(), Dial: sd.DialLMS}, TLS: f.tlsCfg, MinBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); ag.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+	api := []string{"--server", "https://" + f.api, "--data-dir", f.dir}
+	run := func(args ...string) (int, string, string) { return runCLI(t, append(args, api...)...) }
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, out, _ := run("device", "list")
+		if strings.Contains(out, id) && strings.Contains(out, "provisioned") && strings.Contains(out, "connected") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("device never listed as provisioned:\n%s\n%s", out, f.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, out, errOut := run("device", "show", "pc42", "--show-password")
+	if code != 0 || !strings.Contains(out, "acm-hostbased") || !strings.Contains(out, "Admin password") || !strings.Contains(out, "Audit trail") {
+		t.Fatalf("show: %d\n%s\n%s", code, out, errOut)
+	}
+	pw := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "Admin password") {
+			pw = strings.TrimSpace(strings.TrimPrefix(l, "Admin password"))
+		}
+	}
+	if err := passwordOpens(sd, pw); err != nil {
+		t.Fatalf("the shown password does not open the device: %v", err)
+	}
+	if code, out, _ = run("device", "show", id); code != 0 || strings.Contains(out, pw) {
+		t.Fatalf("show without --show-password: exit %d, or it printed the password", code)
+	}
+	if code, out, errOut = run("device", "deactivate", id); code != 0 || !strings.Contains(out, "deactivate done") {
+		t.Fatalf("deactivate: %d\n%s\n%s", code, out, errOut)
+	}
+	// Full unprovisioning drops custom hashes, as firmware does: the admin
+	// adds the root again in MEBx before the next activation.
+	if err := sd.AddCustomHash(amtsim.CustomHash{Name: f.rootHash.Name, Algorithm: amt.HashSHA256, Hash: f.rootHash.Hash}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut = run("device", "activate", id); code != 0 || !strings.Contains(out, "activate done") || !strings.Contains(out, "acm-hostbased") {
+		t.Fatalf("activate: %d\n%s\n%s", code, out, errOut)
+	}
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"device", "show", "no-such-pc"}, exitVerdict, "fix:"},
+		{[]string{"device", "list", "--token", "amtrcs-admin-0123456789abcdef.nope"}, exitVerdict, "401"},
+		{[]string{"device", "activate", id, "--profile", "nosuch"}, exitVerdict, "does not exist"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := run(tt.args...)
+		if code != tt.code || !strings.Contains(out+errOut, tt.want) {
+			t.Errorf("%v: %d %q %q, want %d and %q", tt.args, code, out, errOut, tt.code, tt.want)
+		}
+	}
+	if code, _, errOut := runCLI(t, "device", "list", "--server", "https://127.0.0.1:1", "--data-dir", f.dir); code != exitUsage || !strings.Contains(errOut, "start amtrcs serve") {
+		t.Errorf("unreachable server: %d %s", code, errOut)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a fleet")
+	}
+	code, out, errOut := runCLI(t, "demo", "--devices", "7")
+	if code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"acm-hostbased", "acm-tls", "failed (expected)", "fix:", "6 of 7 devices activated"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, _ := runCLI(t, "demo", "--devices", "1"); code != exitUsage {
+		t.Errorf("--devices 1: exit %d, want %d", code, exitUsage)
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/rcs"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+func init() { register(newServeCmd) }
+
+type serveFlags struct {
+	identityRoots []string
+	clientCAs     []string
+	debug         bool
+}
+
+func newServeCmd(a *app) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the RCS: REST API, agent gateway and hello listener",
+		Long: "Run the remote configuration server. Without --config it runs on embedded defaults: the\n" +
+			"store and a generated KEK in --data-dir, HTTPS on 127.0.0.1:8443 (API) and 127.0.0.1:8444\n" +
+			"(agent gateway) with a self-signed certificate kept in the data directory, no hello listener.\n" +
+			"On first start it writes an admin token to <data-dir>/admin-token (mode 0600).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, cmd, a, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.identityRoots, "device-identity-root", nil, "PEM file of a root that AMT 19 device TLS certificates chain to, besides Intel's On-Die CA (for example the simulator's, from amtrcs sim --identity-root); repeatable")
+	fl.StringArrayVar(&f.clientCAs, "client-ca", nil, "PEM file of a CA whose client certificates authenticate API clients as admins; repeatable")
+	fl.BoolVar(&f.debug, "debug", false, "log every step")
+	return cmd
+}
+
+// loadServeConfig loads --config (or the defaults) with the data directory
+// of --data-dir when given on the command line or no file sets one.
+func loadServeConfig(cmd *cobra.Command, a *app) (*config.Config, error) {
+	cfg, diags, files := config.LoadFile(a.configPath, config.Environ())
+	if diags.HasErrors() {
+		_ = config.WriteDiagnostics(a.stderr, files, diags, 0, false)
+		return nil, usageError(fmt.Errorf("configuration %s has errors", a.configPath))
+	}
+	if cmd.Flags().Changed("data-dir") || a.configPath == "" || cfg.DataDir == config.DefaultDataDir {
+		cfg.DataDir = a.dataDir
+	}
+	return cfg, nil
+}
+
+// openServerStore opens the store with the KEK the configuration names.
+func openServerStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	var kek store.KEKSource
+	switch cfg.KEK.Source {
+	case config.KEKEnv:
+		kek.Env = cfg.KEK.Env
+	case config.KEKKMS:
+		return nil, usageError(fmt.Errorf("kek.kms: this build reads the KEK from a file or an environment variable only; fix: set kek.file or kek.env"))
+	default:
+		kek.File = cfg.KEKPath()
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, storeFile), store.Options{KEK: kek, Logger: log})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return st, nil
+}
+
+func readPEMCerts(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate: give a file with -----BEGIN CERTIFICATE-----", path)
+	}
+	return out, nil
+}
+
+func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) error {
+	cfg, err := loadServeConfig(cmd, a)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if f.debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	opts := rcs.Options{Config: cfg, Logger: log}
+	for _, p := range f.identityRoots {
+		certs, err := readPEMCerts(p)
+		if err != nil {
+			return usageError(fmt.Errorf("--device-identity-root: %w", err))
+		}
+		opts.Engine.DeviceIdentityRoots = append(opts.Engine.DeviceIdentityRoots, certs...)
+	}
+	if len(opts.Engine.DeviceIdentityRoots) > 0 {
+		// Extra roots do not replace Intel's: real AMT 19 devices keep working.
+		opts.Engine.DeviceIdentityRootSHA256 = []string{provisioning.IntelOnDieRootSHA256}
+	}
+	if len(f.clientCAs) > 0 {
+		opts.ClientCAs = x509.NewCertPool()
+		for _, p := range f.clientCAs {
+			certs, err := readPEMCerts(p)
+			if err != nil {
+				return usageError(fmt.Errorf("--client-ca: %w", err))
+			}
+			for _, c := range certs {
+				opts.ClientCAs.AddCert(c)
+			}
+		}
+	}
+	st, err := openServerStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	opts.Store = st
+	srv, err := rcs.New(opts)
+	if err != nil {
+		return usageError(err)
+	}
+	if err := srv.Start(); err != nil {
+		return usageError(err)
+	}
+	fmt.Fprintf(a.stderr, "amtrcs serving: API %s, agent gateway %s", srv.URL(), "https://"+addrString(srv, "agent_gateway"))
+	if h := srv.Addr("hello"); h != nil {
+		fmt.Fprintf(a.stderr, ", hello listener %s", h)
+	}
+	fmt.Fprintf(a.stderr, "\n  data directory %s; admin token in %s; server certificate %s\n",
+		cfg.DataDir, filepath.Join(cfg.DataDir, rcs.AdminTokenFile), filepath.Join(cfg.DataDir, rcs.ServerCertFile))
+	<-ctx.Done()
+	log.Info("stopping")
+	return srv.Close()
+}
+
+func addrString(srv *rcs.Server, name string) string {
+	if a := srv.Addr(name); a != nil {
+		return a.String()
+	}
+	return srv.Addr("api").String()
+}

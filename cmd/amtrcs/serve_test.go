@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/amtrcs/amtrcs/agent"
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amt/wsman"
+	"github.com/amtrcs/amtrcs/amtsim"
+	"github.com/amtrcs/amtrcs/csr"
+	"github.com/amtrcs/amtrcs/csr/csrtest"
+	"github.com/amtrcs/amtrcs/rcs"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// amtrcsBinary builds the command once per test binary, for tests that
+// need it as a separate process (kill -9 cannot be done in-process).
+func amtrcsBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "amtrcs-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "amtrcs")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+const killSuffix = "corp.example.com"
+
+// serveFixture is a data directory with a provisioning certificate and a
+// config naming its domain, served by a child process.
+type serveFixture struct {
+	t        *testing.T
+	dir      string
+	cfgPath  string
+	idRoot   string
+	api, gw  string
+	vendor   *csrtest.Vendor
+	cmd      *exec.Cmd
+	logs     *bytes.Buffer
+	client   *http.Client
+	tlsCfg   *tls.Config
+	token    string
+	rootHash amt.RootHash
+	idCA     *amtsim.IdentityCA
+}
+
+func newServeFixture(t *testing.T) *serveFixture {
+	f := &serveFixture{t: t, dir: t.TempDir(), vendor: csrtest.NewVendor(csrtest.VendorOptions{Name: "Kill Test"})}
+	st, err := store.Open(filepath.Join(f.dir, storeFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	leaf, key := f.vendor.Issue(csrtest.LeafOptions{CN: "rcs." + killSuffix, NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(1, 0, 0)})
+	f.rootHash = amt.RootHash{Name: "Kill Test Root", Algorithm: amt.HashSHA256, Hash: amt.HashSHA256.Sum(f.vendor.Root.Raw), Active: true}
+	res, err := csr.NewWorkshop(st, csr.WorkshopOptions{}).Import(&csr.Delivery{Certificates: []*x509.Certificate{leaf, f.vendor.Intermediate, f.vendor.Root}, Key: key},
+		csr.ImportOptions{Check: csr.CheckOptions{CustomHashes: []amt.RootHash{f.rootHash}, Suffixes: []string{killSuffix}}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.idCA, err = amtsim.DefaultIdentityCA(); err != nil {
+		t.Fatal(err)
+	}
+	f.idRoot = filepath.Join(f.dir, "sim-identity-root.pem")
+	os.WriteFile(f.idRoot, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.idCA.Cert.Raw}), 0o644)
+	f.api, f.gw = freePort(t), freePort(t)
+	f.cfgPath = filepath.Join(f.dir, "amtrcs.hcl")
+	hcl := fmt.Sprintf("data_dir = %q\nserver {\n  api = %q\n  agent_gateway = %q\n}\ndomain \"corp\" {\n  suffixes = [%q]\n  provisioning_cert = %q\n}\n", f.dir, f.api, f.gw, killSuffix, res.Cert.ID)
+	if err := os.WriteFile(f.cfgPath, []byte(hcl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// start runs `amtrcs serve` and waits for its health endpoint.
+func (f *serveFixture) start() {
+	t := f.t
+	f.logs = &bytes.Buffer{}
+	f.cmd = exec.Command(amtrcsBinary(t), "serve", "--config", f.cfgPath, "--data-dir", f.dir, "--device-identity-root", f.idRoot)
+	f.cmd.Stdout, f.cmd.Stderr = f.logs, f.logs
+	if err := f.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if f.client == nil {
+			if b, err := os.ReadFile(filepath.Join(f.dir, rcs.ServerCertFile)); err == nil {
+				if blk, _ := pem.Decode(b); blk != nil {
+					if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+						pool := x509.NewCertPool()
+						pool.AddCert(c)
+						f.tlsCfg = &tls.Config{RootCAs: pool}
+						f.client = &http.Client{Transport: &http.Transport{TLSClientConfig: f.tlsCfg}, Timeout: 10 * time.Second}
+					}
+				}
+			}
+		}
+		if f.client != nil {
+			if resp, err := f.client.Get("https://" + f.api + "/api/v1/health"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("amtrcs serve did not come up:\n%s", f.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tok, err := os.ReadFile(filepath.Join(f.dir, rcs.AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.token = strings.TrimSpace(string(tok))
+}
+
+func (f *serveFixture) kill9() {
+	f.cmd.Process.Signal(syscall.SIGKILL)
+	f.cmd.Wait()
+}
+
+func (f *serveFixture) get(path string, out any) int {
+	req, _ := http.NewRequest("GET", "https://"+f.api+path, nil)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+func (f *serveFixture) enrollToken() string {
+	req, _ := http.NewRequest("POST", "https://"+f.api+"/api/v1/agents/tokens", nil)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok rcs.EnrollToken
+	json.NewDecoder(resp.Body).Decode(&tok)
+	if tok.Token == "" {
+		f.t.Fatalf("enroll token: %s", resp.Status)
+	}
+	return tok.Token
+}
+
+func (f *serveFixture) device(version string, latency time.Duration) *amtsim.Device {
+	v, _ := amt.ParseVersion(version)
+	sd, err := amtsim.New(amtsim.Config{Version: v, DHCPSuffix: killSuffix, OSHostname: "pc", Identity: f.idCA, Latency: latency,
+		CustomHashes: []amtsim.CustomHash{{Name: f.rootHash.Name, Algorithm: amt.HashSHA256, Hash: f.rootHash.Hash}}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return sd
+}
+
+func passwordOpens(sd *amtsim.Device, pw string) error {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return sd.DialLMS(ctx, 16992) }}
+	defer tr.CloseIdleConnections()
+	c, err := wsman.NewClient("http://127.0.0.1:16992/wsman", amt.AdminUser, pw, wsman.WithTransport(tr))
+	if err != nil {
+		return err
+	}
+	_, err = c.GetGeneralSettings(context.Background())
+	return err
+}
+
+// amtrcs serve is killed with SIGKILL while activations run, and started
+// again on the same data directory: the agents reconnect, the sessions
+// resume, and every device ends provisioned with a password the store
+// holds (checked against the device), or cleanly not provisioned.
+func TestServeKill9MidActivation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	f := newServeFixture(t)
+	f.start()
+	versions := []string{"11.8.55", "16.1.27", "19.0.5"}
+	const n = 24
+	devs := make([]*amtsim.Device, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for i := range devs {
+		// Latency per call makes an activation last about a second, so the
+		// kill lands in the middle of many of them.
+		devs[i] = f.device(versions[i%3], 15*time.Millisecond)
+		ag, err := agent.New(agent.Options{Server: "https://" + f.gw, EnrollToken: f.enrollToken(), Hostname: fmt.Sprintf("pc%02d", i),
+			Backend: &agent.InProcess{Label: "pc", Host: devs[i].Host(), Dial: devs[i].DialLMS}, TLS: f.tlsCfg,
+			MinBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); ag.Run(ctx) }()
+	}
+	// Kill once some devices are provisioned and others are not yet.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		post := 0
+		for _, sd := range devs {
+			if st, _ := sd.State(); st == amt.PostProvisioning {
+				post++
+			}
+		}
+		if post >= 2 {
+			if post == n {
+				t.Fatal("every device finished before the kill; raise the latency")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no activation finished:\n%s", f.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.kill9()
+	midway := 0
+	for _, sd := range devs {
+		if st, _ := sd.State(); st != amt.PostProvisioning {
+			midway++
+		}
+	}
+	t.Logf("killed with %d of %d devices not yet provisioned", midway, n)
+	f.start()
+	defer f.kill9()
+
+	// Wait until every device has settled: no job running, each record
+	// provisioned or failed.
+	deadline = time.Now().Add(120 * time.Second)
+	for {
+		var ds []rcs.DeviceRecord
+		settled := 0
+		if f.get("/api/v1/devices", &ds) == 200 {
+			for _, d := range ds {
+				if d.State == rcs.StateProvisioned || d.State == rcs.StateFailed {
+					settled++
+				}
+			}
+		}
+		if settled == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d devices settled:\n%s", settled, n, f.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	provisioned := 0
+	for i, sd := range devs {
+		id := sd.ID().String()
+		st, mode := sd.State()
+		switch st {
+		case amt.PostProvisioning:
+			var pw rcs.DevicePassword
+			if code := f.get("/api/v1/devices/"+id+"/password", &pw); code != 200 {
+				t.Errorf("device %d (AMT %s) is provisioned (%s) and the store has no password for it (%d)", i, sd.Version(), mode, code)
+				continue
+			}
+			if err := passwordOpens(sd, pw.Password); err != nil {
+				t.Errorf("device %d: the stored password does not open it: %v", i, err)
+				continue
+			}
+			provisioned++
+		case amt.PreProvisioning:
+			// Cleanly not provisioned: allowed, reported.
+			t.Logf("device %d (AMT %s) ended not provisioned", i, sd.Version())
+		default:
+			t.Errorf("device %d (AMT %s) left %s", i, sd.Version(), st)
+		}
+	}
+	if provisioned != n {
+		t.Errorf("%d of %d devices provisioned after the restart; the agents reconnect, so all should be", provisioned, n)
+	}
+}
