@@ -1,0 +1,92 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/rcs/health"
+)
+
+func init() { register(newReportCmd) }
+
+func newReportCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Reports on the fleet",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newReportHealthCmd(a))
+	return cmd
+}
+
+func newReportHealthCmd(a *app) *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Per device: last contact, last error, AMT vs OS FQDN, TLS days left, clock drift, password age; failing first, each with the task that fixes it",
+		Long: "health reads the store of --data-dir (the server must be stopped), or asks the running server when --server is given.\n" +
+			"Thresholds follow the maintenance block of --config (defaults: TLS 30 days, password rotation 90 days).\n" +
+			"Exit status 1 when a device is failing or a provisioning certificate has expired.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rep health.Report
+			if cmd.Flags().Changed("server") {
+				c, err := a.apiClient(&f)
+				if err != nil {
+					return err
+				}
+				if err := c.do("GET", "/api/v1/reports/health", nil, &rep); err != nil {
+					return err
+				}
+			} else {
+				m, err := a.maintenanceConfig()
+				if err != nil {
+					return err
+				}
+				st, err := a.openStore()
+				if err != nil {
+					return usageError(fmt.Errorf("%v (a running server holds the store: ask it with --server)", errors.Unwrap(err)))
+				}
+				defer st.Close()
+				in, err := health.Load(st)
+				if err != nil {
+					return fmt.Errorf("read the store: %w", err)
+				}
+				rep = health.Build(in, time.Now(), health.PolicyFrom(m))
+			}
+			if a.json {
+				if err := a.printJSON(rep); err != nil {
+					return err
+				}
+			} else if err := health.WriteText(a.stdout, rep); err != nil {
+				return err
+			}
+			expired := false
+			for _, c := range rep.ProvisioningCerts {
+				expired = expired || c.Level == "expired"
+			}
+			if rep.Failing > 0 || expired {
+				return verdictError(nil)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// maintenanceConfig is the maintenance block of --config, or the defaults.
+func (a *app) maintenanceConfig() (config.Maintenance, error) {
+	if a.configPath == "" {
+		return config.DefaultMaintenance(), nil
+	}
+	cfg, diags, _ := config.LoadFile(a.configPath, config.Environ())
+	if diags.HasErrors() {
+		return config.Maintenance{}, usageError(fmt.Errorf("config %s: %s (run amtrcs config check %s)", a.configPath, diags.Error(), a.configPath))
+	}
+	return cfg.Maintenance, nil
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/rcs/health"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+// seedHealth writes two provisioned devices into a new data directory:
+// pc1 healthy, pc2 renamed in its OS with a TLS certificate near its end.
+func seedHealth(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, storeFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	err = st.Update(func(tx *store.Tx) error {
+		for _, d := range []struct{ id, os, amt string }{
+			{"11111111-1111-1111-1111-111111111111", "pc1.corp.example.com", "pc1.corp.example.com"},
+			{"22222222-2222-2222-2222-222222222222", "pc2-new.corp.example.com", "pc2.corp.example.com"},
+		} {
+			if err := tx.Put(store.Devices, d.id, health.DeviceInfo{ID: d.id, FQDN: d.os, State: "provisioned", LastSeen: now}); err != nil {
+				return err
+			}
+			sess := provisioning.Session{Device: d.id, Path: provisioning.PathHostBased, Status: provisioning.StatusDone, Started: now.Add(-5 * 24 * time.Hour), Profile: provisioning.DefaultProfile("default")}
+			if err := tx.Put(store.Sessions, d.id, sess); err != nil {
+				return err
+			}
+			left := 80 * 24 * time.Hour
+			if d.os != d.amt {
+				left = 12 * 24 * time.Hour
+			}
+			ms := provisioning.DeviceState{Device: d.id, LastContact: now, TLS: &provisioning.TLSState{FQDN: d.amt, NotAfter: now.Add(left)},
+				Network: &provisioning.NetworkState{AMTFQDN: d.amt, OSFQDN: d.amt}, Clock: &provisioning.ClockState{Drift: time.Second}}
+			if err := tx.Put(store.Sessions, provisioning.StateKey(d.id), ms); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestReportHealth(t *testing.T) {
+	dir := seedHealth(t)
+	code, out, errOut := runCLI(t, "report", "health", "--data-dir", dir)
+	if code != exitVerdict {
+		t.Fatalf("exit %d, want %d (a failing device); stderr %s", code, exitVerdict, errOut)
+	}
+	for _, want := range []string{
+		"failing  pc2-new.corp.example.com",
+		"AMT calls itself pc2.corp.example.com, the OS pc2-new.corp.example.com",
+		"amtrcs device maintain 22222222-2222-2222-2222-222222222222 --task network-sync",
+		"--task tls",
+		"2 devices, 1 failing",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "pc2-new") > strings.Index(out, "pc1.corp") {
+		t.Errorf("failing device not first:\n%s", out)
+	}
+
+	code, out, _ = runCLI(t, "report", "health", "--json", "--data-dir", dir)
+	var rep health.Report
+	if code != exitVerdict || json.Unmarshal([]byte(out), &rep) != nil || rep.Failing != 1 || len(rep.Devices) != 2 || rep.Devices[0].Status != health.StatusFailing {
+		t.Fatalf("--json: exit %d, report %+v", code, rep)
+	}
+	if rep.Devices[0].TLSDaysLeft == nil || *rep.Devices[0].TLSDaysLeft > 12 {
+		t.Fatalf("TLS days left %v, want 11 or 12", rep.Devices[0].TLSDaysLeft)
+	}
+}
+
+func TestReportHealthEmptyAndBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	code, out, _ := runCLI(t, "report", "health", "--data-dir", dir)
+	if code != exitOK || !strings.Contains(out, "0 devices, 0 failing") {
+		t.Fatalf("empty store: exit %d, %q", code, out)
+	}
+	code, _, errOut := runCLI(t, "report", "health", "--data-dir", dir, "--config", filepath.Join(dir, "missing.hcl"))
+	if code != exitUsage || errOut == "" {
+		t.Fatalf("missing config: exit %d, stderr %q", code, errOut)
+	}
+}
