@@ -67,6 +67,7 @@ type Server struct {
 	jobs      *jobRunner
 	hello     *HelloListener
 	helloOpts HelloOptions
+	maint     *Maintenance
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener
@@ -144,6 +145,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.gw = newGateway(s)
 	s.jobs = newJobRunner(s, maxJobs)
+	if s.maint, err = s.NewMaintenance(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -200,8 +204,13 @@ func (s *Server) Start() error {
 		go func() { defer s.wg.Done(); _ = s.hello.Serve(s.ctx, ln) }()
 	}
 	s.jobs.resumeOrphans()
+	s.maint.Start(MaintenanceInterval)
 	return nil
 }
+
+// MaintenanceInterval is how often the scheduler looks for due maintenance
+// tasks; each task's own period comes from the config's maintenance block.
+const MaintenanceInterval = time.Minute
 
 func (s *Server) listen(name, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -278,6 +287,7 @@ func (s *Server) Close() error {
 		ln.Close()
 	}
 	s.mu.Unlock()
+	s.maint.Stop()
 	s.gw.closeAll()
 	s.jobs.wait()
 	s.wg.Wait()

@@ -19,7 +19,7 @@ func newDeviceCmd(a *app) *cobra.Command {
 		Use:   "device",
 		Short: "List, show, activate and deactivate devices through the RCS API",
 	}
-	cmd.AddCommand(newDeviceListCmd(a), newDeviceShowCmd(a), newDeviceJobCmd(a, rcs.JobActivate), newDeviceJobCmd(a, rcs.JobDeactivate))
+	cmd.AddCommand(newDeviceListCmd(a), newDeviceShowCmd(a), newDeviceJobCmd(a, rcs.JobActivate), newDeviceJobCmd(a, rcs.JobDeactivate), newMaintainCmd(a))
 	return cmd
 }
 

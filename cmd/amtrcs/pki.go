@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -111,36 +112,51 @@ func (a *app) openCA(cmd *cobra.Command) (*pki.CA, func(), error) {
 		dataDir = a.dataDir
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if cfg.CA.Mode != config.CAExternal {
+		st, err := openStoreFor(cfg, dataDir, a.stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ca, err := openConfiguredCA(cmd.Context(), cfg, dataDir, st, log)
+		if err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		return ca, func() { ca.Close(); st.Close() }, nil
+	}
+	ca, err := openConfiguredCA(cmd.Context(), cfg, dataDir, nil, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ca, func() { ca.Close() }, nil
+}
+
+// openConfiguredCA opens the CA of the configuration: the embedded one,
+// whose keys st seals, or the external step-ca (st unused). serve and
+// pki bundle share it so that both reach the same authority.
+func openConfiguredCA(ctx context.Context, cfg *config.Config, dataDir string, st *store.Store, log *slog.Logger) (*pki.CA, error) {
 	pcfg := pki.Config{
 		Mode:     pki.Mode(cfg.CA.Mode),
 		DataDir:  dataDir,
 		Validity: pki.Validity{AMTTLS: cfg.CA.AMTTLSValidity, Agent: cfg.CA.AgentValidity, Server: cfg.CA.ServerValidity},
 		Logger:   log,
 	}
-	ctx := cmd.Context()
+	var sealer pki.Sealer
 	if pcfg.Mode == pki.External {
 		pw, err := cfg.CA.JWKPassword.Read(os.LookupEnv)
 		if err != nil {
-			return nil, nil, usageError(fmt.Errorf("external CA provisioner password: %v", err))
+			return nil, usageError(fmt.Errorf("external CA provisioner password: %v", err))
 		}
+		defer clear(pw)
 		pcfg.External = pki.ExternalCA{URL: cfg.CA.URL, Provisioner: cfg.CA.Provisioner, Password: pw, RootFingerprint: cfg.CA.RootFingerprint}
-		ca, err := pki.Open(ctx, pcfg, nil, nil)
-		clear(pw)
-		if err != nil {
-			return nil, nil, usageError(err)
-		}
-		return ca, func() { ca.Close() }, nil
+	} else {
+		sealer = st
 	}
-	st, err := openStoreFor(cfg, dataDir, a.stderr)
+	ca, err := pki.Open(ctx, pcfg, sealer, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, usageError(err)
 	}
-	ca, err := pki.Open(ctx, pcfg, st, nil)
-	if err != nil {
-		st.Close()
-		return nil, nil, usageError(err)
-	}
-	return ca, func() { ca.Close(); st.Close() }, nil
+	return ca, nil
 }
 
 // openStoreFor opens the store of dataDir with the KEK the config names,

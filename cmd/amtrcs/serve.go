@@ -149,6 +149,14 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) er
 	}
 	defer st.Close()
 	opts.Store = st
+	// The internal CA issues each device's AMT TLS certificate after
+	// activation and again when maintenance renews it.
+	ca, err := openConfiguredCA(ctx, cfg, cfg.DataDir, st, log)
+	if err != nil {
+		return err
+	}
+	defer ca.Close()
+	opts.Engine.TLS = provisioning.TLSOptions{Issuer: ca, RenewBefore: cfg.Maintenance.TLSRenewBefore}
 	srv, err := rcs.New(opts)
 	if err != nil {
 		return usageError(err)
