@@ -426,6 +426,15 @@ func (d *Device) SetFirmwareTime(t time.Time) {
 	d.st.Clock.set(t, d.clock.Now())
 }
 
+// SetOSHostname renames the host as its operating system knows it (the
+// PC was renamed): AMT_GeneralSettings reports the new HostOSFQDN while
+// AMT keeps its own HostName until an RCS writes it.
+func (d *Device) SetOSHostname(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.st.OSHostname = name
+}
+
 // SetDrift sets how fast the firmware clock drifts, in parts per million
 // (positive runs fast).
 func (d *Device) SetDrift(ppm float64) {

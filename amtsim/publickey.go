@@ -181,6 +181,7 @@ func (rt *routes) publicKey() {
 		for i, sc := range d.st.Certs {
 			if sc.InstanceID == id {
 				if d.st.TLSCredential == id {
+					d.refuseLocked("Delete AMT_PublicKeyCertificate", refusal(RuleState, "certificate "+id+" is the TLS certificate", "a certificate no AMT_TLSCredentialContext uses", "point the credential context at the new certificate (Put) or delete the context first"))
 					return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
 				}
 				d.st.Certs = append(d.st.Certs[:i], d.st.Certs[i+1:]...)
@@ -224,6 +225,10 @@ func (rt *routes) publicKey() {
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
+		if sc := d.certLocked(d.st.TLSCredential); sc != nil && sc.KeyID == id {
+			d.refuseLocked("Delete AMT_PublicPrivateKeyPair", refusal(RuleState, "key pair "+id+" signs for the TLS certificate "+sc.InstanceID, "a key pair the TLS certificate does not use", "replace the TLS certificate first"))
+			return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+		}
 		for i, sk := range d.st.Keys {
 			if sk.InstanceID == id {
 				d.st.Keys = append(d.st.Keys[:i], d.st.Keys[i+1:]...)

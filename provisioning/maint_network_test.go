@@ -21,7 +21,6 @@ func TestSyncNetworkRename(t *testing.T) {
 
 	f.dev.Hostname, f.dev.OSFQDN = "pc2", "pc2."+testSuffix
 	res, err = f.e.SyncNetwork(ctx, f.dev)
-	skipIfNoCredentialReplace(t, err)
 	if err != nil || !res.Changed {
 		t.Fatalf("sync after the rename = %+v, %v (%s)", res, err, f.sd.LastError())
 	}

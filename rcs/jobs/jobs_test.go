@@ -218,9 +218,6 @@ func TestScheduleTLSReissue(t *testing.T) {
 	if !ok {
 		t.Fatal("the TLS job did not run")
 	}
-	if strings.Contains(r.Error, "ActionNotSupported") {
-		t.Skipf("simulator gap: Put AMT_TLSCredentialContext not served: %s", r.Error)
-	}
 	st, _ := w.e.State(sd.ID().String())
 	if r.Error != "" || !r.Changed || st.TLS.Serial == first.TLS.Serial || st.TLS.DaysLeft(w.clock.Now()) < 89 {
 		t.Fatalf("TLS job with 20 days left: %+v; certificate %s (was %s)", r, st.TLS.Serial, first.TLS.Serial)
