@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -113,7 +112,7 @@ func (a *app) openCA(cmd *cobra.Command) (*pki.CA, func(), error) {
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if cfg.CA.Mode != config.CAExternal {
-		st, err := openStoreFor(cfg, dataDir, a.stderr)
+		st, err := openStoreWith(cfg, dataDir, slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -157,30 +156,6 @@ func openConfiguredCA(ctx context.Context, cfg *config.Config, dataDir string, s
 		return nil, usageError(err)
 	}
 	return ca, nil
-}
-
-// openStoreFor opens the store of dataDir with the KEK the config names,
-// so that the CA keys are sealed under the same KEK as everything else.
-// Notices such as "back up the new KEK file" go to stderr.
-func openStoreFor(cfg *config.Config, dataDir string, stderr io.Writer) (*store.Store, error) {
-	var kek store.KEKSource
-	switch cfg.KEK.Source {
-	case config.KEKEnv:
-		kek.Env = cfg.KEK.Env
-	case config.KEKKMS:
-		return nil, usageError(errors.New("kek.kms: this command cannot unwrap a KMS key-encryption key yet: use kek.file or kek.env"))
-	default:
-		if cfg.KEK.File != "" {
-			kek.File = cfg.KEK.File
-		}
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	// amtrcs.db is the store's file in the data directory, as for every command.
-	st, err := store.Open(filepath.Join(dataDir, "amtrcs.db"), store.Options{KEK: kek, Logger: log})
-	if err != nil {
-		return nil, usageError(err)
-	}
-	return st, nil
 }
 
 // writeFileAtomic replaces path with data so that a reader never sees half

@@ -16,7 +16,6 @@ import (
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
-	"github.com/amtrcs/amtrcs/store"
 )
 
 func init() { register(newServeCmd) }
@@ -62,24 +61,6 @@ func loadServeConfig(cmd *cobra.Command, a *app) (*config.Config, error) {
 		cfg.DataDir = a.dataDir
 	}
 	return cfg, nil
-}
-
-// openServerStore opens the store with the KEK the configuration names.
-func openServerStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
-	var kek store.KEKSource
-	switch cfg.KEK.Source {
-	case config.KEKEnv:
-		kek.Env = cfg.KEK.Env
-	case config.KEKKMS:
-		return nil, usageError(fmt.Errorf("kek.kms: this build reads the KEK from a file or an environment variable only; fix: set kek.file or kek.env"))
-	default:
-		kek.File = cfg.KEKPath()
-	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, storeFile), store.Options{KEK: kek, Logger: log})
-	if err != nil {
-		return nil, usageError(err)
-	}
-	return st, nil
 }
 
 func readPEMCerts(path string) ([]*x509.Certificate, error) {
@@ -143,7 +124,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) er
 			}
 		}
 	}
-	st, err := openServerStore(cfg, log)
+	st, err := openStoreWith(cfg, cfg.DataDir, log)
 	if err != nil {
 		return err
 	}
