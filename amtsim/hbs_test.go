@@ -2,6 +2,7 @@ package amtsim_test
 
 import (
 	"encoding/base64"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/amtrcs/amtrcs/amt/wsman"
 	"github.com/amtrcs/amtrcs/amtsim"
 	"github.com/amtrcs/amtrcs/amtsim/simtest"
+	"github.com/amtrcs/amtrcs/csr"
 )
 
 // TestHostBasedAdminSetup walks the AMT 7-18 ACM path as an RCS drives it:
@@ -161,7 +163,29 @@ func TestAddNextCertInChainRules(t *testing.T) {
 				t.Fatalf("codes %v, want %s (last error %q)", got, tc.want, d.LastError())
 			}
 			wantRefused(t, d, tc.rule)
+			if tc.send == nil && tc.edit == nil {
+				agreeWithWorkshop(t, v, tc.version, tc.rule)
+			}
 		})
+	}
+}
+
+// agreeWithWorkshop holds the simulator and the certificate workshop to one
+// verdict: the chain a default device refuses under rule, csr.Check must
+// call unusable for that version with the same rule, and the reverse.
+func agreeWithWorkshop(t *testing.T, v *simtest.Vendor, version, rule string) {
+	t.Helper()
+	rep := csr.Check(v.Chain, csr.CheckOptions{
+		Versions:     []amt.Version{mustVersion(t, version)},
+		Suffixes:     []string{testSuffix},
+		CustomHashes: []amt.RootHash{{Name: "simtest root", Algorithm: amt.HashSHA256, Hash: v.RootHash(), Active: true}},
+	})
+	vd := rep.Verdicts[0]
+	if vd.Usable != (rule == "") {
+		t.Fatalf("csr.Check usable=%t for AMT %s, but the simulator refused under %q (reasons %v)", vd.Usable, version, rule, vd.Reasons)
+	}
+	if rule != "" && !slices.ContainsFunc(vd.Reasons, func(r csr.Reason) bool { return r.Rule == rule }) {
+		t.Errorf("csr.Check reasons %v do not name the simulator's rule %q", vd.Reasons, rule)
 	}
 }
 

@@ -1,42 +1,38 @@
 package amtsim
 
 import (
-	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
-	"crypto/sha1" //nolint:gosec // firmware before ME 16 verifies SHA-1 signatures; the simulator must too
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/dnssuffix"
 )
 
 // Names of the firmware rules a simulated device enforces. A refusal is
 // recorded in the device's event log as an *amt.RuleError carrying one of
 // these, and answered on the wire with the return code or TLS alert real
-// firmware gives.
+// firmware gives. The certificate rules are package csr's, so that the
+// workshop and the simulator judge a chain by the same functions.
 const (
 	RuleChainOrder        = "certificate chain order"
 	RuleChainSignature    = "certificate chain signature"
 	RuleChainParse        = "certificate encoding"
-	RuleLeafMarking       = "AMT provisioning marking"
-	RuleServerAuthEKU     = "server authentication EKU"
-	RuleLeafKey           = "provisioning key type"
+	RuleLeafMarking       = csr.RuleMarking
+	RuleServerAuthEKU     = csr.RuleServerAuth
+	RuleLeafKey           = csr.RuleKeyType
 	RuleRootHash          = "trusted root hash"
 	RuleRootHashInactive  = "trusted root hash inactive"
 	RuleRootSelfSigned    = "self-signed root"
-	RuleSHA1Chain         = "SHA-1 in the chain"
-	RuleRSAKeySize        = "RSA key size"
-	RuleChainLength       = "certificate chain length"
-	RuleValidity          = "certificate validity"
-	RuleDomainSuffix      = "domain suffix"
+	RuleSHA1Chain         = csr.RuleSHA1
+	RuleRSAKeySize        = csr.RuleRSASize
+	RuleChainLength       = csr.RuleChainLength
+	RuleValidity          = csr.RuleValidity
+	RuleDomainSuffix      = csr.RuleSuffix
 	RuleNoSuffix          = "device DNS suffix"
 	RuleLeafHash          = "provisioning leaf hash"
 	RuleNonce             = "configuration nonce"
@@ -144,47 +140,8 @@ func certName(c *x509.Certificate) string {
 	return c.Subject.String()
 }
 
-func isSHA1(a x509.SignatureAlgorithm) bool {
-	return a == x509.SHA1WithRSA || a == x509.ECDSAWithSHA1 || a == x509.DSAWithSHA1
-}
-
-// checkSignedBy verifies that parent issued child. crypto/x509 refuses SHA-1
-// in its chain builder, but firmware before ME 16 accepts it, so signatures
-// are checked here one by one with the low-level API, which still does.
-func checkSignedBy(child, parent *x509.Certificate) error {
-	if !bytes.Equal(child.RawIssuer, parent.RawSubject) {
-		return fmt.Errorf("issuer %q is not the next certificate's subject %q", child.Issuer.String(), parent.Subject.String())
-	}
-	if child.SignatureAlgorithm == x509.SHA1WithRSA {
-		pub, ok := parent.PublicKey.(*rsa.PublicKey)
-		if !ok {
-			return fmt.Errorf("SHA-1 RSA signature under a %T key", parent.PublicKey)
-		}
-		h := sha1.Sum(child.RawTBSCertificate) //nolint:gosec // see import
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA1, h[:], child.Signature)
-	}
-	return parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature)
-}
-
-func keyBits(pub any) (string, int) {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return "RSA", k.N.BitLen()
-	case *ecdsa.PublicKey:
-		return "ECDSA", k.Curve.Params().BitSize
-	}
-	return fmt.Sprintf("%T", pub), 0
-}
-
-// hasProvisioningMark reports the AMT marking of reference §3: the Intel
-// provisioning EKU, or the exact OU.
-func hasProvisioningMark(c *x509.Certificate) bool {
-	for _, oid := range c.UnknownExtKeyUsage {
-		if oid.Equal(amt.ProvisioningOID()) {
-			return true
-		}
-	}
-	return slices.Contains(c.Subject.OrganizationalUnit, amt.ClientSetupOU)
+func refusalOf(r csr.Reason) *amt.RuleError {
+	return &amt.RuleError{Rule: r.Rule, Seen: r.Seen, Want: r.Want, Fix: r.Fix}
 }
 
 // cert applies the rules to the certificate at position pos (0 is the leaf)
@@ -192,28 +149,24 @@ func hasProvisioningMark(c *x509.Certificate) bool {
 // AddNextCertInChain code and the refusal.
 func (k chainCheck) cert(pos int, c, prev *x509.Certificate, isLeaf, isRoot bool) (amt.ReturnCode, *amt.RuleError) {
 	name := certName(c)
-	if pos >= k.maxLen {
-		return amt.CertChainTooLong, refusal(RuleChainLength, fmt.Sprintf("certificate %d (%s)", pos+1, name), fmt.Sprintf("at most %d certificates, root included, on AMT %s", k.maxLen, k.version), "buy the provisioning certificate from a vendor whose chain is shorter, or leave out cross-signed intermediates")
+	if r, ok := csr.CheckChainLength(pos+1, k.maxLen, "AMT "+k.version.String()); !ok {
+		return amt.CertChainTooLong, refusalOf(r)
 	}
 	if (pos == 0) != isLeaf {
 		seen := fmt.Sprintf("IsLeafCertificate=%t for certificate %d (%s)", isLeaf, pos+1, name)
 		return amt.CertChainInvalidParam, refusal(RuleChainOrder, seen, "the leaf first and only the first certificate flagged as leaf", "send the chain leaf first, intermediates next, root last")
 	}
-	if prev != nil {
-		if err := checkSignedBy(prev, c); err != nil {
-			return amt.CertChainVerifyFailed, refusal(RuleChainSignature, fmt.Sprintf("%s does not sign %s: %v", name, certName(prev), err), "each certificate signed by the next one", "send the chain in order leaf, intermediates, root, with the intermediates the vendor gave for this certificate")
+	if prev != nil && !csr.IssuedBy(prev, c) {
+		return amt.CertChainVerifyFailed, refusal(RuleChainSignature, fmt.Sprintf("%s does not sign %s", name, certName(prev)), "each certificate signed by the next one", "send the chain in order leaf, intermediates, root, with the intermediates the vendor gave for this certificate")
+	}
+	for _, check := range []func() (csr.Reason, bool){
+		func() (csr.Reason, bool) { return csr.CheckValidity(c, name, k.now) },
+		func() (csr.Reason, bool) { return csr.CheckSHA1(c, name, k.profile) },
+		func() (csr.Reason, bool) { return csr.CheckRSASize(c, name, k.profile) },
+	} {
+		if r, ok := check(); !ok {
+			return amt.CertChainVerifyFailed, refusalOf(r)
 		}
-	}
-	if k.now.Before(c.NotBefore) || k.now.After(c.NotAfter) {
-		seen := fmt.Sprintf("%s valid %s to %s, firmware clock %s", name, c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), k.now.UTC().Format(time.RFC3339))
-		return amt.CertChainVerifyFailed, refusal(RuleValidity, seen, "the firmware clock inside the validity period", "set the AMT clock (SetHighAccuracyTimeSynch) or use a certificate valid now; back-date notBefore by a day")
-	}
-	if k.profile.RefuseSHA1 && isSHA1(c.SignatureAlgorithm) {
-		return amt.CertChainVerifyFailed, refusal(RuleSHA1Chain, fmt.Sprintf("%s signed with %v on AMT %s", name, c.SignatureAlgorithm, k.version), "SHA-256 or stronger for every certificate, root included, from AMT 16", "buy a certificate whose whole chain is SHA-256, ending in a SHA-256 root")
-	}
-	alg, bits := keyBits(c.PublicKey)
-	if alg == "RSA" && bits < k.profile.MinRSABits {
-		return amt.CertChainVerifyFailed, refusal(RuleRSAKeySize, fmt.Sprintf("%s has an RSA-%d key", name, bits), fmt.Sprintf("at least %d bits on AMT %s", k.profile.MinRSABits, k.version), "use RSA 2048 or larger keys throughout the chain")
 	}
 	if isLeaf {
 		if rc, re := k.leaf(c); re != nil {
@@ -229,15 +182,14 @@ func (k chainCheck) cert(pos int, c, prev *x509.Certificate, isLeaf, isRoot bool
 }
 
 func (k chainCheck) leaf(c *x509.Certificate) (amt.ReturnCode, *amt.RuleError) {
-	name := certName(c)
-	if alg, bits := keyBits(c.PublicKey); alg != "RSA" {
-		return amt.CertChainVerifyFailed, refusal(RuleLeafKey, fmt.Sprintf("%s has a %s-%d key", name, alg, bits), "an RSA key (ECC provisioning certificates are not supported)", "buy the provisioning certificate with an RSA 2048 or 3072 key")
+	checks := []func(*x509.Certificate) (csr.Reason, bool){csr.CheckKeyType, csr.CheckMarking}
+	if !k.rules.SkipServerAuthEKU {
+		checks = append(checks, csr.CheckServerAuth)
 	}
-	if !hasProvisioningMark(c) {
-		return amt.CertChainVerifyFailed, refusal(RuleLeafMarking, fmt.Sprintf("%s has neither the AMT provisioning EKU nor the OU; OUs %q", name, c.Subject.OrganizationalUnit), fmt.Sprintf("EKU %s or OU exactly %q", amt.ProvisioningOIDString, amt.ClientSetupOU), "buy an AMT provisioning certificate (the vendor adds the OID), or put the exact OU in the CSR")
-	}
-	if !k.rules.SkipServerAuthEKU && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
-		return amt.CertChainVerifyFailed, refusal(RuleServerAuthEKU, fmt.Sprintf("%s without the server-authentication EKU", name), "EKU serverAuth (1.3.6.1.5.5.7.3.1) next to the AMT marking", "request the certificate as a TLS server certificate")
+	for _, check := range checks {
+		if r, ok := check(c); !ok {
+			return amt.CertChainVerifyFailed, refusalOf(r)
+		}
 	}
 	if len(k.suffixes) == 0 {
 		return amt.CertChainVerifyFailed, refusal(RuleNoSuffix, "no DNS suffix on the device", "DHCP option 15 or a MEBx PKI DNS suffix", "set DHCP option 15 for the device's network or set the PKI DNS suffix in MEBx")
@@ -258,8 +210,8 @@ func (k chainCheck) leaf(c *x509.Certificate) (amt.ReturnCode, *amt.RuleError) {
 
 func (k chainCheck) root(c *x509.Certificate) (amt.ReturnCode, *amt.RuleError) {
 	name := certName(c)
-	if err := checkSignedBy(c, c); err != nil {
-		return amt.CertChainVerifyFailed, refusal(RuleRootSelfSigned, fmt.Sprintf("%s flagged as root is not self-signed: %v", name, err), "the last certificate to be the self-signed root", "append the vendor's root certificate after the intermediates")
+	if !csr.IssuedBy(c, c) {
+		return amt.CertChainVerifyFailed, refusal(RuleRootSelfSigned, fmt.Sprintf("%s flagged as root is not self-signed", name), "the last certificate to be the self-signed root", "append the vendor's root certificate after the intermediates")
 	}
 	e, ok := k.hashes.Find(c.Raw)
 	if !ok {

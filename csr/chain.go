@@ -33,18 +33,7 @@ type ChainOptions struct {
 	NoCompletion bool
 }
 
-// issuedBy reports whether parent's key signed child. SHA-1 signatures are
-// verified like any other here: whether a firmware version accepts them is a
-// rule of Check, and the report must say that a chain is SHA-1 signed rather
-// than that it is broken.
-func issuedBy(child, parent *x509.Certificate) bool {
-	if !bytes.Equal(child.RawIssuer, parent.RawSubject) {
-		return false
-	}
-	return parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature) == nil
-}
-
-func selfSigned(c *x509.Certificate) bool { return issuedBy(c, c) }
+func selfSigned(c *x509.Certificate) bool { return IssuedBy(c, c) }
 
 // samePublicKey compares keys through the Equal method every standard key
 // type has.
@@ -81,7 +70,7 @@ func BuildChain(certs []*x509.Certificate, opts ChainOptions) (*Chain, error) {
 					roots = MozillaRoots()
 				}
 				for _, r := range roots.Issuers(cur) {
-					if issuedBy(cur, r) && selfSigned(r) {
+					if IssuedBy(cur, r) && selfSigned(r) {
 						ch.Certs = append(ch.Certs, r)
 						ch.RootFrom = roots.Name()
 						ch.Complete = true
@@ -121,7 +110,7 @@ func (c *Chain) Leaf() *x509.Certificate { return c.Certs[0] }
 func pickIssuer(cur *x509.Certificate, certs []*x509.Certificate, used map[*x509.Certificate]bool) *x509.Certificate {
 	var selfSignedCand *x509.Certificate
 	for _, c := range certs {
-		if used[c] || !issuedBy(cur, c) {
+		if used[c] || !IssuedBy(cur, c) {
 			continue
 		}
 		if !selfSigned(c) {
@@ -155,7 +144,7 @@ func pickLeaf(certs []*x509.Certificate, key crypto.PublicKey) (*x509.Certificat
 		}
 		issuer := false
 		for _, o := range certs {
-			if o != c && issuedBy(o, c) {
+			if o != c && IssuedBy(o, c) {
 				issuer = true
 				break
 			}

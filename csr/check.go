@@ -1,7 +1,6 @@
 package csr
 
 import (
-	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -131,10 +130,6 @@ func label(chain []*x509.Certificate, i int, complete bool) string {
 	return fmt.Sprintf("%s %q", role(i, len(chain), complete), describeName(chain[i]))
 }
 
-func isSHA1(a x509.SignatureAlgorithm) bool {
-	return a == x509.SHA1WithRSA || a == x509.ECDSAWithSHA1 || a == x509.DSAWithSHA1
-}
-
 // Check judges a chain (leaf first, as BuildChain orders it) against the
 // rules of each requested AMT version. It is pure: the same chain and
 // options give the same report.
@@ -156,7 +151,7 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 	// somewhere else than BuildChain (the store, the RCS).
 	brokenAt := -1
 	for i := 0; i+1 < len(chain); i++ {
-		if !issuedBy(chain[i], chain[i+1]) {
+		if !IssuedBy(chain[i], chain[i+1]) {
 			brokenAt = i
 			r.Complete = false
 			break
@@ -222,36 +217,25 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 		}
 	}
 
-	if rs, ok := checkMarking(leaf); ok {
+	if rs, ok := CheckMarking(leaf); ok {
 		add(RuleMarking, "ok", rs.Seen)
 	} else {
 		common = append(common, rs)
 		add(RuleMarking, "fail", rs.Seen)
 	}
 
-	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) || slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
-		add(RuleServerAuth, "ok", "the leaf has the server-authentication EKU (1.3.6.1.5.5.7.3.1)")
-	} else {
-		rs := Reason{Rule: RuleServerAuth, Seen: "the leaf has no server-authentication EKU",
-			Want: "extended key usage 1.3.6.1.5.5.7.3.1 (TLS Web Server Authentication)",
-			Fix:  "ask the vendor to reissue the certificate as an Intel AMT provisioning (TLS server) certificate"}
-		common = append(common, rs)
-		add(RuleServerAuth, "fail", rs.Seen)
-	}
-
-	if typ, bits := describeKey(leaf.PublicKey); typ != "RSA" {
-		rs := Reason{Rule: RuleKeyType, Seen: fmt.Sprintf("the leaf has a %s key (%d bits)", typ, bits),
-			Want: "an RSA key (AMT firmware does not accept elliptic-curve provisioning certificates)",
-			Fix:  "make a new CSR with `amtrcs csr new --key rsa2048` and have the certificate reissued"}
-		common = append(common, rs)
-		add(RuleKeyType, "fail", rs.Seen)
-	} else {
-		add(RuleKeyType, "ok", fmt.Sprintf("RSA %d bits", bits))
+	for _, check := range []func(*x509.Certificate) (Reason, bool){CheckServerAuth, CheckKeyType} {
+		if rs, ok := check(leaf); ok {
+			add(rs.Rule, "ok", rs.Seen)
+		} else {
+			common = append(common, rs)
+			add(rs.Rule, "fail", rs.Seen)
+		}
 	}
 
 	var sha1Certs []string
 	for i, c := range chain {
-		if isSHA1(c.SignatureAlgorithm) {
+		if IsSHA1(c.SignatureAlgorithm) {
 			sha1Certs = append(sha1Certs, fmt.Sprintf("%s (%s)", label(chain, i, r.Complete), c.SignatureAlgorithm))
 		}
 	}
@@ -262,22 +246,10 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 	}
 
 	for i, c := range chain {
-		switch {
-		case now.Before(c.NotBefore):
-			rs := Reason{Rule: RuleValidity,
-				Seen: fmt.Sprintf("%s is not valid before %s", label(chain, i, r.Complete), c.NotBefore.UTC().Format(time.RFC3339)),
-				Want: "valid at " + now.UTC().Format(time.RFC3339) + " (the firmware checks against its own clock)",
-				Fix:  "wait until it is valid, or ask the vendor to reissue it with a back-dated not-before"}
+		if rs, ok := CheckValidity(c, label(chain, i, r.Complete), now); !ok {
 			common = append(common, rs)
 			add(RuleValidity, "fail", rs.Seen)
-		case now.After(c.NotAfter):
-			rs := Reason{Rule: RuleValidity,
-				Seen: fmt.Sprintf("%s expired on %s", label(chain, i, r.Complete), c.NotAfter.UTC().Format(time.RFC3339)),
-				Want: "valid at " + now.UTC().Format(time.RFC3339),
-				Fix:  "renew it (`amtrcs cert renew ID` makes the CSR) and import the new certificate"}
-			common = append(common, rs)
-			add(RuleValidity, "fail", rs.Seen)
-		case now.Add(ExpiryWarning).After(c.NotAfter):
+		} else if now.Add(ExpiryWarning).After(c.NotAfter) {
 			add(RuleValidity, "warn", fmt.Sprintf("%s expires on %s, within 30 days", label(chain, i, r.Complete), c.NotAfter.UTC().Format(time.RFC3339)))
 		}
 	}
@@ -329,32 +301,6 @@ func formatSerial(c *x509.Certificate) string {
 	return strings.ToUpper(c.SerialNumber.Text(16))
 }
 
-// checkMarking finds the AMT marking: the provisioning EKU, or the OU
-// spelled exactly. A near miss of the OU is named as such, because it is
-// the mistake vendors make.
-func checkMarking(leaf *x509.Certificate) (Reason, bool) {
-	for _, oid := range leaf.UnknownExtKeyUsage {
-		if oid.Equal(amt.ProvisioningOID()) {
-			return Reason{Rule: RuleMarking, Seen: "EKU " + amt.ProvisioningOIDString + " (Intel AMT provisioning)"}, true
-		}
-	}
-	for _, ou := range leaf.Subject.OrganizationalUnit {
-		if ou == amt.ClientSetupOU {
-			return Reason{Rule: RuleMarking, Seen: fmt.Sprintf("OU %q", ou)}, true
-		}
-	}
-	want := fmt.Sprintf("EKU %s, or OU exactly %q (case-sensitive, no trailing period)", amt.ProvisioningOID(), amt.ClientSetupOU)
-	for _, ou := range leaf.Subject.OrganizationalUnit {
-		norm := strings.ToLower(strings.Join(strings.Fields(strings.TrimRight(ou, ". ")), " "))
-		if norm == strings.ToLower(amt.ClientSetupOU) || strings.Contains(norm, "client setup") {
-			return Reason{Rule: RuleMarking, Seen: fmt.Sprintf("OU %q is not spelled exactly as the firmware compares it", ou), Want: want,
-				Fix: "ask the vendor to reissue with the OU spelled exactly, or with the AMT provisioning EKU"}, false
-		}
-	}
-	return Reason{Rule: RuleMarking, Seen: "the leaf has neither the AMT provisioning EKU nor the AMT OU", Want: want,
-		Fix: "buy an Intel AMT provisioning certificate, or make the CSR with `amtrcs csr new --ou-marking`"}, false
-}
-
 func judgeVersion(chain []*x509.Certificate, root *x509.Certificate, v amt.Version, opts CheckOptions, common []Reason, suffixFail map[string][]string) Verdict {
 	vd := Verdict{Version: v, Profile: "AMT " + v.String()}
 	p, err := amt.LookupProfile(v)
@@ -368,24 +314,16 @@ func judgeVersion(chain []*x509.Certificate, root *x509.Certificate, v amt.Versi
 		vd.Reasons = append(vd.Reasons, rootReasons(root, v, opts.CustomHashes)...)
 	}
 	for i, c := range chain {
-		if isSHA1(c.SignatureAlgorithm) && p.RefuseSHA1 {
-			vd.Reasons = append(vd.Reasons, Reason{Rule: RuleSHA1,
-				Seen: fmt.Sprintf("%s is signed with %s", label(chain, i, root != nil), c.SignatureAlgorithm),
-				Want: "SHA-256 or stronger for every certificate, root included, on " + p.Name + " and later",
-				Fix:  "ask the vendor for a chain signed with SHA-256 up to a SHA-256 root"})
+		name := label(chain, i, root != nil)
+		if rs, ok := CheckSHA1(c, name, p); !ok {
+			vd.Reasons = append(vd.Reasons, rs)
 		}
-		if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < p.MinRSABits {
-			vd.Reasons = append(vd.Reasons, Reason{Rule: RuleRSASize,
-				Seen: fmt.Sprintf("%s has a %d-bit RSA key", label(chain, i, root != nil), k.N.BitLen()),
-				Want: fmt.Sprintf("at least %d bits on %s", p.MinRSABits, p.Name),
-				Fix:  "make a new CSR with `amtrcs csr new --key rsa2048` (or larger) and have it reissued"})
+		if rs, ok := CheckRSASize(c, name, p); !ok {
+			vd.Reasons = append(vd.Reasons, rs)
 		}
 	}
-	if p.MaxChainLength > 0 && len(chain) > p.MaxChainLength {
-		vd.Reasons = append(vd.Reasons, Reason{Rule: RuleChainLength,
-			Seen: fmt.Sprintf("%d certificates", len(chain)),
-			Want: fmt.Sprintf("at most %d, root included, on %s", p.MaxChainLength, p.Name),
-			Fix:  "ask the vendor for a chain with fewer intermediates"})
+	if rs, ok := CheckChainLength(len(chain), p.MaxChainLength, p.Name); !ok {
+		vd.Reasons = append(vd.Reasons, rs)
 	}
 	for _, s := range opts.Suffixes {
 		res := dnssuffix.MatchCertificate(chain[0], s, v)

@@ -83,6 +83,10 @@ func TestCheck(t *testing.T) {
 			chain: leaf(good, csrtest.LeafOptions{NoServer: true}), custom: true,
 			want: want{reasons: all(`server authentication EKU: the leaf has no server-authentication EKU; want extended key usage 1.3.6.1.5.5.7.3.1 (TLS Web Server Authentication); fix: ask the vendor to reissue the certificate as an Intel AMT provisioning (TLS server) certificate`)},
 		},
+		"any EKU does not stand in for server auth": {
+			chain: leaf(good, csrtest.LeafOptions{NoServer: true, AnyEKU: true}), custom: true,
+			want: want{reasons: all(`server authentication EKU: the leaf has no server-authentication EKU; want extended key usage 1.3.6.1.5.5.7.3.1 (TLS Web Server Authentication); fix: ask the vendor to reissue the certificate as an Intel AMT provisioning (TLS server) certificate`)},
+		},
 		"RSA-1024 leaf": {
 			chain: leaf(good, csrtest.LeafOptions{Bits: 1024}), custom: true,
 			want: want{usable: map[amt.Version]bool{v11: true}, reasons: map[amt.Version][]string{

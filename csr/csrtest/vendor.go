@@ -110,6 +110,7 @@ type LeafOptions struct {
 	OU        []string
 	NoAMTEKU  bool // leave out the AMT provisioning EKU
 	NoServer  bool // leave out server authentication
+	AnyEKU    bool // with NoServer: anyExtendedKeyUsage in its place
 	Key       crypto.PublicKey
 	Bits      int // when Key is nil: size of a cached key; default 2048
 	NotBefore time.Time
@@ -153,6 +154,8 @@ func (v *Vendor) Issue(opts LeafOptions) (*x509.Certificate, *rsa.PrivateKey) {
 	}
 	if !opts.NoServer {
 		t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	} else if opts.AnyEKU {
+		t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
 	}
 	if !opts.NoAMTEKU {
 		t.UnknownExtKeyUsage = []asn1.ObjectIdentifier{ProvisioningOID}
