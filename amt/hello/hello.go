@@ -22,8 +22,8 @@ const InterfaceVersionPKI = 3
 const MaxRetry = 14
 
 // MaxHashes bounds the hash list so that a hostile sender cannot make the
-// listener allocate without limit; the firmware table holds at most 33.
-const MaxHashes = 33
+// listener allocate without limit: no device has more entries to announce.
+const MaxHashes = amt.MaxHashEntries
 
 // MaxSize is the largest valid hello: fixed part plus MaxHashes SHA-384
 // entries. A listener reads at most this many bytes.
@@ -48,9 +48,11 @@ type Message struct {
 	Hashes              []Hash   `json:"hashes"`
 }
 
-// hashSize is the size each hello hash type must have; the hello uses the
-// host interface's codes 1, 2 and 3 and no others.
-var hashSize = map[amt.HashAlgorithm]int{amt.HashSHA1: 20, amt.HashSHA256: 32, amt.HashSHA384: 48}
+// helloAlgorithm reports whether a hash type may appear in a hello: it uses
+// the host interface's codes 1, 2 and 3 and no others.
+func helloAlgorithm(a amt.HashAlgorithm) bool {
+	return a == amt.HashSHA1 || a == amt.HashSHA256 || a == amt.HashSHA384
+}
 
 // Encode writes m in the wire format (little-endian).
 func (m Message) Encode() ([]byte, error) {
@@ -66,8 +68,7 @@ func (m Message) Encode() ([]byte, error) {
 	copy(b[8:24], m.UUID[:])
 	b[24] = byte(len(m.Hashes))
 	for i, h := range m.Hashes {
-		want, ok := hashSize[h.Algorithm]
-		if !ok || len(h.Value) != want {
+		if !helloAlgorithm(h.Algorithm) || len(h.Value) != h.Algorithm.Size() {
 			return nil, fmt.Errorf("hello: hash %d: algorithm %v with %d bytes; want SHA-1 (20), SHA-256 (32) or SHA-384 (48)", i, h.Algorithm, len(h.Value))
 		}
 		b = append(b, byte(h.Algorithm), byte(len(h.Value)))
@@ -112,12 +113,11 @@ func Decode(b []byte) (Message, error) {
 			return m, fmt.Errorf("hello: hash %d of %d: message ends before its type and size", i+1, n)
 		}
 		alg, size := amt.HashAlgorithm(rest[0]), int(rest[1])
-		want, ok := hashSize[alg]
-		if !ok {
+		if !helloAlgorithm(alg) {
 			return m, fmt.Errorf("hello: hash %d: type %d, want 1 (SHA-1), 2 (SHA-256) or 3 (SHA-384)", i+1, rest[0])
 		}
-		if size != want {
-			return m, fmt.Errorf("hello: hash %d: %v with size %d, want %d", i+1, alg, size, want)
+		if size != alg.Size() {
+			return m, fmt.Errorf("hello: hash %d: %v with size %d, want %d", i+1, alg, size, alg.Size())
 		}
 		if len(rest) < 2+size {
 			return m, fmt.Errorf("hello: hash %d: message ends after %d of %d hash bytes", i+1, len(rest)-2, size)
