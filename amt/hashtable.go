@@ -54,11 +54,27 @@ func (t *HashTable) CustomCount() int {
 	return n
 }
 
+// MaxHashNameLen is the longest friendly name of a hash entry: the host
+// interface's GetCertHashEntry carries the name with a length the RCS and
+// the simulator both bound to this.
+const MaxHashNameLen = 256
+
+// CheckHashName refuses a friendly name the firmware cannot hold.
+func CheckHashName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return &RuleError{Rule: RuleHashName, Seen: "an empty name", Want: "a friendly name", Fix: "name the entry after its root, for example \"Corp Root CA\""}
+	}
+	if len(name) > MaxHashNameLen {
+		return &RuleError{Rule: RuleHashName, Seen: fmt.Sprintf("a name of %d bytes", len(name)), Want: fmt.Sprintf("at most %d bytes", MaxHashNameLen), Fix: "shorten the friendly name"}
+	}
+	return nil
+}
+
 // AddCustom adds a custom root hash as MEBx or AMT_CertificateHashEntry
 // would, refusing what the firmware refuses.
 func (t *HashTable) AddCustom(name string, alg HashAlgorithm, hash []byte) error {
-	if strings.TrimSpace(name) == "" {
-		return &RuleError{Rule: RuleHashName, Seen: "an empty name", Want: "a friendly name", Fix: "name the entry after its root, for example \"Corp Root CA\""}
+	if err := CheckHashName(name); err != nil {
+		return err
 	}
 	if !alg.Known() {
 		return &RuleError{Rule: RuleHashAlgorithm, Seen: fmt.Sprintf("algorithm code %d", uint8(alg)), Want: "SHA-1, SHA-256 or SHA-384", Fix: "hash the root certificate's DER with SHA-256"}

@@ -66,6 +66,7 @@ func TestAddCustomRefusals(t *testing.T) {
 		rule, seen string
 	}{
 		"empty name":          {func() HashTable { return DefaultHashTable(v3("16")) }, " ", HashSHA256, sha256Of("x"), RuleHashName, "empty name"},
+		"name of 257 bytes":   {func() HashTable { return DefaultHashTable(v3("16")) }, strings.Repeat("n", MaxHashNameLen+1), HashSHA256, sha256Of("x"), RuleHashName, "257 bytes"},
 		"unknown algorithm":   {func() HashTable { return DefaultHashTable(v3("16")) }, "corp", HashAlgorithm(9), sha256Of("x"), RuleHashAlgorithm, "code 9"},
 		"longer than 64":      {func() HashTable { return DefaultHashTable(v3("16")) }, "corp", HashSHA512, make([]byte, 65), RuleHashSize, "65 bytes"},
 		"size mismatch":       {func() HashTable { return DefaultHashTable(v3("16")) }, "corp", HashSHA384, sha256Of("x"), RuleHashSize, "32 bytes for SHA-384"},

@@ -70,16 +70,6 @@ type Event struct {
 // maxEvents bounds the event log; the oldest entries are dropped.
 const maxEvents = 64
 
-// maxHashName is the longest hash entry name the host interface carries.
-const maxHashName = 256
-
-func checkHashName(name string) error {
-	if len(name) > maxHashName {
-		return &amt.RuleError{Rule: amt.RuleHashName, Seen: fmt.Sprintf("a name of %d bytes", len(name)), Want: fmt.Sprintf("at most %d bytes", maxHashName), Fix: "shorten the friendly name"}
-	}
-	return nil
-}
-
 // state is everything a device persists; the JSON form is the device's
 // entry in a saved fleet.
 type state struct {
@@ -246,9 +236,6 @@ func New(cfg Config) (*Device, error) {
 	if len(cfg.CustomHashes) > 0 || len(cfg.Deactivate) > 0 {
 		t := cloneTable(sharedDefaults(cfg.Version))
 		for _, h := range cfg.CustomHashes {
-			if err := checkHashName(h.Name); err != nil {
-				return nil, fmt.Errorf("amtsim: custom hash: %w", err)
-			}
 			if err := t.AddCustom(h.Name, h.Algorithm, h.Hash); err != nil {
 				return nil, fmt.Errorf("amtsim: custom hash %q: %w", h.Name, err)
 			}
@@ -346,9 +333,6 @@ func (d *Device) HashTable() amt.HashTable {
 
 // AddCustomHash adds a custom root hash as MEBx would (at most 3).
 func (d *Device) AddCustomHash(h CustomHash) error {
-	if err := checkHashName(h.Name); err != nil {
-		return err
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := cloneTable(d.hashesLocked())

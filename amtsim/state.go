@@ -76,7 +76,7 @@ func LoadDevice(b []byte, opts LoadOptions) (*Device, error) {
 			return nil, fmt.Errorf("amtsim: saved device %s: hash table with %d entries, %d custom; at most %d and %d", st.UUID, len(st.Hashes.Entries), st.Hashes.CustomCount(), amt.MaxHashEntries, amt.MaxCustomHashes)
 		}
 		for _, e := range st.Hashes.Entries {
-			if err := checkHashName(e.Name); err != nil {
+			if err := amt.CheckHashName(e.Name); err != nil {
 				return nil, fmt.Errorf("amtsim: saved device %s: %w", st.UUID, err)
 			}
 			if len(e.Hash) != e.Algorithm.Size() {

@@ -115,8 +115,6 @@ func (e CertHashEntry) RootHash() amt.RootHash {
 	return amt.RootHash{Name: e.Name, Algorithm: e.Algorithm, Hash: e.Hash, Default: e.Default, Active: e.Active}
 }
 
-const maxHashNameLen = 256
-
 func boolU32(b bool) uint32 {
 	if b {
 		return 1
@@ -128,8 +126,8 @@ func (e CertHashEntry) encode() ([]byte, error) {
 	if !e.Algorithm.Known() || len(e.Hash) != e.Algorithm.Size() {
 		return nil, fmt.Errorf("host interface: hash entry %q: %d bytes under %v", e.Name, len(e.Hash), e.Algorithm)
 	}
-	if len(e.Name) > maxHashNameLen {
-		return nil, fmt.Errorf("host interface: hash entry name of %d bytes, at most %d", len(e.Name), maxHashNameLen)
+	if len(e.Name) > amt.MaxHashNameLen {
+		return nil, fmt.Errorf("host interface: hash entry name of %d bytes, at most %d", len(e.Name), amt.MaxHashNameLen)
 	}
 	w := &writer{}
 	w.u32(boolU32(e.Default))
@@ -149,8 +147,8 @@ func decodeCertHashEntry(b []byte) (CertHashEntry, error) {
 	hash := r.take(amt.MaxHashSize, "the hash")
 	e.Algorithm = amt.HashAlgorithm(r.u8("the algorithm"))
 	n := int(r.u16("the name length"))
-	if r.err == nil && n > maxHashNameLen {
-		return e, fmt.Errorf("host interface: hash entry name of %d bytes, at most %d", n, maxHashNameLen)
+	if r.err == nil && n > amt.MaxHashNameLen {
+		return e, fmt.Errorf("host interface: hash entry name of %d bytes, at most %d", n, amt.MaxHashNameLen)
 	}
 	e.Name = string(r.take(n, "the name"))
 	if err := r.done(); err != nil {
