@@ -8,6 +8,8 @@
 //
 // It must never hold or print a secret: passwords, tokens and keys are named
 // by where they live (an environment variable, a file, a KMS URI), and are
-// read by the caller when needed. It must never import a project package
-// above it, and it does no I/O besides reading the file it is given.
+// read by the caller when needed. The only project package it imports is
+// dnssuffix, whose ValidateName is the one definition of a DNS name; it must
+// never import one above that, and it does no I/O besides reading the file
+// it is given.
 package config

@@ -1,13 +1,15 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/amtrcs/amtrcs/dnssuffix"
 )
 
 // The checks below return "" when the value is fine, else the reason in a few
@@ -20,42 +22,20 @@ func normalizeName(s string) string {
 	return strings.TrimSuffix(strings.ToLower(s), ".")
 }
 
-// dnsNameProblem checks a DNS name (a suffix or a host name) in the
-// letter-digit-hyphen form that DHCP option 15, the MEBx and certificate CNs
-// use. Internationalised names must be written in punycode.
+// dnsNameProblem checks a DNS name (a suffix or a host name) by
+// dnssuffix.ValidateName, the one definition of a name the suffix rule can
+// compare, so that a suffix the config accepts is never refused later by the
+// CLI, the API or the preflight.
 func dnsNameProblem(s string) string {
-	if s == "" || s == "." {
-		return "it is empty"
+	_, err := dnssuffix.ValidateName(s)
+	var ne *dnssuffix.NameError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ne):
+		return ne.Problem + " (" + ne.Fix + ")"
 	}
-	for i, r := range s {
-		if r >= utf8.RuneSelf {
-			return fmt.Sprintf("it contains the non-ASCII character %q at byte %d (write internationalised names in punycode, xn--...)", r, i)
-		}
-	}
-	n := strings.TrimSuffix(s, ".")
-	if len(n) > 253 {
-		return fmt.Sprintf("it is %d characters long, over the DNS limit of 253", len(n))
-	}
-	if strings.HasPrefix(n, ".") {
-		return "it starts with a dot"
-	}
-	for _, label := range strings.Split(n, ".") {
-		if label == "" {
-			return "it has an empty label (..)"
-		}
-		if len(label) > 63 {
-			return fmt.Sprintf("its label %q is %d characters long, over the DNS limit of 63", label[:10]+"...", len(label))
-		}
-		for _, c := range []byte(label) {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Sprintf("its label %q contains %q (only letters, digits and hyphens are allowed)", label, c)
-			}
-		}
-		if label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Sprintf("its label %q starts or ends with a hyphen", label)
-		}
-	}
-	return ""
+	return err.Error()
 }
 
 // listenProblem checks a listen address: host:port with a numeric port, the
