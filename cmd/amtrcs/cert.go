@@ -418,11 +418,14 @@ func newCertExportCmd(a *app) *cobra.Command {
 				}
 				return workshopError(err)
 			}
+			// A PFX holds the private key: it is written to a new file of
+			// mode 0600 and renamed over out, because os.WriteFile keeps the
+			// mode of a file that already exists, readable by others or not.
 			mode := os.FileMode(0o644)
 			if f == csr.ExportPFX {
 				mode = 0o600
 			}
-			if err := os.WriteFile(out, data, mode); err != nil {
+			if err := writeFileAtomic(out, data, mode); err != nil {
 				return usageError(fmt.Errorf("--out: %w", err))
 			}
 			fmt.Fprintf(a.stdout, "wrote %s (%s, %d bytes)\n", out, f, len(data))

@@ -180,3 +180,47 @@ func TestCertCheckInput(t *testing.T) {
 		t.Fatal("JSON shows secret material")
 	}
 }
+
+// TestCertExportPFXMode imports a PFX and exports it over a file that
+// already exists world-readable: the key must still land in a 0600 file.
+func TestCertExportPFXMode(t *testing.T) {
+	dir := t.TempDir()
+	v := csrtest.NewVendor(csrtest.VendorOptions{})
+	leaf, key := v.Issue(csrtest.LeafOptions{})
+	pfx, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{v.Intermediate, v.Root}, "vendor-pfx-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pfxFile := writeFile(t, dir, "rcs.pfx", pfx)
+	pw := writeFile(t, dir, "pw", []byte("vendor-pfx-pw\n"))
+	data := filepath.Join(dir, "data")
+	if code, out, errOut := runCLI(t, "--data-dir", data, "cert", "import", pfxFile, "--password-file", pw, "--trust-hash", rootHash(v.Root)); code != exitOK {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ := runCLI(t, "--data-dir", data, "cert", "list", "--json")
+	var entries []csr.Entry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil || code != exitOK || len(entries) != 1 {
+		t.Fatalf("list: exit %d, %v\n%s", code, err, out)
+	}
+	dst := filepath.Join(dir, "export.pfx")
+	if err := os.WriteFile(dst, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI(t, "--data-dir", data, "cert", "export", entries[0].ID, "--format", "pfx", "--out", dst, "--password-file", pw); code != exitOK {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("exported PFX has mode %v, want 0600", st.Mode().Perm())
+	}
+	got, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := pkcs12.DecodeChain(got, "vendor-pfx-pw"); err != nil {
+		t.Fatalf("exported PFX does not open with its password: %v", err)
+	}
+}
