@@ -9,10 +9,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,11 +29,14 @@ import (
 	"github.com/amtrcs/amtrcs/agent"
 	"github.com/amtrcs/amtrcs/agent/wire"
 	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/amt/wsman"
 	"github.com/amtrcs/amtrcs/amtsim"
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
+	"github.com/amtrcs/amtrcs/rcs/health"
+	"github.com/amtrcs/amtrcs/rcs/jobs"
 	"github.com/amtrcs/amtrcs/store"
 )
 
@@ -205,10 +210,17 @@ func runDemo(cmd *cobra.Command, a *app, f *demoFlags) error {
 	cfg.DataDir = dir
 	cfg.Server.API = "127.0.0.1:0"
 	cfg.Server.AgentGateway = "127.0.0.1:0"
+	// The internal CA, embedded over the demo's store as serve opens it,
+	// issues the AMT TLS certificates that maintenance configures.
+	ca, err := openConfiguredCA(ctx, cfg, dir, st, log)
+	if err != nil {
+		return err
+	}
+	defer ca.Close()
 	// The simulated devices' TLS identities chain to the simulator's CA,
 	// which a real RCS would not trust: the demo trusts it explicitly.
 	srv, err := rcs.New(rcs.Options{Config: cfg, Store: st, Logger: log, MaxJobs: 64,
-		Engine: provisioning.Options{DeviceIdentityRoots: []*x509.Certificate{idCA.Cert}}})
+		Engine: provisioning.Options{DeviceIdentityRoots: []*x509.Certificate{idCA.Cert}, TLS: provisioning.TLSOptions{Issuer: ca}}})
 	if err != nil {
 		return err
 	}
@@ -235,10 +247,10 @@ func runDemo(cmd *cobra.Command, a *app, f *demoFlags) error {
 		return err
 	}
 	fmt.Fprintf(a.stderr, "demo: API %s; profile \"demo\" (ACM) and domain \"demo\" (%s) configured\n", srv.URL(), demoSuffix)
-	return runDemoFleet(ctx, a, f, srv, versions, idCA, rootHash, tlsCfg)
+	return runDemoFleet(ctx, a, f, srv, api, versions, idCA, rootHash, tlsCfg)
 }
 
-func runDemoFleet(ctx context.Context, a *app, f *demoFlags, srv *rcs.Server, versions []amt.Version, idCA *amtsim.IdentityCA, root amt.RootHash, tlsCfg *tls.Config) error {
+func runDemoFleet(ctx context.Context, a *app, f *demoFlags, srv *rcs.Server, api *apiClient, versions []amt.Version, idCA *amtsim.IdentityCA, root amt.RootHash, tlsCfg *tls.Config) error {
 	// 4. The fleet: one device in the middle has a suffix the certificate
 	// does not cover.
 	bad := f.devices / 2
@@ -324,18 +336,43 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, srv *rcs.Server, ve
 		}
 		rows = append(rows, r)
 	}
-	if a.json {
-		if err := a.printJSON(rows); err != nil {
-			return err
-		}
-	} else {
-		printDemoTable(a.stdout, rows)
-	}
 	if failures > 0 {
+		if a.json {
+			if err := a.printJSON(demoOutput{Activation: rows}); err != nil {
+				return err
+			}
+		} else {
+			printDemoTable(a.stdout, rows)
+		}
 		return verdictError(fmt.Errorf("demo: %d devices did not end as expected", failures))
 	}
-	fmt.Fprintf(a.stdout, "\n%d of %d devices activated; the deliberate failure was refused with its reason and fix, as expected.\n", f.devices-1, f.devices)
-	return nil
+	if !a.json {
+		printDemoTable(a.stdout, rows)
+		fmt.Fprintf(a.stdout, "\n%d of %d devices activated; the deliberate failure was refused with its reason and fix, as expected.\n", f.devices-1, f.devices)
+	}
+
+	// 7. Maintenance of a few of them, through their agents.
+	var picks []*amtsim.Device
+	var hosts []string
+	for i, m := range fleet {
+		if rows[i].Result == rcs.JobDone {
+			picks, hosts = append(picks, m.dev), append(hosts, m.host)
+		}
+	}
+	maint, rep, merr := runDemoMaintenance(ctx, a, srv, api, tlsCfg, demoPicks(picks, hosts, versions))
+	if a.json {
+		if err := a.printJSON(demoOutput{Activation: rows, Maintenance: maint, Health: rep}); err != nil {
+			return err
+		}
+	}
+	return merr
+}
+
+// demoOutput is the demo's --json answer.
+type demoOutput struct {
+	Activation  []demoResult   `json:"activation"`
+	Maintenance []demoMaintRow `json:"maintenance,omitempty"`
+	Health      *health.Report `json:"health,omitempty"`
 }
 
 func joinVersions(vs []amt.Version) string {
@@ -363,6 +400,467 @@ func printDemoTable(w io.Writer, rows []demoResult) {
 			if r.Fix != "" && !strings.Contains(r.Reason, r.Fix) {
 				fmt.Fprintf(w, "  fix: %s\n", r.Fix)
 			}
+		}
+	}
+}
+
+// The demo's maintenance scenario: how far one firmware clock is set back,
+// and how long the phase may take before it counts as failed.
+const (
+	demoClockDrift   = 7 * time.Minute
+	demoMaintTimeout = time.Minute
+)
+
+// demoMember is an activated device that the demo maintains.
+type demoMember struct {
+	dev  *amtsim.Device
+	host string
+}
+
+// demoPicks chooses up to three activated devices for maintenance: one of
+// each AMT version first, so that every generation's firmware is
+// maintained, then any others.
+func demoPicks(devs []*amtsim.Device, hosts []string, versions []amt.Version) []demoMember {
+	var out []demoMember
+	taken := make([]bool, len(devs))
+	for _, v := range versions {
+		for i, d := range devs {
+			if len(out) < 3 && !taken[i] && d.Version() == v {
+				out, taken[i] = append(out, demoMember{dev: d, host: hosts[i]}), true
+				break
+			}
+		}
+	}
+	for i, d := range devs {
+		if len(out) < 3 && !taken[i] {
+			out, taken[i] = append(out, demoMember{dev: d, host: hosts[i]}), true
+		}
+	}
+	return out
+}
+
+// demoMaintRow is one row of the maintenance table: a job requested
+// through the API and what it changed, as the device itself shows it.
+// It never holds a password.
+type demoMaintRow struct {
+	Device  string        `json:"device"`
+	UUID    string        `json:"uuid"`
+	Version string        `json:"version"`
+	Task    string        `json:"task"`
+	Result  string        `json:"result"` // done, failed or mismatch
+	Time    time.Duration `json:"time_ns"`
+	Before  string        `json:"before"`
+	After   string        `json:"after"`
+	Error   string        `json:"error,omitempty"`
+}
+
+// demoMaint runs the maintenance scenario over the demo's server.
+type demoMaint struct {
+	srv     *rcs.Server
+	api     *apiClient
+	tlsCfg  *tls.Config
+	gateway string
+}
+
+// runDemoMaintenance keeps the members' agents connected (maintenance
+// reaches a device only through its agent), spoils each device the way a
+// fleet goes wrong, asks the API for the task that fixes it, checks the
+// fix on the device itself, and ends with the health report.
+func runDemoMaintenance(ctx context.Context, a *app, srv *rcs.Server, api *apiClient, tlsCfg *tls.Config, ms []demoMember) ([]demoMaintRow, *health.Report, error) {
+	if len(ms) == 0 {
+		return nil, nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, demoMaintTimeout)
+	defer cancel()
+	// A connection the client dialled and never used would hold the
+	// server's shutdown for its full grace period.
+	defer api.http.CloseIdleConnections()
+	dm := &demoMaint{srv: srv, api: api, tlsCfg: tlsCfg, gateway: "https://" + srv.Addr("agent_gateway").String()}
+
+	stops := make([]func(), len(ms))
+	defer func() {
+		for _, stop := range stops {
+			if stop != nil {
+				stop()
+			}
+		}
+	}()
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stops[i], errs[i] = dm.connect(ctx, m.dev, m.host, m.host+"."+demoSuffix)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.host
+	}
+	fmt.Fprintf(a.stderr, "demo: agents of %s stay connected for maintenance\n", strings.Join(names, ", "))
+
+	// Round 1: the first device's clock, TLS on the second (so that its
+	// rename later needs a new certificate), the third's password; on
+	// different devices, so they run at once.
+	type job struct {
+		m   demoMember
+		run func(context.Context, demoMember) demoMaintRow
+	}
+	round1 := []job{{ms[0], dm.clockSync}}
+	if len(ms) > 1 {
+		round1 = append(round1, job{ms[1], dm.configureTLS})
+	}
+	if len(ms) > 2 {
+		round1 = append(round1, job{ms[2], dm.rotatePassword})
+	}
+	rows := make([]demoMaintRow, len(round1))
+	for i, j := range round1 {
+		wg.Add(1)
+		go func() { defer wg.Done(); rows[i] = j.run(ctx, j.m) }()
+	}
+	wg.Wait()
+	// Round 2: the second PC is renamed in its OS; its agent restarts and
+	// reports the new name.
+	if len(ms) > 1 && rows[1].Result == rcs.JobDone {
+		row := dm.syncNetwork(ctx, ms[1], &stops[1])
+		rows = append(rows[:2], append([]demoMaintRow{row}, rows[2:]...)...)
+	}
+
+	var rep health.Report
+	if err := api.do("GET", "/api/v1/reports/health", nil, &rep); err != nil {
+		return rows, nil, err
+	}
+	mine := demoHealthOf(rep, ms)
+	if !a.json {
+		printDemoMaintenance(a.stdout, rows)
+		fmt.Fprintln(a.stdout, "\nHealth of the maintained devices (GET /api/v1/reports/health):")
+		if err := health.WriteText(a.stdout, mine); err != nil {
+			return rows, &rep, err
+		}
+		var failing []string
+		for _, d := range rep.Devices {
+			if d.Status == health.StatusFailing {
+				failing = append(failing, d.Name)
+			}
+		}
+		fmt.Fprintf(a.stdout, "(whole fleet: %d devices, %d failing: %s)\n", len(rep.Devices), rep.Failing, dash(strings.Join(failing, ", ")))
+	}
+	var bad []string
+	for _, r := range rows {
+		if r.Result != rcs.JobDone {
+			bad = append(bad, fmt.Sprintf("%s on %s: %s", r.Task, r.Device, r.Result))
+		}
+	}
+	for _, d := range mine.Devices {
+		if d.Status != health.StatusOK {
+			bad = append(bad, fmt.Sprintf("health of %s: %s", d.Name, d.Status))
+		}
+	}
+	if len(bad) > 0 {
+		return rows, &rep, verdictError(fmt.Errorf("demo: maintenance did not end as expected: %s", strings.Join(bad, "; ")))
+	}
+	if !a.json {
+		fmt.Fprintf(a.stdout, "\n%d maintenance jobs done on %d devices through their agents; the maintained devices are healthy.\n", len(rows), len(ms))
+	}
+	return rows, &rep, nil
+}
+
+// connect runs an agent for dev that stays connected, and returns once
+// the server has its report and said there is nothing to activate.
+func (dm *demoMaint) connect(ctx context.Context, dev *amtsim.Device, host, fqdn string) (func(), error) {
+	token, _, _, err := dm.srv.NewEnrollToken("demo", time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	ready := make(chan wire.Event, 1)
+	ag, err := agent.New(agent.Options{Server: dm.gateway, EnrollToken: token, Hostname: host, FQDN: fqdn,
+		Backend: &agent.InProcess{Label: host, Host: dev.Host(), Dial: dev.DialLMS}, TLS: dm.tlsCfg,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+		Events: func(ev wire.Event) {
+			if ev.Final() {
+				select {
+				case ready <- ev:
+				default:
+				}
+			}
+		}})
+	if err != nil {
+		return nil, err
+	}
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ag.Run(actx) }()
+	stop := func() { cancel(); <-done }
+	select {
+	case ev := <-ready:
+		if ev.Kind != wire.EventIdle {
+			stop()
+			return nil, fmt.Errorf("agent of %s: the server answered %s %s%s, want idle (a provisioned device)", host, ev.Kind, ev.Message, ev.Error)
+		}
+		return stop, nil
+	case <-ctx.Done():
+		stop()
+		return nil, fmt.Errorf("agent of %s: no answer from the server: %w", host, ctx.Err())
+	}
+}
+
+// maintain requests task on device id through the API and waits for the
+// scheduler's record of its outcome.
+func (dm *demoMaint) maintain(ctx context.Context, id, task string) (jobs.Record, time.Duration, error) {
+	start := time.Now()
+	var req jobs.Record
+	if err := dm.api.do("POST", "/api/v1/devices/"+id+"/maintain", map[string]string{"task": task}, &req); err != nil {
+		return req, 0, err
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var r jobs.Record
+		err := dm.srv.Store().Get(store.Jobs, jobs.Key(id, task), &r)
+		if err == nil && r.RunsTotal > req.RunsTotal && r.State != jobs.StateRunning {
+			if r.Error != "" {
+				return r, time.Since(start), errors.New(r.Error)
+			}
+			return r, time.Since(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			return r, time.Since(start), fmt.Errorf("%s on %s: no outcome within %s (job state %q)", task, id, demoMaintTimeout, r.State)
+		case <-tick.C:
+		}
+	}
+}
+
+// row starts a table row for m and task, and ends it with the job's
+// outcome; check runs only after a job the server calls done, and turns
+// a difference on the device into a mismatch.
+func (dm *demoMaint) row(ctx context.Context, m demoMember, task string, check func(*demoMaintRow) error) demoMaintRow {
+	id := m.dev.ID().String()
+	r := demoMaintRow{Device: m.host, UUID: id, Version: m.dev.Version().String(), Task: task}
+	_, took, err := dm.maintain(ctx, id, task)
+	r.Time = took
+	if err != nil {
+		r.Result, r.Error = rcs.JobFailed, err.Error()
+		return r
+	}
+	r.Result = rcs.JobDone
+	if err := check(&r); err != nil {
+		r.Result, r.Error = "mismatch", err.Error()
+	}
+	return r
+}
+
+// clockSync sets the firmware clock back, as a flat CMOS battery would,
+// and has the server correct it.
+func (dm *demoMaint) clockSync(ctx context.Context, m demoMember) demoMaintRow {
+	drift := func() time.Duration { return time.Until(m.dev.FirmwareTime()).Round(time.Second) }
+	m.dev.SetFirmwareTime(time.Now().Add(-demoClockDrift))
+	before := drift()
+	r := dm.row(ctx, m, provisioning.TaskClockSync, func(r *demoMaintRow) error {
+		after := drift()
+		r.After = fmt.Sprintf("off by %s", after)
+		// The firmware takes whole seconds.
+		if after.Abs() > 2*time.Second {
+			return fmt.Errorf("the server says done, and the firmware clock is still off by %s", after)
+		}
+		// A second sync measures the clock again, so that the health
+		// report shows the drift now rather than the one corrected.
+		id := m.dev.ID().String()
+		if _, _, err := dm.maintain(ctx, id, provisioning.TaskClockSync); err != nil {
+			return fmt.Errorf("clock-sync again: %w", err)
+		}
+		st, err := dm.srv.Engine().State(id)
+		if err != nil {
+			return err
+		}
+		if st.Clock == nil || st.Clock.Drift.Abs() > 2*time.Second {
+			return fmt.Errorf("the server's second sync measures %+v, want within 2s", st.Clock)
+		}
+		r.After += fmt.Sprintf(" (a second sync: %s)", st.Clock.Drift)
+		return nil
+	})
+	r.Before = fmt.Sprintf("clock off by %s", before)
+	return r
+}
+
+// configureTLS has the internal CA issue the device's first AMT TLS
+// certificate, for the name AMT has now.
+func (dm *demoMaint) configureTLS(ctx context.Context, m demoMember) demoMaintRow {
+	r := dm.row(ctx, m, provisioning.TaskTLS, func(r *demoMaintRow) error {
+		st, err := dm.srv.Engine().State(m.dev.ID().String())
+		if err != nil {
+			return err
+		}
+		if st.TLS == nil {
+			return errors.New("the server says done, and records no TLS certificate")
+		}
+		r.After = fmt.Sprintf("TLS on 16993, certificate for %s (%d days)", st.TLS.FQDN, st.TLS.DaysLeft(time.Now()))
+		return demoTLSCheck(ctx, m.dev, st.TLS, st.TLS.FQDN)
+	})
+	r.Before = "no TLS"
+	return r
+}
+
+// syncNetwork renames the PC in its OS, restarts its agent with the new
+// name (stop is replaced by the new agent's), and has the server copy the
+// name into AMT and re-issue the TLS certificate for it.
+func (dm *demoMaint) syncNetwork(ctx context.Context, m demoMember, stop *func()) demoMaintRow {
+	id := m.dev.ID().String()
+	newHost := "lab-" + strings.TrimPrefix(m.host, "pc-")
+	newFQDN := newHost + "." + demoSuffix
+	r := demoMaintRow{Device: m.host, UUID: id, Version: m.dev.Version().String(), Task: provisioning.TaskNetworkSync}
+	st, err := dm.srv.Engine().State(id)
+	if err != nil || st.TLS == nil {
+		r.Result, r.Error = "mismatch", "no TLS certificate recorded before the rename"
+		return r
+	}
+	r.Before = fmt.Sprintf("AMT and certificate %s, OS renamed %s", st.TLS.FQDN, newFQDN)
+	m.dev.SetOSHostname(newHost)
+	(*stop)()
+	*stop = nil
+	if *stop, err = dm.connect(ctx, m.dev, newHost, newFQDN); err != nil {
+		r.Result, r.Error = rcs.JobFailed, err.Error()
+		return r
+	}
+	rr := dm.row(ctx, m, provisioning.TaskNetworkSync, func(r *demoMaintRow) error {
+		st, err := dm.srv.Engine().State(id)
+		if err != nil {
+			return err
+		}
+		if st.Network == nil || st.TLS == nil || !strings.EqualFold(st.Network.AMTFQDN, newFQDN) || !strings.EqualFold(st.TLS.FQDN, newFQDN) {
+			return fmt.Errorf("the server says done, and records AMT %+v, TLS %+v; want both %s", st.Network, st.TLS, newFQDN)
+		}
+		r.After = fmt.Sprintf("AMT %s, certificate re-issued for it", st.Network.AMTFQDN)
+		return demoTLSCheck(ctx, m.dev, st.TLS, newFQDN)
+	})
+	rr.Before = r.Before
+	return rr
+}
+
+// rotatePassword has the server set a new admin password; the demo reads
+// both through the API (audited) only to prove them on the device, and
+// never shows them.
+func (dm *demoMaint) rotatePassword(ctx context.Context, m demoMember) demoMaintRow {
+	id := m.dev.ID().String()
+	var old rcs.DevicePassword
+	oerr := dm.api.do("GET", "/api/v1/devices/"+id+"/password", nil, &old)
+	before := "set at activation"
+	if sess, err := dm.srv.Engine().GetSession(id); err == nil && !sess.Started.IsZero() {
+		before += fmt.Sprintf(" %s ago", time.Since(sess.Started).Round(100*time.Millisecond))
+	}
+	r := dm.row(ctx, m, provisioning.TaskPasswordRotation, func(r *demoMaintRow) error {
+		if oerr != nil {
+			return fmt.Errorf("read the password before the rotation: %w", oerr)
+		}
+		var cur rcs.DevicePassword
+		if err := dm.api.do("GET", "/api/v1/devices/"+id+"/password", nil, &cur); err != nil {
+			return err
+		}
+		st, err := dm.srv.Engine().State(id)
+		if err != nil {
+			return err
+		}
+		r.After = fmt.Sprintf("rotated (%d), age %s; the new one opens the device, the old one no longer", st.Rotations, time.Since(st.PasswordSet).Round(100*time.Millisecond))
+		switch {
+		case cur.Password == old.Password:
+			return errors.New("the server says done, and the stored password did not change")
+		case demoAuth(ctx, m.dev, cur.Password) != nil:
+			return fmt.Errorf("the device refuses the new password: %v", demoAuth(ctx, m.dev, cur.Password))
+		}
+		var ae *wsman.AuthError
+		if err := demoAuth(ctx, m.dev, old.Password); !errors.As(err, &ae) {
+			return fmt.Errorf("the old password should be refused; the device answered %v", err)
+		}
+		return nil
+	})
+	r.Before = before
+	return r
+}
+
+// demoTLSCheck connects to the device's TLS port as a console would: the
+// certificate it presents must chain to the CA root the server pinned,
+// through the recorded intermediates (the firmware sends only its leaf),
+// and name fqdn.
+func demoTLSCheck(ctx context.Context, dev *amtsim.Device, ts *provisioning.TLSState, fqdn string) error {
+	root, err := x509.ParseCertificate(ts.Root)
+	if err != nil {
+		return fmt.Errorf("the recorded TLS root: %w", err)
+	}
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(root)
+	for _, der := range ts.Chain[min(1, len(ts.Chain)):] {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	c, err := dev.DialLMS(ctx, amtsim.PortTLS)
+	if err != nil {
+		return fmt.Errorf("device port %d: %w", amtsim.PortTLS, err)
+	}
+	tc := tls.Client(c, &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, // verified below, with the intermediates
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the device presented no certificate")
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: fqdn, Roots: roots, Intermediates: inter,
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			return err
+		}})
+	defer tc.Close()
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return fmt.Errorf("TLS to the device as %s: %w", fqdn, err)
+	}
+	return nil
+}
+
+// demoAuth proves a password on the device: a digest exchange as admin
+// over its local port.
+func demoAuth(ctx context.Context, dev *amtsim.Device, pw string) error {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dev.DialLMS(ctx, amtsim.PortHTTP) }}
+	defer tr.CloseIdleConnections()
+	c, err := wsman.NewClient(fmt.Sprintf("http://127.0.0.1:%d/wsman", amtsim.PortHTTP), amt.AdminUser, pw, wsman.WithTransport(tr))
+	if err != nil {
+		return err
+	}
+	_, err = c.GetGeneralSettings(ctx)
+	return err
+}
+
+// demoHealthOf is the report cut to the maintained devices.
+func demoHealthOf(rep health.Report, ms []demoMember) health.Report {
+	out := rep
+	out.Devices, out.Failing, out.ProvisioningCerts = nil, 0, nil
+	for _, d := range rep.Devices {
+		for _, m := range ms {
+			if d.ID == m.dev.ID().String() {
+				out.Devices = append(out.Devices, d)
+				if d.Status == health.StatusFailing {
+					out.Failing++
+				}
+			}
+		}
+	}
+	return out
+}
+
+func printDemoMaintenance(w io.Writer, rows []demoMaintRow) {
+	fmt.Fprintln(w, "\nMaintenance (POST /api/v1/devices/{id}/maintain, through each device's agent):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tAMT\tTASK\tRESULT\tTIME\tBEFORE\tAFTER")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Device, r.Version, r.Task, r.Result, r.Time.Round(time.Millisecond), dash(r.Before), dash(r.After))
+	}
+	tw.Flush()
+	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(w, "\n%s (%s) %s: %s\n", r.Device, r.UUID, r.Task, r.Error)
 		}
 	}
 }
