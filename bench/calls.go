@@ -91,18 +91,26 @@ func (l *countingLMS) Addr() net.Addr            { return &net.UnixAddr{Name: "c
 // dial opens a pipe to port of d through the counting server.
 func (l *countingLMS) dial(d *amtsim.Device, port int, n *atomic.Int64) (net.Conn, error) {
 	client, server := net.Pipe()
-	var c net.Conn = &countingConn{Conn: server, d: d, n: n}
+	if err := l.serve(server, d, port, n); err != nil {
+		client.Close()
+		server.Close()
+		return nil, err
+	}
+	return client, nil
+}
+
+// serve serves port of d on c through the counting server.
+func (l *countingLMS) serve(c net.Conn, d *amtsim.Device, port int, n *atomic.Int64) error {
+	c = &countingConn{Conn: c, d: d, n: n}
 	if port == amtsim.PortTLS {
 		cfg, err := d.TLSConfig()
 		if err != nil {
-			client.Close()
-			server.Close()
-			return nil, err
+			return err
 		}
 		c = tls.Server(c, cfg)
 	}
 	l.conns <- c
-	return client, nil
+	return nil
 }
 
 type statusWriter struct {

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"fmt"
+	"os/exec"
 	"time"
 
 	"github.com/amtrcs/amtrcs/amt"
@@ -34,6 +36,23 @@ var paths = map[Path]struct {
 	PathLegacy: {provisioning.PathLegacy, "11.8.55", func(v amt.Version) bool { return v.Major >= 6 && v.Major <= 18 }, "AMT 6 to 18"},
 }
 
+// Mode is what a run puts between the fleet and the store.
+type Mode string
+
+const (
+	// ModeStack runs the server as `amtrcs serve` does (REST API, agent
+	// gateway, job runner, hello listener) on a durable store, and the
+	// simulated fleet with its agents in a child process.
+	ModeStack Mode = "stack"
+	// ModeEngine calls the provisioning engine directly, with the
+	// simulator in the same process: a diagnostic that leaves out the
+	// agents, the relay and the server around the engine.
+	ModeEngine Mode = "engine"
+)
+
+// Modes lists the modes, the default first.
+var Modes = []Mode{ModeStack, ModeEngine}
+
 // MaxDevices bounds a run: legacy devices need one loopback address each
 // (127.3.0.1 onwards), and 100,000 devices already take hours.
 const MaxDevices = 100_000
@@ -63,11 +82,28 @@ type Config struct {
 	NoSync bool
 	// Progress, when set, is called after each activation.
 	Progress func(done, total int)
+	// Mode is ModeStack (the default) or ModeEngine.
+	Mode Mode
+	// FleetCommand starts the fleet child of ModeStack (nil: this
+	// executable's hidden `bench-fleet` command, with FleetEnv=1 in its
+	// environment). The command's stdin and stdout carry the protocol.
+	FleetCommand func(ctx context.Context) (*exec.Cmd, error)
+	// CPUProfile profiles the server's CPU during the activations
+	// (Report.CPUProfile). ModeEngine always profiles: its CPU split needs
+	// it.
+	CPUProfile bool
 }
 
 // normalize fills defaults and checks every field; the error names the
 // field, the value seen, the value wanted and the fix.
 func (c *Config) normalize() error {
+	switch c.Mode {
+	case "":
+		c.Mode = ModeStack
+	case ModeStack, ModeEngine:
+	default:
+		return fmt.Errorf("mode %q: want one of %v; pass --mode stack (the default) or --mode engine", c.Mode, Modes)
+	}
 	p, ok := paths[c.Path]
 	if !ok {
 		return fmt.Errorf("path %q: want one of %v", c.Path, Paths)

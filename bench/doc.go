@@ -1,14 +1,22 @@
 // Package bench measures fleet activation: it activates a whole simulated
-// fleet against a provisioning engine on a durable store (bbolt, fsync on)
-// and reports throughput, latency percentiles, CPU per activation, peak
-// RSS, and the cryptographic floor measured on the same machine in the same
-// run, so that a figure can be judged against what RSA-2048 alone allows.
+// fleet and reports throughput, latency percentiles, CPU per activation,
+// peak RSS, and the cryptographic floor measured on the same machine in the
+// same run, so that a figure can be judged against what RSA-2048 alone
+// allows.
 //
-// The server side and the simulator share one process. Their CPU is told
-// apart by pprof labels: the harness's workers run under side=server, the
-// simulator's WS-MAN server, host-interface calls and legacy listeners
-// under side=sim; samples with no label (GC, runtime) are split in
-// proportion. Report.CPUAttribution says so in every report.
+// Two modes. ModeStack, the default and the figure to quote, runs the
+// server as `amtrcs serve` does (StartStack: REST API, agent gateway, job
+// runner, hello listener, a durable bbolt store with fsync on), and the
+// simulated fleet with its agents in a child process (ServeFleet), so that
+// getrusage of this process is the server alone. ModeEngine calls the
+// provisioning engine directly with the simulator in the same process, a
+// diagnostic whose CPU is split by pprof labels: side=server on the
+// workers, side=sim on the simulator's WS-MAN server, host-interface calls
+// and legacy listeners; unlabelled samples (GC, runtime) are split in
+// proportion. Each report says which (Report.Mode, CPU.Attribution).
+//
+// StartStack is also the demo's server: one place sets up a server with a
+// provisioning chain, a profile and a domain for a simulated fleet.
 //
 // It must never run against real devices or a production store: it makes
 // its own provisioning chain (throw-away keys, never written to disk), its

@@ -10,6 +10,7 @@ import (
 // Report is what a run measured. Durations are in milliseconds, CPU in
 // seconds, memory in MiB.
 type Report struct {
+	Mode             Mode    `json:"mode"`
 	Path             Path    `json:"path"`
 	Version          string  `json:"amt_version"`
 	Devices          int     `json:"devices"`
@@ -23,9 +24,15 @@ type Report struct {
 	ElapsedSeconds       float64  `json:"elapsed_seconds"`
 	ActivationsPerSecond float64  `json:"activations_per_second"`
 	Latency              Latency  `json:"latency_ms"`
+	// LatencyMeasured says from when to when one latency runs.
+	LatencyMeasured string `json:"latency_measured"`
 
-	CPU        CPU     `json:"cpu"`
-	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	CPU CPU `json:"cpu"`
+	// PeakRSSMiB is the peak RSS of this process: the server alone in
+	// ModeStack, server and simulator in ModeEngine. FleetPeakRSSMiB is
+	// the fleet child's (ModeStack).
+	PeakRSSMiB      float64 `json:"peak_rss_mib"`
+	FleetPeakRSSMiB float64 `json:"fleet_peak_rss_mib,omitempty"`
 
 	Floor                     Floor   `json:"floor"`
 	Ops                       Ops     `json:"ops_per_activation"`
@@ -59,9 +66,12 @@ type Latency struct {
 }
 
 // CPU is the process's CPU during the activations and the server's part.
+// In ModeStack the process is the server and the fleet's CPU is the
+// child's.
 type CPU struct {
 	ProcessSeconds float64 `json:"process_seconds"`
 	ServerSeconds  float64 `json:"server_seconds"`
+	FleetSeconds   float64 `json:"fleet_seconds,omitempty"`
 	// ServerShare, SimShare and UnlabelledShare are the profile's split.
 	ServerShare     float64 `json:"server_share"`
 	SimShare        float64 `json:"sim_share"`
@@ -70,6 +80,7 @@ type CPU struct {
 	// per activation.
 	ServerPerActivationMS  float64 `json:"server_per_activation_ms"`
 	ProcessPerActivationMS float64 `json:"process_per_activation_ms"`
+	FleetPerActivationMS   float64 `json:"fleet_per_activation_ms,omitempty"`
 	Attribution            string  `json:"attribution"`
 }
 
@@ -89,7 +100,9 @@ type Calls struct {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func (r *Report) fill(h *harness, lat []time.Duration, fails []error, elapsed, cpu time.Duration) {
+// fill computes the figures of a run from its latencies, failures, wall
+// time, this process's CPU and the TLS connections to port 16993.
+func (r *Report) fill(cfg Config, tlsDials int64, lat []time.Duration, fails []error, elapsed, cpu time.Duration) {
 	r.Activated, r.Failed = len(lat), len(fails)
 	for i, err := range fails {
 		if i == maxFailures {
@@ -116,7 +129,7 @@ func (r *Report) fill(h *harness, lat []time.Duration, fails []error, elapsed, c
 
 	handshakes := float64(r.Calls.TLSConnections)
 	if len(lat) > 0 {
-		handshakes = float64(h.tlsDials.Load()) / float64(len(lat))
+		handshakes = float64(tlsDials) / float64(len(lat))
 	}
 	r.Ops = OpsFor(r.Path, handshakes)
 	r.FloorActivationsPerSecond = r.Floor.Allows(r.Ops)
@@ -124,8 +137,8 @@ func (r *Report) fill(h *harness, lat []time.Duration, fails []error, elapsed, c
 	if r.FloorActivationsPerSecond > 0 {
 		r.RatioToFloor = r.ActivationsPerSecond / r.FloorActivationsPerSecond
 	}
-	if h.cfg.Latency > 0 && r.Calls.Total > 0 {
-		r.Calls.LatencySumMS = float64(r.Calls.Total) * ms(h.cfg.Latency)
+	if cfg.Latency > 0 && r.Calls.Total > 0 {
+		r.Calls.LatencySumMS = float64(r.Calls.Total) * ms(cfg.Latency)
 		r.Calls.MeanOverSum = r.Latency.Mean / r.Calls.LatencySumMS
 		r.Calls.P50OverSum = r.Latency.P50 / r.Calls.LatencySumMS
 	}
@@ -152,17 +165,23 @@ func (r *Report) attribute(s CPUSplit, cpu time.Duration) {
 // WriteText writes the report for people.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "amtrcs bench: %d devices, path %s, AMT %s, concurrency %d, latency %s per call\n",
-		r.Devices, r.Path, r.Version, r.Concurrency, time.Duration(r.LatencyPerCallMS*float64(time.Millisecond)))
+	fmt.Fprintf(&b, "amtrcs bench: %d devices, path %s, AMT %s, concurrency %d, latency %s per call, mode %s\n",
+		r.Devices, r.Path, r.Version, r.Concurrency, time.Duration(r.LatencyPerCallMS*float64(time.Millisecond)), r.Mode)
 	fmt.Fprintf(&b, "store: %s\n\n", r.Store)
 	fmt.Fprintf(&b, "activated       %d of %d, %d failed, in %.2f s\n", r.Activated, r.Devices, r.Failed, r.ElapsedSeconds)
 	fmt.Fprintf(&b, "throughput      %.2f activations/s\n", r.ActivationsPerSecond)
-	fmt.Fprintf(&b, "latency         p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max)
-	fmt.Fprintf(&b, "CPU             process %.2f s (%.2f ms/activation); server %.2f s (%.2f ms/activation)\n",
-		r.CPU.ProcessSeconds, r.CPU.ProcessPerActivationMS, r.CPU.ServerSeconds, r.CPU.ServerPerActivationMS)
-	fmt.Fprintf(&b, "CPU split       server %.0f%%, simulator %.0f%%, unlabelled %.0f%% (%s)\n",
-		100*r.CPU.ServerShare, 100*r.CPU.SimShare, 100*r.CPU.UnlabelledShare, "pprof labels")
-	fmt.Fprintf(&b, "peak RSS        %.0f MiB (whole process: server and simulator)\n\n", r.PeakRSSMiB)
+	fmt.Fprintf(&b, "latency         p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms (%s)\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.LatencyMeasured)
+	if r.Mode == ModeStack {
+		fmt.Fprintf(&b, "CPU             server %.2f s (%.2f ms/activation, getrusage of the server process); fleet and agents %.2f s (%.2f ms/activation, child process)\n",
+			r.CPU.ServerSeconds, r.CPU.ServerPerActivationMS, r.CPU.FleetSeconds, r.CPU.FleetPerActivationMS)
+		fmt.Fprintf(&b, "peak RSS        server %.0f MiB; fleet and agents %.0f MiB\n\n", r.PeakRSSMiB, r.FleetPeakRSSMiB)
+	} else {
+		fmt.Fprintf(&b, "CPU             process %.2f s (%.2f ms/activation); server %.2f s (%.2f ms/activation)\n",
+			r.CPU.ProcessSeconds, r.CPU.ProcessPerActivationMS, r.CPU.ServerSeconds, r.CPU.ServerPerActivationMS)
+		fmt.Fprintf(&b, "CPU split       server %.0f%%, simulator %.0f%%, unlabelled %.0f%% (%s)\n",
+			100*r.CPU.ServerShare, 100*r.CPU.SimShare, 100*r.CPU.UnlabelledShare, "pprof labels")
+		fmt.Fprintf(&b, "peak RSS        %.0f MiB (whole process: server and simulator)\n\n", r.PeakRSSMiB)
+	}
 	fmt.Fprintf(&b, "floor           RSA-2048 PKCS#1 v1.5 SHA-256: %.0f signs/s and %.0f verifies/s per core; %.0f and %.0f on %d cores\n",
 		r.Floor.SignsPerCore, r.Floor.VerifiesPerCore, r.Floor.Signs, r.Floor.Verifies, r.Floor.Cores)
 	s, v := r.Ops.Total()
@@ -173,7 +192,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if r.FloorActivationsPerSecond > 0 {
 		fmt.Fprintf(&b, "floor allows    %.2f activations/s; measured/floor = %.2f\n", r.FloorActivationsPerSecond, r.RatioToFloor)
-		fmt.Fprintf(&b, "CPU ratio       RSA %.2f ms of %.2f ms process CPU per activation = %.2f\n", r.CryptoCPUPerActivationMS, r.CPU.ProcessPerActivationMS, r.CPURatioToFloor)
+		fmt.Fprintf(&b, "CPU ratio       RSA %.2f ms of %.2f ms CPU per activation (both sides) = %.2f\n", r.CryptoCPUPerActivationMS, r.CPU.ProcessPerActivationMS+r.CPU.FleetPerActivationMS, r.CPURatioToFloor)
 	} else {
 		fmt.Fprintf(&b, "floor allows    n/a (no RSA operation on this path)\n")
 	}

@@ -68,10 +68,15 @@ type calibTarget struct {
 	wsman *atomic.Int64
 }
 
-// Run activates cfg.Devices simulated devices and reports.
+// Run activates cfg.Devices simulated devices and reports: through the
+// whole stack (ModeStack, the default) or against the engine alone
+// (ModeEngine).
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
+	}
+	if cfg.Mode == ModeStack {
+		return runStack(ctx, cfg)
 	}
 	dir := cfg.Dir
 	if dir == "" {
@@ -88,7 +93,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer h.close()
 
-	rep := &Report{Path: cfg.Path, Version: cfg.Version.String(), Devices: cfg.Devices, Concurrency: cfg.Concurrency,
+	rep := &Report{Mode: ModeEngine, LatencyMeasured: "engine mode: host-interface read and Activate (legacy: hello arrival to the end of HandleHello)", Path: cfg.Path, Version: cfg.Version.String(), Devices: cfg.Devices, Concurrency: cfg.Concurrency,
 		LatencyPerCallMS: ms(cfg.Latency), Store: "bbolt, fsync on every commit: " + h.st.Path()}
 	if cfg.NoSync {
 		rep.Store = "bbolt with fsync OFF (diagnostic, not durable): " + h.st.Path()
@@ -118,7 +123,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	pprof.StopCPUProfile()
 	rep.profile = prof.Bytes()
 
-	rep.fill(h, lat, fails, elapsed, cpu)
+	rep.fill(cfg, h.tlsDials.Load(), lat, fails, elapsed, cpu)
 	split, err := splitProfile(rep.profile)
 	if err != nil {
 		return nil, err
@@ -208,19 +213,27 @@ func helloSource(i int) string {
 }
 
 func (h *harness) newDevice(i int) (*amtsim.Device, error) {
+	d, err := newSimDevice(h.cfg, h.idCA, Suffix, h.ch.rootHash, i)
+	if err == nil && h.cfg.Path == PathLegacy {
+		d.SetHello(amtsim.HelloConfig{Server: h.helloAddr, Interval: 2 * time.Second, Source: helloSource(i)})
+	}
+	return d, err
+}
+
+// newSimDevice makes device i of a bench fleet (-1: the calibration
+// device): pre-provisioning, the fleet's suffix, the vendor root as a
+// custom hash.
+func newSimDevice(c Config, idCA *amtsim.IdentityCA, suffix string, rootHash []byte, i int) (*amtsim.Device, error) {
 	name := fmt.Sprintf("pc%06d", i+1)
 	if i < 0 {
 		name = "calibration"
 	}
 	cfg := amtsim.Config{
-		Version: h.cfg.Version, DHCPSuffix: Suffix, OSHostname: name, Identity: h.idCA, Latency: h.cfg.Latency,
-		CustomHashes: []amtsim.CustomHash{{Name: "amtrcs bench root", Algorithm: amt.HashSHA256, Hash: h.ch.rootHash}},
+		Version: c.Version, DHCPSuffix: suffix, OSHostname: name, Identity: idCA, Latency: c.Latency,
+		CustomHashes: []amtsim.CustomHash{{Name: "amtrcs bench root", Algorithm: amt.HashSHA256, Hash: rootHash}},
 	}
 	if _, err := rand.Read(cfg.UUID[:]); err != nil {
 		return nil, err
-	}
-	if h.cfg.Path == PathLegacy {
-		cfg.Hello = amtsim.HelloConfig{Server: h.helloAddr, Interval: 2 * time.Second, Source: helloSource(i)}
 	}
 	d, err := amtsim.New(cfg)
 	if err != nil {
@@ -324,15 +337,7 @@ func (h *harness) check(sd *amtsim.Device, res *provisioning.Result) error {
 	if res.Path != want {
 		return fmt.Errorf("engine took path %s, want %s", res.Path, want)
 	}
-	st, mode := sd.State()
-	wantMode := amt.ControlACM
-	if h.cfg.Path == PathCCM {
-		wantMode = amt.ControlCCM
-	}
-	if st != amt.PostProvisioning || mode != wantMode {
-		return fmt.Errorf("device ended %s %s, want post-provisioning %s", st, mode, wantMode)
-	}
-	return nil
+	return checkDevice(h.cfg.Path, sd)
 }
 
 func withDeviceError(err error, sd *amtsim.Device) error {

@@ -24,7 +24,7 @@ func TestRunPaths(t *testing.T) {
 		{PathLegacy, 2, true},
 	} {
 		t.Run(string(tc.path), func(t *testing.T) {
-			rep, err := Run(context.Background(), Config{Devices: 4, Path: tc.path, Concurrency: 2, FloorTime: 50 * time.Millisecond})
+			rep, err := Run(context.Background(), Config{Devices: 4, Path: tc.path, Concurrency: 2, FloorTime: 50 * time.Millisecond, Mode: ModeEngine})
 			if err != nil {
 				if tc.path == PathLegacy && strings.Contains(err.Error(), "assign requested address") {
 					t.Skipf("no 127.0.0.0/8 beyond 127.0.0.1 here: %v", err)
@@ -62,17 +62,21 @@ func TestRunPaths(t *testing.T) {
 }
 
 // TestLatencyBudget: with latency per call, an activation takes about the
-// sum of its calls' latencies, and never less.
+// sum of its calls' latencies, and never less, in both modes.
 func TestLatencyBudget(t *testing.T) {
-	rep, err := Run(context.Background(), Config{Devices: 3, Path: PathACM, Latency: 20 * time.Millisecond, FloorTime: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Failed != 0 {
-		t.Fatal(rep.Failures)
-	}
-	if rep.Calls.MeanOverSum < 1 || rep.Calls.MeanOverSum > 2 {
-		t.Errorf("mean/sum %.3f (%d calls, mean %.1f ms), want 1 to 2", rep.Calls.MeanOverSum, rep.Calls.Total, rep.Latency.Mean)
+	for _, mode := range Modes {
+		t.Run(string(mode), func(t *testing.T) {
+			rep, err := Run(context.Background(), Config{Devices: 3, Path: PathACM, Latency: 20 * time.Millisecond, FloorTime: 20 * time.Millisecond, Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Failed != 0 {
+				t.Fatal(rep.Failures)
+			}
+			if rep.Calls.MeanOverSum < 1 || rep.Calls.MeanOverSum > 2 {
+				t.Errorf("mean/sum %.3f (%d calls, mean %.1f ms), want 1 to 2", rep.Calls.MeanOverSum, rep.Calls.Total, rep.Latency.Mean)
+			}
+		})
 	}
 }
 
@@ -84,6 +88,7 @@ func TestConfigRefusals(t *testing.T) {
 		"acm on 19":        {Devices: 1, Path: PathACM, Version: v19},
 		"negative latency": {Devices: 1, Path: PathCCM, Latency: -time.Second},
 		"too many":         {Devices: MaxDevices + 1, Path: PathCCM},
+		"unknown mode":     {Devices: 1, Path: PathCCM, Mode: "warp"},
 	} {
 		if _, err := Run(context.Background(), cfg); err == nil {
 			t.Errorf("%s: no error", name)

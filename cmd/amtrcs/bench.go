@@ -13,11 +13,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newBenchCmd) }
+func init() {
+	register(newBenchCmd)
+	register(newBenchFleetCmd)
+}
 
 type benchFlags struct {
 	devices, concurrency int
-	path, version        string
+	path, version, mode  string
 	latency, floorTime   time.Duration
 	cpuProfile           string
 	progress, noSync     bool
@@ -28,13 +31,18 @@ func newBenchCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Activate a simulated fleet and report throughput against the cryptographic floor",
-		Long: "Activate --devices simulated AMT devices on one path against a provisioning engine on a\n" +
-			"durable store (bbolt with fsync, in a temporary directory), and report activations per\n" +
-			"second, latency p50/p95/p99, CPU per activation (the server's part by pprof labels: the\n" +
-			"simulator runs in the same process), peak RSS, and the floor: RSA-2048 signatures and\n" +
+		Long: "Run a server on embedded defaults (REST API, agent gateway and hello listener on loopback\n" +
+			"ports, a durable bbolt store with fsync in a temporary directory, a throw-away provisioning\n" +
+			"chain imported through the certificate workshop, a domain and a profile made through the\n" +
+			"API), a fleet of --devices simulated AMT devices and their agents in a child process (legacy:\n" +
+			"devices that send hellos from their own loopback addresses), activate the whole fleet, and\n" +
+			"report activations per second, latency p50/p95/p99, the server's CPU per activation\n" +
+			"(getrusage of the server process alone), its peak RSS, and the floor: RSA-2048 signatures and\n" +
 			"verifications per second measured in the same run, the activations per second they alone\n" +
 			"allow for the path, and the ratio of the two. With --latency each firmware call is delayed,\n" +
 			"and the report compares an activation with the sum of its calls' latencies.\n" +
+			"--mode engine calls the provisioning engine directly with the simulator in the same process\n" +
+			"(no agents, relay or REST server; CPU split by pprof labels), for diagnosis.\n" +
 			"Exit status 1 when an activation failed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, a, &f) },
@@ -46,14 +54,16 @@ func newBenchCmd(a *app) *cobra.Command {
 	fl.IntVar(&f.concurrency, "concurrency", 0, "activations at once (default 32)")
 	fl.DurationVar(&f.latency, "latency", 0, "simulated firmware latency per host-interface and WS-MAN call, for example 200ms")
 	fl.DurationVar(&f.floorTime, "floor-time", time.Second, "how long each of the four RSA floor measurements runs")
-	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "also write the CPU profile of the activations to this file (go tool pprof -top FILE)")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "also write the CPU profile of the activations to this file (go tool pprof -top FILE): the server process's in stack mode")
+	fl.StringVar(&f.mode, "mode", string(bench.ModeStack), "stack (server, agents and fleet, the figure to quote) or engine (the engine alone, for diagnosis)")
 	fl.BoolVar(&f.progress, "progress", false, "show a progress bar on stderr")
 	fl.BoolVar(&f.noSync, "no-fsync", false, "diagnostic: turn the store's fsync off to see what commits cost (not durable; never quote this figure)")
 	return cmd
 }
 
 func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
-	cfg := bench.Config{Devices: f.devices, Path: bench.Path(f.path), Concurrency: f.concurrency, Latency: f.latency, FloorTime: f.floorTime, NoSync: f.noSync}
+	cfg := bench.Config{Devices: f.devices, Path: bench.Path(f.path), Concurrency: f.concurrency, Latency: f.latency, FloorTime: f.floorTime, NoSync: f.noSync,
+		Mode: bench.Mode(f.mode), CPUProfile: f.cpuProfile != ""}
 	if f.version != "" {
 		v, err := amt.ParseVersion(f.version)
 		if err != nil {
@@ -97,4 +107,21 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
 		return verdictError(errors.New("interrupted before the whole fleet was activated"))
 	}
 	return nil
+}
+
+// newBenchFleetCmd is the fleet child of `amtrcs bench` (stack mode): it
+// speaks the bench's protocol on stdin and stdout, so it is hidden.
+func newBenchFleetCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:    "bench-fleet",
+		Short:  "The simulated fleet and agents of amtrcs bench (started by it; not for direct use)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if os.Getenv(bench.FleetEnv) != "1" {
+				return usageError(fmt.Errorf("bench-fleet: %s is not set: this command is started by amtrcs bench, run that instead", bench.FleetEnv))
+			}
+			return bench.ServeFleet(cmd.Context(), os.Stdin, a.stdout)
+		},
+	}
 }

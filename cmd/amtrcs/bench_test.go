@@ -2,12 +2,25 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/amtrcs/amtrcs/bench"
 )
 
-// TestBenchTinyFleet runs the benchmark on five devices and checks that the
-// JSON report is sane.
+// TestMain lets the test binary play `amtrcs bench-fleet`: the bench's
+// full-stack mode starts its own executable with bench.FleetEnv set.
+func TestMain(m *testing.M) {
+	if os.Getenv(bench.FleetEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchTinyFleet runs the full-stack benchmark (server here, fleet and
+// agents in a child process) on five devices and checks that the JSON
+// report is sane.
 func TestBenchTinyFleet(t *testing.T) {
 	for _, path := range []string{"acm", "acm-tls"} {
 		t.Run(path, func(t *testing.T) {
@@ -16,6 +29,8 @@ func TestBenchTinyFleet(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
 			var rep struct {
+				Mode      string                          `json:"mode"`
+				Store     string                          `json:"store"`
 				Activated int                             `json:"activated"`
 				Failed    int                             `json:"failed"`
 				Rate      float64                         `json:"activations_per_second"`
@@ -23,8 +38,11 @@ func TestBenchTinyFleet(t *testing.T) {
 				Ratio     float64                         `json:"ratio_to_floor"`
 				Floor     float64                         `json:"floor_activations_per_second"`
 				RSS       float64                         `json:"peak_rss_mib"`
+				FleetRSS  float64                         `json:"fleet_peak_rss_mib"`
 				CPU       struct {
-					Server float64 `json:"server_per_activation_ms"`
+					Server      float64 `json:"server_per_activation_ms"`
+					Fleet       float64 `json:"fleet_per_activation_ms"`
+					Attribution string  `json:"attribution"`
 				} `json:"cpu"`
 				Calls struct {
 					Total int `json:"total"`
@@ -33,8 +51,16 @@ func TestBenchTinyFleet(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatalf("JSON: %v\n%s", err, out)
 			}
-			if rep.Activated != 5 || rep.Failed != 0 {
-				t.Errorf("activated %d, failed %d", rep.Activated, rep.Failed)
+			if rep.Mode != "stack" || rep.Activated != 5 || rep.Failed != 0 {
+				t.Errorf("mode %q, activated %d, failed %d", rep.Mode, rep.Activated, rep.Failed)
+			}
+			if !strings.Contains(rep.Store, "fsync on") || !strings.Contains(rep.CPU.Attribution, "child process") {
+				t.Errorf("store %q, CPU attribution %q: want fsync on and the fleet in a child process", rep.Store, rep.CPU.Attribution)
+			}
+			// Server CPU per activation comes from the server process alone;
+			// an activation cannot cost it nothing, nor seconds.
+			if rep.CPU.Server <= 0 || rep.CPU.Server > 5000 || rep.CPU.Fleet <= 0 || rep.FleetRSS <= 0 {
+				t.Errorf("server %.2f ms/activation, fleet %.2f ms/activation, fleet RSS %.1f MiB", rep.CPU.Server, rep.CPU.Fleet, rep.FleetRSS)
 			}
 			if rep.Rate <= 0 || rep.Floor <= 0 || rep.Ratio <= 0 || rep.Ratio > 1.5 {
 				t.Errorf("rate %.2f, floor %.2f, ratio %.3f; want a positive rate and 0 < ratio <= 1.5", rep.Rate, rep.Floor, rep.Ratio)
@@ -47,9 +73,11 @@ func TestBenchTinyFleet(t *testing.T) {
 			}
 		})
 	}
-	code, out, _ := runCLI(t, "bench", "--devices", "2", "--path", "ccm", "--floor-time", "20ms")
-	if code != 0 || !strings.Contains(out, "floor allows    n/a") || !strings.Contains(out, "activations/s") {
-		t.Errorf("ccm text report: exit %d\n%s", code, out)
+	for _, mode := range []string{"stack", "engine"} {
+		code, out, errOut := runCLI(t, "bench", "--devices", "2", "--path", "ccm", "--floor-time", "20ms", "--mode", mode)
+		if code != 0 || !strings.Contains(out, "floor allows    n/a") || !strings.Contains(out, "activations/s") || !strings.Contains(out, "mode "+mode) {
+			t.Errorf("ccm text report, mode %s: exit %d\n%s%s", mode, code, out, errOut)
+		}
 	}
 }
 
@@ -61,6 +89,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "--amt-version", "banana"},
 		{"bench", "--concurrency", "-1"},
 		{"bench", "--floor-time", "0s"},
+		{"bench", "--mode", "warp"},
+		{"bench-fleet"}, // only amtrcs bench starts it
 	} {
 		code, _, errOut := runCLI(t, args...)
 		if code != exitUsage || errOut == "" {
