@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/amtrcs/amtrcs/provisioning"
@@ -75,6 +77,13 @@ func (m *Maintenance) maintain(w http.ResponseWriter, r *http.Request, p *princi
 	var req maintainRequest
 	if err := readJSON(w, r, &req); err != nil {
 		writeError(w, err)
+		return
+	}
+	// A task name the server does not know is a bad request, not a
+	// device that cannot be maintained.
+	if !provisioning.IsTask(req.Task) {
+		writeError(w, apiErr(http.StatusBadRequest, provisioning.RuleTask, fmt.Sprintf("task %q", req.Task),
+			strings.Join(append(slices.Clone(provisioning.DeviceTasks), provisioning.TaskProvisioningCert), ", "), "name one of these tasks"))
 		return
 	}
 	rec, err := m.Sched.Request(d.ID, req.Task, p.Actor)
