@@ -143,6 +143,11 @@ type StackOptions struct {
 	// "bench").
 	Actor  string
 	Logger *slog.Logger
+	// Prepare, when set, runs with the store open and the configuration
+	// made, before the server is created: to open an internal CA over the
+	// store and give it to opts.Engine.TLS, say. What it returns is closed
+	// after the server, before the store.
+	Prepare func(ctx context.Context, st *store.Store, cfg *config.Config, opts *rcs.Options) (io.Closer, error)
 }
 
 // Stack is a running server with its provisioning chain imported, a
@@ -157,6 +162,7 @@ type Stack struct {
 	// AdminToken is the server's first admin token.
 	AdminToken string
 	http       *http.Client
+	prepared   io.Closer
 }
 
 // StartStack opens the store in o.Dir, imports the vendor chain through the
@@ -206,8 +212,14 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	if o.Hello {
 		cfg.Server.Hello = "127.0.0.1:0"
 	}
-	srv, err := rcs.New(rcs.Options{Config: cfg, Store: st, Logger: o.Logger, MaxJobs: o.MaxJobs,
-		Engine: provisioning.Options{DeviceIdentityRoots: o.IdentityRoots, DialNetwork: o.DialNetwork}})
+	opts := rcs.Options{Config: cfg, Store: st, Logger: o.Logger, MaxJobs: o.MaxJobs,
+		Engine: provisioning.Options{DeviceIdentityRoots: o.IdentityRoots, DialNetwork: o.DialNetwork}}
+	if o.Prepare != nil {
+		if s.prepared, err = o.Prepare(ctx, st, cfg, &opts); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := rcs.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("stack: server: %w", err)
 	}
@@ -291,6 +303,9 @@ func (s *Stack) Close() error {
 	}
 	if s.http != nil {
 		s.http.CloseIdleConnections()
+	}
+	if s.prepared != nil {
+		errs = append(errs, s.prepared.Close())
 	}
 	errs = append(errs, s.Store.Close())
 	return errors.Join(errs...)

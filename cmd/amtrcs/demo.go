@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -31,8 +24,8 @@ import (
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/wsman"
 	"github.com/amtrcs/amtrcs/amtsim"
+	"github.com/amtrcs/amtrcs/bench"
 	"github.com/amtrcs/amtrcs/config"
-	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/rcs/health"
@@ -76,70 +69,6 @@ func newDemoCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// demoVendor is a provisioning vendor made for the demo: its keys live in
-// memory and die with the process.
-type demoVendor struct {
-	chain []*x509.Certificate // leaf, intermediate, root
-	key   crypto.Signer
-}
-
-func newDemoVendor(now time.Time) (*demoVendor, error) {
-	mk := func(t, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) (*x509.Certificate, error) {
-		der, err := x509.CreateCertificate(rand.Reader, t, parent, pub, signer)
-		if err != nil {
-			return nil, err
-		}
-		return x509.ParseCertificate(der)
-	}
-	keys := make([]*rsa.PrivateKey, 3)
-	var wg sync.WaitGroup
-	var kerr error
-	var mu sync.Mutex
-	for i := range keys {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			mu.Lock()
-			defer mu.Unlock()
-			keys[i], kerr = k, errorsJoin(kerr, err)
-		}()
-	}
-	wg.Wait()
-	if kerr != nil {
-		return nil, kerr
-	}
-	serial := func() *big.Int { n, _ := rand.Int(rand.Reader, big.NewInt(1<<62)); return n }
-	rootT := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "amtrcs Demo Root CA", Organization: []string{"amtrcs demo"}},
-		NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(10, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	root, err := mk(rootT, rootT, &keys[0].PublicKey, keys[0])
-	if err != nil {
-		return nil, err
-	}
-	intT := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "amtrcs Demo AMT Issuing CA", Organization: []string{"amtrcs demo"}},
-		NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	inter, err := mk(intT, root, &keys[1].PublicKey, keys[0])
-	if err != nil {
-		return nil, err
-	}
-	leafT := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "rcs." + demoSuffix, Organization: []string{"amtrcs demo"}},
-		DNSNames: []string{"rcs." + demoSuffix}, NotBefore: now.Add(-24 * time.Hour), NotAfter: now.AddDate(1, 0, 0),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		UnknownExtKeyUsage: []asn1.ObjectIdentifier{amt.ProvisioningOID()}}
-	leaf, err := mk(leafT, inter, &keys[2].PublicKey, keys[1])
-	if err != nil {
-		return nil, err
-	}
-	return &demoVendor{chain: []*x509.Certificate{leaf, inter, root}, key: keys[2]}, nil
-}
-
-func errorsJoin(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
-}
-
 // demoResult is one row of the final table.
 type demoResult struct {
 	Device   string        `json:"device"`
@@ -181,71 +110,42 @@ func runDemo(cmd *cobra.Command, a *app, f *demoFlags) error {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fmt.Fprintf(a.stderr, "demo: data directory %s\n", dir)
 
-	st, err := store.Open(filepath.Join(dir, storeFile), store.Options{Logger: log, NoSync: true})
-	if err != nil {
-		return usageError(err)
-	}
-	defer st.Close()
-
-	// 1. The provisioning chain, imported like a vendor delivery.
-	now := time.Now()
-	vendor, err := newDemoVendor(now)
+	// 1. The provisioning chain, made now like a vendor delivery, and the
+	// simulated devices' TLS identities, which chain to the simulator's
+	// CA: a real RCS would not trust it, the demo does explicitly.
+	vendor, err := bench.NewVendor("amtrcs Demo", demoSuffix, time.Now())
 	if err != nil {
 		return err
 	}
-	rootHash := amt.RootHash{Name: "amtrcs Demo Root CA", Algorithm: amt.HashSHA256, Hash: amt.HashSHA256.Sum(vendor.chain[2].Raw), Active: true}
-	imp, err := csr.NewWorkshop(st, csr.WorkshopOptions{Actor: "demo"}).Import(&csr.Delivery{Certificates: vendor.chain, Key: vendor.key, Sources: []string{"demo vendor"}},
-		csr.ImportOptions{Check: csr.CheckOptions{CustomHashes: []amt.RootHash{rootHash}, Suffixes: []string{demoSuffix}}})
-	if err != nil {
-		return fmt.Errorf("import the demo chain: %w", err)
-	}
-	fmt.Fprintf(a.stderr, "demo: provisioning certificate %s (CN rcs.%s) imported; root SHA-256 %X added to the devices as a custom hash\n", imp.Cert.ID, demoSuffix, rootHash.Hash[:8])
-
-	// 2. The server, on loopback ports of its choosing.
+	rootHash := vendor.RootHash()
 	idCA, err := amtsim.DefaultIdentityCA()
 	if err != nil {
 		return err
 	}
-	cfg := config.Default()
-	cfg.DataDir = dir
-	cfg.Server.API = "127.0.0.1:0"
-	cfg.Server.AgentGateway = "127.0.0.1:0"
-	// The internal CA, embedded over the demo's store as serve opens it,
-	// issues the AMT TLS certificates that maintenance configures.
-	ca, err := openConfiguredCA(ctx, cfg, dir, st, log)
+	// 2. The server on loopback ports of its choosing, the chain imported
+	// through the certificate workshop, and a profile and a domain made
+	// through the API: the setup the bench runs too. The internal CA,
+	// embedded over the demo's store as serve opens it, issues the AMT
+	// TLS certificates that maintenance configures.
+	prof := provisioning.DefaultProfile("demo")
+	prof.TLS = provisioning.ProfileTLS{} // configured later, by the maintenance part
+	stack, err := bench.StartStack(ctx, bench.StackOptions{Dir: dir, Suffix: demoSuffix, Vendor: vendor, DomainName: "demo", Profile: prof,
+		NoSync: true, IdentityRoots: []*x509.Certificate{idCA.Cert}, MaxJobs: 64, Actor: "demo", Logger: log,
+		Prepare: func(ctx context.Context, st *store.Store, cfg *config.Config, opts *rcs.Options) (io.Closer, error) {
+			ca, err := openConfiguredCA(ctx, cfg, dir, st, log)
+			if err != nil {
+				return nil, err
+			}
+			opts.Engine.TLS = provisioning.TLSOptions{Issuer: ca}
+			return ca, nil
+		}})
 	if err != nil {
 		return err
 	}
-	defer ca.Close()
-	// The simulated devices' TLS identities chain to the simulator's CA,
-	// which a real RCS would not trust: the demo trusts it explicitly.
-	srv, err := rcs.New(rcs.Options{Config: cfg, Store: st, Logger: log, MaxJobs: 64,
-		Engine: provisioning.Options{DeviceIdentityRoots: []*x509.Certificate{idCA.Cert}, TLS: provisioning.TLSOptions{Issuer: ca}}})
-	if err != nil {
-		return err
-	}
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	defer srv.Close()
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	tlsCfg := &tls.Config{RootCAs: pool}
-	tok, err := os.ReadFile(filepath.Join(dir, rcs.AdminTokenFile))
-	if err != nil {
-		return err
-	}
-	api := &apiClient{base: srv.URL(), token: strings.TrimSpace(string(tok)), http: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: time.Minute}}
-
-	// 3. A profile and a domain, through the API.
-	prof := map[string]any{"name": "demo", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
-		"redirection": map[string]bool{"kvm": true, "sol": true}, "network": map[string]bool{"dhcp": true, "sync_from_host": true}, "sync_hostname": true}
-	if err := api.do("POST", "/api/v1/profiles", prof, nil); err != nil {
-		return err
-	}
-	if err := api.do("POST", "/api/v1/domains", rcs.Domain{Name: "demo", Suffixes: []string{demoSuffix}, CertID: imp.Cert.ID, Profile: "demo"}, nil); err != nil {
-		return err
-	}
+	defer stack.Close()
+	srv, tlsCfg := stack.Server, stack.TLS
+	fmt.Fprintf(a.stderr, "demo: provisioning certificate %s (CN rcs.%s) imported; root SHA-256 %X added to the devices as a custom hash\n", stack.CertID, demoSuffix, rootHash.Hash[:8])
+	api := &apiClient{base: srv.URL(), token: stack.AdminToken, http: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: time.Minute}}
 	fmt.Fprintf(a.stderr, "demo: API %s; profile \"demo\" (ACM) and domain \"demo\" (%s) configured\n", srv.URL(), demoSuffix)
 	return runDemoFleet(ctx, a, f, srv, api, versions, idCA, rootHash, tlsCfg)
 }
