@@ -65,6 +65,10 @@ func (t *Tx) Audit(e Event) error {
 	}
 	e.Time = e.Time.UTC()
 	b := t.bucket(Audit)
+	// Keys are the sequence, so the log only ever appends: fill pages
+	// before splitting them instead of leaving them half empty, which
+	// would double the pages written and stored.
+	b.FillPercent = auditFillPercent
 	seq, err := b.NextSequence()
 	if err != nil {
 		return fmt.Errorf("audit event %q: %w", e.Action, err)
@@ -76,6 +80,8 @@ func (t *Tx) Audit(e Event) error {
 	}
 	return b.Put(seqKey(seq), data)
 }
+
+const auditFillPercent = 0.95
 
 func seqKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, seq)

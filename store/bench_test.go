@@ -1,10 +1,15 @@
 package store
 
 import (
+	"bufio"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // benchCommit is the write an activation step makes: the device's sealed
@@ -20,10 +25,11 @@ func benchCommit(tx *Tx, i int64) error {
 	return tx.Audit(Event{Actor: "rcs", Action: "device.activate", Subject: id, Outcome: OutcomeSuccess})
 }
 
-func openBench(b *testing.B) *Store {
+func openBench(b *testing.B, opts Options) *Store {
 	b.Helper()
 	// fsync on: this is the durability the activation flow relies on.
-	s, err := Open(filepath.Join(b.TempDir(), "amtrcs.db"), Options{KEK: KEKSource{Key: testKEK}, Logger: quietLogger()})
+	opts.KEK, opts.Logger = KEKSource{Key: testKEK}, quietLogger()
+	s, err := Open(filepath.Join(b.TempDir(), "amtrcs.db"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -33,8 +39,9 @@ func openBench(b *testing.B) *Store {
 
 // BenchmarkCommit: one Update per activation step, one fsync each.
 func BenchmarkCommit(b *testing.B) {
-	s := openBench(b)
+	s := openBench(b, Options{})
 	var i int64
+	w0 := writtenBytes()
 	for b.Loop() {
 		i++
 		if err := s.Update(func(tx *Tx) error { return benchCommit(tx, i) }); err != nil {
@@ -42,23 +49,61 @@ func BenchmarkCommit(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "commits/s")
+	reportWritten(b, w0, i)
 }
 
-// BenchmarkCommitBatched: many goroutines (as many concurrent activations)
-// through Batch, which shares one fsync among the calls that arrive together.
+// BenchmarkCommitBatched: 16 goroutines per core (as many concurrent
+// activations) through Batch, which shares one commit and fsync among the
+// calls that arrive together, at several BatchDelay values (10ms is
+// bbolt's own Batch default).
 func BenchmarkCommitBatched(b *testing.B) {
-	s := openBench(b)
-	var n atomic.Int64
-	b.SetParallelism(16)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := n.Add(1)
-			if err := s.Batch(func(tx *Tx) error { return benchCommit(tx, i) }); err != nil {
-				b.Error(err)
-				return
+	for _, d := range []time.Duration{0, 2 * time.Millisecond, 10 * time.Millisecond} {
+		b.Run("delay="+d.String(), func(b *testing.B) {
+			s := openBench(b, Options{BatchDelay: d})
+			var n atomic.Int64
+			w0 := writtenBytes()
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					if err := s.Batch(func(tx *Tx) error { return benchCommit(tx, i) }); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			st := s.Stats()
+			b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "calls/s")
+			b.ReportMetric(float64(st.BatchCalls)/float64(max(st.Commits, 1)), "calls/commit")
+			reportWritten(b, w0, n.Load())
+		})
+	}
+}
+
+func reportWritten(b *testing.B, w0, n int64) {
+	if w0 >= 0 && n > 0 {
+		b.ReportMetric(float64(writtenBytes()-w0)/float64(n)/1024, "KiB-written/call")
+	}
+}
+
+// writtenBytes is the bytes this process has passed to write calls, or -1
+// where /proc/self/io is not available.
+func writtenBytes() int64 {
+	fh, err := os.Open("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "wchar: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return -1
 			}
+			return n
 		}
-	})
-	b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "commits/s")
+	}
+	return -1
 }

@@ -5,7 +5,9 @@
 // Entities are stored as JSON under their id. Several writes that belong
 // together (a device's new sealed admin password, the session step that will
 // set it in firmware, and the audit record saying so) go through one Update
-// so they commit atomically and durably, or not at all.
+// so they commit atomically and durably, or not at all. Batch is the same
+// transaction through a group commit: concurrent writers share one commit
+// and one fsync, and each returns only once its writes are on disk.
 //
 // What this package must never do:
 //   - write a secret in plaintext: secrets go through PutSecret or Seal, which

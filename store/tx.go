@@ -22,28 +22,20 @@ type Tx struct {
 // Update runs fn in a read-write transaction and commits (with fsync unless
 // Options.NoSync) when fn returns nil.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	return s.db.Update(func(btx *bolt.Tx) error {
+	err := s.db.Update(func(btx *bolt.Tx) error {
 		t := &Tx{tx: btx, s: s}
 		defer t.forget()
 		return fn(t)
 	})
+	if err == nil {
+		s.stats.commits.Add(1)
+	}
+	return err
 }
 
 // View runs fn in a read-only transaction that sees one consistent snapshot.
 func (s *Store) View(fn func(tx *Tx) error) error {
 	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, s: s}) })
-}
-
-// Batch is Update for many concurrent writers: calls from several goroutines
-// are combined into one commit and one fsync. fn may run more than once (when
-// another function in the same batch fails, each is retried alone), so it must
-// not have effects outside the transaction.
-func (s *Store) Batch(fn func(tx *Tx) error) error {
-	return s.db.Batch(func(btx *bolt.Tx) error {
-		t := &Tx{tx: btx, s: s}
-		defer t.forget()
-		return fn(t)
-	})
 }
 
 func (t *Tx) forget() {
