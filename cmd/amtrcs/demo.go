@@ -52,13 +52,17 @@ func newDemoCmd(a *app) *cobra.Command {
 	var f demoFlags
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the RCS, a simulated fleet and its agents, and activate the fleet",
+		Short: "Run the RCS, a simulated fleet and its agents; activate the fleet and maintain a few devices",
 		Long: "Start the server on embedded defaults (loopback ports), make a demo provisioning chain\n" +
 			"(a vendor root, intermediate and leaf made now; the root added to the simulated devices as\n" +
 			"a custom trusted hash, as MEBx allows), import it through the certificate workshop,\n" +
 			"configure a domain and a profile, then activate a simulated fleet through in-process agents\n" +
 			"over real websockets. One device is mis-configured on purpose (a DNS suffix the certificate\n" +
-			"does not cover) and must fail with its reason and fix. Exit 0 when everything else worked.",
+			"does not cover) and must fail with its reason and fix. Then three devices (one per AMT\n" +
+			"version) keep their agents connected and are maintained through the API: a firmware clock\n" +
+			"set back is synchronised, a PC gets TLS and is renamed so that network-sync copies the name\n" +
+			"into AMT and re-issues its certificate, and a password is rotated; each fix is checked on the\n" +
+			"device, and the health report follows. Exit 0 when everything else worked, 1 otherwise.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, a, &f) },
 	}
