@@ -603,7 +603,7 @@ func (dm *demoMaint) configureTLS(ctx context.Context, m demoMember) demoMaintRo
 		if st.TLS == nil {
 			return errors.New("the server says done, and records no TLS certificate")
 		}
-		r.After = fmt.Sprintf("TLS on 16993, certificate for %s (%d days)", st.TLS.FQDN, st.TLS.DaysLeft(time.Now()))
+		r.After = fmt.Sprintf("TLS on 16993, cert for %s, %d days", st.TLS.FQDN, st.TLS.DaysLeft(time.Now()))
 		return demoTLSCheck(ctx, m.dev, st.TLS, st.TLS.FQDN)
 	})
 	r.Before = "no TLS"
@@ -623,7 +623,7 @@ func (dm *demoMaint) syncNetwork(ctx context.Context, m demoMember, stop *func()
 		r.Result, r.Error = "mismatch", "no TLS certificate recorded before the rename"
 		return r
 	}
-	r.Before = fmt.Sprintf("AMT and certificate %s, OS renamed %s", st.TLS.FQDN, newFQDN)
+	r.Before = fmt.Sprintf("AMT and cert %s; OS %s", st.TLS.FQDN, newFQDN)
 	m.dev.SetOSHostname(newHost)
 	(*stop)()
 	*stop = nil
@@ -639,7 +639,7 @@ func (dm *demoMaint) syncNetwork(ctx context.Context, m demoMember, stop *func()
 		if st.Network == nil || st.TLS == nil || !strings.EqualFold(st.Network.AMTFQDN, newFQDN) || !strings.EqualFold(st.TLS.FQDN, newFQDN) {
 			return fmt.Errorf("the server says done, and records AMT %+v, TLS %+v; want both %s", st.Network, st.TLS, newFQDN)
 		}
-		r.After = fmt.Sprintf("AMT %s, certificate re-issued for it", st.Network.AMTFQDN)
+		r.After = fmt.Sprintf("AMT and cert %s", st.Network.AMTFQDN)
 		return demoTLSCheck(ctx, m.dev, st.TLS, newFQDN)
 	})
 	rr.Before = r.Before
@@ -669,7 +669,7 @@ func (dm *demoMaint) rotatePassword(ctx context.Context, m demoMember) demoMaint
 		if err != nil {
 			return err
 		}
-		r.After = fmt.Sprintf("rotated (%d), age %s; the new one opens the device, the old one no longer", st.Rotations, time.Since(st.PasswordSet).Round(100*time.Millisecond))
+		r.After = fmt.Sprintf("rotated (%d), age %s: new one opens the device, old one refused", st.Rotations, time.Since(st.PasswordSet).Round(100*time.Millisecond))
 		switch {
 		case cur.Password == old.Password:
 			return errors.New("the server says done, and the stored password did not change")

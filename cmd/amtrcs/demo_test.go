@@ -53,7 +53,7 @@ func TestDemoMaintenanceJSON(t *testing.T) {
 		name string
 	}{
 		{0, []string{"clock off by -7m0s"}, "the drift before"},
-		{1, []string{"certificate for pc-002." + demoSuffix}, "the first TLS certificate"},
+		{1, []string{"cert for pc-002." + demoSuffix}, "the first TLS certificate"},
 		{2, []string{"pc-002." + demoSuffix, "lab-002." + demoSuffix}, "the old and new names"},
 		{3, []string{"set at activation", "rotated (1)"}, "the password's age"},
 	} {
