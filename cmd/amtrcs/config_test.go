@@ -55,7 +55,7 @@ func TestConfigCheck(t *testing.T) {
 		"error with snippet": {
 			src:      "domain \"corp\" {\n  suffixes = [\"corp..example.com\"]\n}\n",
 			code:     exitUsage,
-			contains: []string{"Error: Invalid DNS suffix", "line 2:", `2:   suffixes = ["corp..example.com"]`, "empty label (..)"},
+			contains: []string{"Error: Invalid DNS suffix", "line 2:", `2:   suffixes = ["corp..example.com"]`, "label 2 is empty (two dots in a row)"},
 			errOut:   "1 error(s), 0 warning(s)",
 		},
 		"warning still exits 0": {
