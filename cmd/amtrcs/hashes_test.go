@@ -3,24 +3,13 @@ package main
 import (
 	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// The -update flag rewrites golden files. Another test file of this package
-// may define it too, so it is looked up rather than declared twice.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files in testdata")
-	}
-}
-
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
+// update rewrites the golden files of testdata deliberately; a plain run
+// only compares.
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 func TestHashesGolden(t *testing.T) {
 	cases := map[string][]string{
@@ -35,22 +24,7 @@ func TestHashesGolden(t *testing.T) {
 			if code != exitOK || errOut != "" {
 				t.Fatalf("%v: exit %d, stderr %q", args, code, errOut)
 			}
-			path := filepath.Join("testdata", file)
-			if updateGolden() {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestHashesGolden -update to create it)", err)
-			}
-			if out != string(want) {
-				t.Errorf("%v output differs from %s (rerun with -update if the change is intended):\n%s", args, path, out)
-			}
+			golden(t, file, out)
 		})
 	}
 }

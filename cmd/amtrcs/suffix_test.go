@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -49,19 +47,7 @@ func TestSuffixGolden(t *testing.T) {
 			if code != tc.code || errOut != "" {
 				t.Fatalf("%v: exit %d (want %d), stderr %q", tc.args, code, tc.code, errOut)
 			}
-			path := filepath.Join("testdata", file)
-			if updateGolden() {
-				if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestSuffixGolden -update to create it)", err)
-			}
-			if out != string(want) {
-				t.Errorf("%v output differs from %s (rerun with -update if the change is intended):\n%s", tc.args, path, out)
-			}
+			golden(t, file, out)
 		})
 	}
 }
