@@ -12,6 +12,21 @@ import (
 
 func init() { register(newConfigCmd) }
 
+// loadConfig loads --config, or the defaults when none is given. The
+// diagnostics of a broken file go to stderr, file:line:col first, so the
+// error only has to say where to look and how to check the fix.
+func (a *app) loadConfig() (*config.Config, error) {
+	if a.configPath == "" {
+		return config.Default(), nil
+	}
+	cfg, diags, files := config.LoadFile(a.configPath, config.Environ())
+	if diags.HasErrors() {
+		_ = config.WriteDiagnostics(a.stderr, files, diags, 0, false)
+		return nil, usageError(fmt.Errorf("configuration %s has errors (above); want a file that amtrcs config check %s passes; fix the lines it names", a.configPath, a.configPath))
+	}
+	return cfg, nil
+}
+
 func newConfigCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",

@@ -240,12 +240,7 @@ func loadDNSConfig(a *app) (*config.Config, error) {
 	if a.configPath == "" {
 		return nil, nil
 	}
-	cfg, diags, files := config.LoadFile(a.configPath, config.Environ())
-	if diags.HasErrors() {
-		_ = config.WriteDiagnostics(a.stderr, files, diags, 0, false)
-		return nil, usageError(fmt.Errorf("config %s has errors", a.configPath))
-	}
-	return cfg, nil
+	return a.loadConfig()
 }
 
 // certFileNames reads the leaf certificate of a PEM chain (the first that is

@@ -96,14 +96,9 @@ func newPKIBundleCmd(a *app) *cobra.Command {
 // store of the data directory, or the external step-ca. The returned func
 // closes what was opened.
 func (a *app) openCA(cmd *cobra.Command) (*pki.CA, func(), error) {
-	cfg := config.Default()
-	if a.configPath != "" {
-		c, diags, files := config.LoadFile(a.configPath, config.Environ())
-		if diags.HasErrors() {
-			_ = config.WriteDiagnostics(a.stderr, files, diags, 0, false)
-			return nil, nil, usageError(fmt.Errorf("config %s has errors", a.configPath))
-		}
-		cfg = c
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, nil, err
 	}
 	// --data-dir given on the command line wins over the config's data_dir.
 	dataDir := cfg.DataDir
