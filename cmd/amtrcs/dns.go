@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/dnssuffix"
 )
 
@@ -247,7 +247,7 @@ func loadDNSConfig(a *app) (*config.Config, error) {
 // not a CA) and returns its CN and SAN DNS names. Key blocks in the file are
 // skipped unread.
 func certFileNames(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := csr.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +282,7 @@ func certFileNames(path string) ([]string, error) {
 		}
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("%s: the leaf certificate has no CN and no SAN DNS name", path)
+		return nil, fmt.Errorf("%s: the leaf certificate %q has no CN and no SAN DNS name; want the AMT provisioning certificate, whose CN names the RCS; fix: point provisioning_cert_file at that chain, or give --cert-name", path, leaf.Subject.String())
 	}
 	return names, nil
 }

@@ -113,7 +113,7 @@ func (f *simFlags) fleetConfig() (amtsim.FleetConfig, error) {
 		return cfg, fmt.Errorf("--suffix-precedence: %w", err)
 	}
 	if len(f.trust) > amt.MaxCustomHashes {
-		return cfg, fmt.Errorf("--trust-hash given %d times: a device holds at most %d custom hashes", len(f.trust), amt.MaxCustomHashes)
+		return cfg, fmt.Errorf("--trust-hash given %d times; want at most %d, as MEBx holds at most %d custom hashes; fix: trust only the roots of the provisioning chains you test", len(f.trust), amt.MaxCustomHashes, amt.MaxCustomHashes)
 	}
 	var hashes [][]byte
 	for _, h := range f.trust {
@@ -131,8 +131,13 @@ func (f *simFlags) fleetConfig() (amtsim.FleetConfig, error) {
 			return cfg, fmt.Errorf("--hello %q: %w; want host:port of the RCS hello listener", f.hello, err)
 		}
 	}
-	if f.latency < 0 || f.helloInterval <= 0 || f.flashLimit < 0 {
-		return cfg, errors.New("--latency and --flash-write-limit must not be negative, --hello-interval must be positive")
+	switch {
+	case f.latency < 0:
+		return cfg, fmt.Errorf("--latency %v: want 0 or more", f.latency)
+	case f.flashLimit < 0:
+		return cfg, fmt.Errorf("--flash-write-limit %d: want 0 (no limit) or more", f.flashLimit)
+	case f.helloInterval <= 0:
+		return cfg, fmt.Errorf("--hello-interval %v: want a positive duration such as 10s", f.helloInterval)
 	}
 	return amtsim.FleetConfig{
 		Devices: f.devices, Version: v, DHCPSuffix: f.suffix, MEBxSuffix: f.mebxSuffix, SuffixPrecedence: prec,

@@ -28,21 +28,28 @@ func freeAddr(t *testing.T) string {
 }
 
 func TestSimUsage(t *testing.T) {
-	for name, args := range map[string][]string{
-		"bad version":        {"--amt-version", "x"},
-		"too old":            {"--amt-version", "6"},
-		"no devices":         {"--devices", "0"},
-		"hash not hex":       {"--trust-hash", "zz"},
-		"hash of 10 bytes":   {"--trust-hash", "00112233445566778899"},
-		"four hashes":        {"--trust-hash", strings.Repeat("a", 64), "--trust-hash", strings.Repeat("b", 64), "--trust-hash", strings.Repeat("c", 64), "--trust-hash", strings.Repeat("d", 64)},
-		"public status":      {"--listen", "0.0.0.0:16989"},
-		"public host port":   {"--host-port", "192.0.2.1:16990"},
-		"precedence":         {"--suffix-precedence", "bios"},
-		"hello without port": {"--hello", "127.0.0.1"},
+	for name, tc := range map[string]struct {
+		args []string
+		want string // a part of the refusal: the value seen or wanted
+	}{
+		"bad version":        {[]string{"--amt-version", "x"}, "--amt-version"},
+		"too old":            {[]string{"--amt-version", "6"}, "7.0 or newer"},
+		"no devices":         {[]string{"--devices", "0"}, "--devices 0: want 1 to"},
+		"hash not hex":       {[]string{"--trust-hash", "zz"}, `--trust-hash "zz": not hex`},
+		"hash of 10 bytes":   {[]string{"--trust-hash", "00112233445566778899"}, "hash of 10 bytes"},
+		"four hashes":        {[]string{"--trust-hash", strings.Repeat("a", 64), "--trust-hash", strings.Repeat("b", 64), "--trust-hash", strings.Repeat("c", 64), "--trust-hash", strings.Repeat("d", 64)}, "given 4 times; want at most 3"},
+		"negative latency":   {[]string{"--latency", "-1ms"}, "--latency -1ms: want 0 or more"},
+		"negative limit":     {[]string{"--flash-write-limit", "-1"}, "--flash-write-limit -1: want 0"},
+		"zero interval":      {[]string{"--hello-interval", "0s"}, "--hello-interval 0s: want a positive duration"},
+		"public status":      {[]string{"--listen", "0.0.0.0:16989"}, "0.0.0.0:16989"},
+		"public host port":   {[]string{"--host-port", "192.0.2.1:16990"}, "192.0.2.1:16990"},
+		"precedence":         {[]string{"--suffix-precedence", "bios"}, `"bios"`},
+		"hello without port": {[]string{"--hello", "127.0.0.1"}, `--hello "127.0.0.1"`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if code, _, stderr := runCLI(t, append([]string{"sim"}, args...)...); code != exitUsage || stderr == "" {
-				t.Fatalf("exit %d (stderr %q), want %d with a reason", code, stderr, exitUsage)
+			code, _, stderr := runCLI(t, append([]string{"sim"}, tc.args...)...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d with a reason containing %q", code, stderr, exitUsage, tc.want)
 			}
 		})
 	}
