@@ -135,6 +135,20 @@ func validNetworkAdminPassword(s string) bool {
 	return true
 }
 
+// checkNetworkAdminPasswordLocked applies the rules AdminSetup and Setup
+// share: the password arrives as the digest A1 and never in the clear.
+func (d *Device) checkNetworkAdminPasswordLocked(call string, encType int, pw string) bool {
+	if encType != int(amt.PassEncryptionHTTPDigestMD5A1) {
+		d.refuseLocked(call, refusal(RuleParameter, fmt.Sprintf("NetAdminPassEncryptionType %d", encType), "2 (HTTPDigestMD5A1)", "send the password as the digest A1 with type 2"))
+		return false
+	}
+	if !validNetworkAdminPassword(pw) {
+		d.refuseLocked(call, refusal(RulePasswordFormat, fmt.Sprintf("%d characters, not 32 lowercase hex digits", len(pw)), "lowercase hex MD5 of admin:<realm>:<password>", "send amt.NetworkAdminPassword(realm, password), never the password itself"))
+		return false
+	}
+	return true
+}
+
 // checkSignature verifies DigitalSignature over ConfigurationNonce followed
 // by McNonce with the provisioning leaf's key; the nonce is spent whatever
 // the outcome, so a signature can be used once.
@@ -191,12 +205,7 @@ func (d *Device) adminSetup(_ *caller, r *wsman.Request) (any, error) {
 		d.refuseLocked(call, refusal(RuleState, "certificate chain "+d.chainStatus.String(), "a complete chain (AddNextCertInChain up to the root)", "send the whole provisioning chain before AdminSetup"))
 		return out(amt.SetupInvalidState)
 	}
-	if in.NetAdminPassEncryptionType != int(amt.PassEncryptionHTTPDigestMD5A1) {
-		d.refuseLocked(call, refusal(RuleParameter, fmt.Sprintf("NetAdminPassEncryptionType %d", in.NetAdminPassEncryptionType), "2 (HTTPDigestMD5A1)", "send the password as the digest A1 with type 2"))
-		return out(amt.SetupInvalidParam)
-	}
-	if !validNetworkAdminPassword(in.NetworkAdminPassword) {
-		d.refuseLocked(call, refusal(RulePasswordFormat, fmt.Sprintf("%d characters, not 32 lowercase hex digits", len(in.NetworkAdminPassword)), "lowercase hex MD5 of admin:<realm>:<password>", "send amt.NetworkAdminPassword(realm, password), never the password itself"))
+	if !d.checkNetworkAdminPasswordLocked(call, in.NetAdminPassEncryptionType, in.NetworkAdminPassword) {
 		return out(amt.SetupInvalidParam)
 	}
 	if rc, ok := d.checkSignatureLocked(call, in.McNonce, in.DigitalSignature, in.SigningAlgorithm); !ok {
@@ -227,12 +236,7 @@ func (d *Device) setupCCM(_ *caller, r *wsman.Request) (any, error) {
 		d.refuseLocked(call, refusal(RuleState, d.st.ProvState.String(), "pre-provisioning", "unprovision the device before activating it again"))
 		return out(amt.SetupInvalidState)
 	}
-	if in.NetAdminPassEncryptionType != int(amt.PassEncryptionHTTPDigestMD5A1) {
-		d.refuseLocked(call, refusal(RuleParameter, fmt.Sprintf("NetAdminPassEncryptionType %d", in.NetAdminPassEncryptionType), "2 (HTTPDigestMD5A1)", "send the password as the digest A1 with type 2"))
-		return out(amt.SetupInvalidParam)
-	}
-	if !validNetworkAdminPassword(in.NetworkAdminPassword) {
-		d.refuseLocked(call, refusal(RulePasswordFormat, fmt.Sprintf("%d characters, not 32 lowercase hex digits", len(in.NetworkAdminPassword)), "lowercase hex MD5 of admin:<realm>:<password>", "send amt.NetworkAdminPassword(realm, password), never the password itself"))
+	if !d.checkNetworkAdminPasswordLocked(call, in.NetAdminPassEncryptionType, in.NetworkAdminPassword) {
 		return out(amt.SetupInvalidParam)
 	}
 	if !d.flashWriteLocked(call) {
