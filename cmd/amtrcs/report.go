@@ -81,12 +81,9 @@ func newReportHealthCmd(a *app) *cobra.Command {
 
 // maintenanceConfig is the maintenance block of --config, or the defaults.
 func (a *app) maintenanceConfig() (config.Maintenance, error) {
-	if a.configPath == "" {
-		return config.DefaultMaintenance(), nil
-	}
-	cfg, diags, _ := config.LoadFile(a.configPath, config.Environ())
-	if diags.HasErrors() {
-		return config.Maintenance{}, usageError(fmt.Errorf("config %s: %s (run amtrcs config check %s)", a.configPath, diags.Error(), a.configPath))
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return config.Maintenance{}, err
 	}
 	return cfg.Maintenance, nil
 }

@@ -52,10 +52,9 @@ func newServeCmd(a *app) *cobra.Command {
 // loadServeConfig loads --config (or the defaults) with the data directory
 // of --data-dir when given on the command line or no file sets one.
 func loadServeConfig(cmd *cobra.Command, a *app) (*config.Config, error) {
-	cfg, diags, files := config.LoadFile(a.configPath, config.Environ())
-	if diags.HasErrors() {
-		_ = config.WriteDiagnostics(a.stderr, files, diags, 0, false)
-		return nil, usageError(fmt.Errorf("configuration %s has errors", a.configPath))
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, err
 	}
 	if cmd.Flags().Changed("data-dir") || a.configPath == "" || cfg.DataDir == config.DefaultDataDir {
 		cfg.DataDir = a.dataDir

@@ -17,14 +17,9 @@ const storeFile = "amtrcs.db"
 // creating both on first use. The store's notices, such as "back up the new
 // KEK file", go to stderr so that reports on stdout stay parseable.
 func (a *app) openStore() (*store.Store, error) {
-	cfg := config.Default()
-	if a.configPath != "" {
-		c, diags, files := config.LoadFile(a.configPath, config.Environ())
-		if diags.HasErrors() {
-			_ = config.WriteDiagnostics(a.stderr, files, diags, 0, false)
-			return nil, usageError(errors.New("configuration " + a.configPath + " has errors"))
-		}
-		cfg = c
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, err
 	}
 	return openStoreWith(cfg, a.dataDir, slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 }
