@@ -34,7 +34,7 @@ func TestTwoHundredDevicesAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			evs, err := e.runOnce(sd, "")
+			evs, err := e.runOnceWithin(sd, "", 10*time.Minute)
 			if err == nil && (len(evs) == 0 || evs[len(evs)-1].Kind != wire.EventDone) {
 				err = fmt.Errorf("last event %+v", evs)
 			}

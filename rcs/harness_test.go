@@ -205,9 +205,15 @@ func (e *env) agentFor(sd *amtsim.Device, profile string, once bool, events func
 
 // runOnce runs an agent until its first job ends.
 func (e *env) runOnce(sd *amtsim.Device, profile string) ([]wire.Event, error) {
+	return e.runOnceWithin(sd, profile, 60*time.Second)
+}
+
+// runOnceWithin bounds the agent's run by d: a correctness bound, generous
+// enough for a loaded machine under the race detector, never a timing claim.
+func (e *env) runOnceWithin(sd *amtsim.Device, profile string, d time.Duration) ([]wire.Event, error) {
 	var evs []wire.Event
 	a := e.agentFor(sd, profile, true, func(ev wire.Event) { evs = append(evs, ev) })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	err := a.Run(ctx)
 	return evs, err
