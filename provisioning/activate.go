@@ -76,11 +76,22 @@ func (e *Engine) activate(ctx context.Context, dev *Device, p Profile) (*Result,
 	if err := e.forgetState(dev.ID()); err != nil {
 		return r.res, err
 	}
-	if err := e.event(r, "provision.start", store.OutcomeSuccess, map[string]string{"path": string(sess.Path), "profile": p.Name, "cert_id": rep.CertID, "amt": dev.Info.Version.String()}); err != nil {
+	if err := e.start(r, map[string]string{"path": string(sess.Path), "profile": p.Name, "cert_id": rep.CertID, "amt": dev.Info.Version.String()}); err != nil {
 		return r.res, err
 	}
 	e.log.Info("activation started", "device", dev.ID(), "path", sess.Path, "amt", dev.Info.Version.String(), "cert", rep.CertID)
 	return r.res, e.execute(ctx, r, 0)
+}
+
+// start records the session's start. When the first step seals the
+// passwords, the start goes into that step's transaction: nothing reaches
+// the device before it, so one commit does for both.
+func (e *Engine) start(r *run, detail map[string]string) error {
+	if len(r.steps) > 0 && r.steps[0].name == sealStepName {
+		e.queue(r, "provision.start", store.OutcomeSuccess, detail)
+		return nil
+	}
+	return e.event(r, "provision.start", store.OutcomeSuccess, detail)
 }
 
 // denied audits a refusal; the error text carries no secret.

@@ -53,8 +53,13 @@
 //
 // A device's new admin and MEBx passwords are sealed in the store, in one
 // transaction with the session record (path and step) and the audit event,
-// before the call that sets them in firmware. After each step the session
-// record and an audit event are committed. Resume decides from the device's
+// before the call that sets them in firmware; the session's start event
+// goes in that same transaction. After each step the session record and an
+// audit event are committed (the last step's with the session's end). All
+// of these go through the store's group commit (store.Batch): each returns
+// only once it is on disk, and concurrent sessions share the fsync, so a
+// fleet pays about one fsync per commit round rather than per step. Even a
+// lost step record would be harmless: Resume decides from the device's
 // own state, not from the record alone: a post-provisioned device whose
 // stored password authenticates gets the remaining configuration steps; a
 // pre-provisioned one starts over; an in-provisioning one (TLS-based setup

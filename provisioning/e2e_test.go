@@ -31,6 +31,9 @@ type fixture struct {
 	vendor *csrtest.Vendor
 	opts   Options
 	idCA   *amtsim.IdentityCA
+	// durable opens the store with fsync on every commit, as amtrcs serve
+	// does; tests run without it for speed.
+	durable bool
 }
 
 func newFixture(t testing.TB, opts Options) *fixture {
@@ -63,7 +66,7 @@ func newVendorFixture(t testing.TB, opts Options, vo csrtest.VendorOptions) *fix
 // open opens the store and a new engine on it, as a restarted process does.
 func (f *fixture) open() {
 	f.t.Helper()
-	st, err := store.Open(filepath.Join(f.dir, "amtrcs.db"), store.Options{KEK: store.KEKSource{Key: testKEK}, NoSync: true})
+	st, err := store.Open(filepath.Join(f.dir, "amtrcs.db"), store.Options{KEK: store.KEKSource{Key: testKEK}, NoSync: !f.durable})
 	if err != nil {
 		f.t.Fatal(err)
 	}

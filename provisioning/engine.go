@@ -174,6 +174,8 @@ type Engine struct {
 
 	mu   sync.Mutex
 	busy map[string]bool
+
+	checks certChecks
 }
 
 // New returns an engine over st that takes provisioning certificates from

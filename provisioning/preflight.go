@@ -2,8 +2,11 @@ package provisioning
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/amtrcs/amtrcs/amt"
@@ -51,7 +54,9 @@ type PreflightReport struct {
 // certificate's validity against the device's clock. It reads the device
 // (host interface, and GetLowAccuracyTimeSynch when the device answers on
 // port 16992) and never writes to it. A refusal is a *PreflightError with
-// every reason.
+// every reason. csr.Check's verdict on a chain is cached per chain content,
+// version and suffix (certChecks); validity is judged at each device's
+// clock.
 func (e *Engine) Preflight(ctx context.Context, dev *Device, p Profile) (*PreflightReport, error) {
 	if dev.Host != nil && dev.Info.Version == (amt.Version{}) {
 		if err := dev.ReadInfo(ctx); err != nil {
@@ -204,25 +209,17 @@ func (e *Engine) judgeCert(dev *Device, pc *ProvisioningCert, now time.Time) ([]
 	if len(pc.Chain) == 0 || pc.Signer == nil {
 		return []Reason{{Rule: RuleCertificate, Seen: fmt.Sprintf("certificate %q has no chain or no key", pc.ID), Want: "the chain and its key", Fix: "import the vendor's delivery with the pending key"}}, ""
 	}
-	rep := csr.Check(pc.Chain, csr.CheckOptions{Versions: []amt.Version{dev.Info.Version}, Suffixes: []string{dev.Info.DNSSuffix}, Now: now})
-	var out []Reason
-	for _, v := range rep.Verdicts {
-		for _, r := range v.Reasons {
-			if r.Rule != csr.RuleRootTrusted {
-				out = append(out, r)
-			}
-		}
-	}
-	if !rep.Complete {
+	v := e.checks.verdict(pc, dev.Info.Version, dev.Info.DNSSuffix, now)
+	out := slices.Clone(v.reasons)
+	if !v.complete {
 		return out, ""
 	}
 	root := pc.Chain[len(pc.Chain)-1]
 	entry, ok := dev.Info.Hashes.Find(root.Raw)
-	_, s256, _ := csr.Thumbprints(root)
 	switch {
 	case !ok:
 		out = append(out, Reason{Rule: RuleRootInDevice,
-			Seen: fmt.Sprintf("root %q (SHA-256 %s) is not in the device's table of %d hashes", root.Subject.CommonName, s256, len(dev.Info.Hashes.Entries)),
+			Seen: fmt.Sprintf("root %q (SHA-256 %s) is not in the device's table of %d hashes", root.Subject.CommonName, v.rootSHA256, len(dev.Info.Hashes.Entries)),
 			Want: "the root's hash in the device's trusted-root table",
 			Fix:  "use a certificate from a vendor whose root the device holds (see `amtrcs hashes`), or add the SHA-256 as a custom hash in MEBx"})
 	case !entry.Active:
@@ -232,6 +229,82 @@ func (e *Engine) judgeCert(dev *Device, pc *ProvisioningCert, now time.Time) ([]
 			Fix:  "activate the hash in MEBx (MEBx > Remote Setup and Configuration > TLS PKI > Manage Certificates)"})
 	}
 	return out, entry.Name
+}
+
+// certChecks caches csr.Check's verdict on a provisioning chain per AMT
+// version and DNS suffix: every activation's preflight judged the same
+// chain again, three RSA signature verifications each time. The key holds
+// a hash of the chain itself, so a replaced or renewed certificate is
+// judged afresh. Only verdicts at a clock where every certificate of the
+// chain is valid are cached, since then the clock plays no further part in
+// them; validity is still judged per device, at its own clock, by csr's
+// rule.
+type certChecks struct {
+	mu sync.Mutex
+	m  map[certCheckKey]certVerdict
+}
+
+// maxCertChecks bounds the cache; past it the cache starts over. A fleet
+// has a few certificates, versions and suffixes.
+const maxCertChecks = 1024
+
+type certCheckKey struct {
+	id      string
+	chain   [sha256.Size]byte
+	version amt.Version
+	suffix  string
+}
+
+type certVerdict struct {
+	reasons    []Reason // csr.Check's, without the root-trusted rule (judged by the device's table)
+	complete   bool
+	rootSHA256 string
+}
+
+func (c *certChecks) verdict(pc *ProvisioningCert, v amt.Version, suffix string, now time.Time) certVerdict {
+	valid := true
+	for _, cert := range pc.Chain {
+		if _, ok := csr.CheckValidity(cert, "", now); !ok {
+			valid = false
+			break
+		}
+	}
+	var key certCheckKey
+	if valid {
+		h := sha256.New()
+		for _, cert := range pc.Chain {
+			h.Write(cert.Raw)
+		}
+		key = certCheckKey{id: pc.ID, version: v, suffix: suffix}
+		h.Sum(key.chain[:0])
+		c.mu.Lock()
+		cv, ok := c.m[key]
+		c.mu.Unlock()
+		if ok {
+			return cv
+		}
+	}
+	rep := csr.Check(pc.Chain, csr.CheckOptions{Versions: []amt.Version{v}, Suffixes: []string{suffix}, Now: now})
+	cv := certVerdict{complete: rep.Complete}
+	for _, vd := range rep.Verdicts {
+		for _, r := range vd.Reasons {
+			if r.Rule != csr.RuleRootTrusted {
+				cv.reasons = append(cv.reasons, r)
+			}
+		}
+	}
+	if rep.Root != nil {
+		cv.rootSHA256 = rep.Root.SHA256
+	}
+	if valid {
+		c.mu.Lock()
+		if c.m == nil || len(c.m) >= maxCertChecks {
+			c.m = map[certCheckKey]certVerdict{}
+		}
+		c.m[key] = cv
+		c.mu.Unlock()
+	}
+	return cv
 }
 
 // reasonsOf flattens an error into Reasons, keeping the parts of Reason,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/wsman"
+	"github.com/amtrcs/amtrcs/store"
 )
 
 // run is the state of one session while it runs. Passwords live here in
@@ -25,6 +26,9 @@ type run struct {
 	steps     []step
 	stepIndex int
 	res       *Result
+	// pending are audit events not committed yet: they go with the next
+	// session record.
+	pending []store.Event
 
 	realm           string
 	nonce           []byte

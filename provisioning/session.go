@@ -71,16 +71,38 @@ type step struct {
 	recorded bool
 }
 
-// event writes the session record and an audit event in one transaction.
+// queue adds an audit event to the run, to be committed with the next
+// session record (event, or the sealing step's transaction).
+func (e *Engine) queue(r *run, action, outcome string, detail map[string]string) {
+	r.pending = append(r.pending, store.Event{Time: e.opts.Clock(), Actor: e.opts.Actor, Action: action, Subject: r.sess.Device, Outcome: outcome, Detail: detail})
+}
+
+// event writes the session record with an audit event, and any queued
+// before it, in one transaction. It goes through the store's group commit:
+// as durable as Update when it returns, its fsync shared with the records
+// of the other sessions committing at the same moment.
 func (e *Engine) event(r *run, action, outcome string, detail map[string]string) error {
-	now := e.opts.Clock()
-	r.sess.Updated = now
-	return e.st.Update(func(tx *store.Tx) error {
+	e.queue(r, action, outcome, detail)
+	r.sess.Updated = e.opts.Clock()
+	err := e.st.Batch(func(tx *store.Tx) error {
 		if err := tx.Put(store.Sessions, r.sess.Device, r.sess); err != nil {
 			return err
 		}
-		return tx.Audit(store.Event{Time: now, Actor: e.opts.Actor, Action: action, Subject: r.sess.Device, Outcome: outcome, Detail: detail})
+		return auditAll(tx, r.pending)
 	})
+	if err == nil {
+		r.pending = nil
+	}
+	return err
+}
+
+func auditAll(tx *store.Tx, events []store.Event) error {
+	for _, ev := range events {
+		if err := tx.Audit(ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (e *Engine) hook(p Path, s string, ph Phase) error {
@@ -121,9 +143,22 @@ func (e *Engine) execute(ctx context.Context, r *run, from int) error {
 			return err
 		}
 		r.res.Steps = append(r.res.Steps, s.name)
+		last := i == len(r.steps)-1
 		if !s.recorded {
 			r.sess.Step, r.sess.StepName = i+1, s.name
-			if err := e.event(r, "provision.step", store.OutcomeSuccess, map[string]string{"path": string(r.sess.Path), "step": s.name, "n": strconv.Itoa(i + 1)}); err != nil {
+			detail := map[string]string{"path": string(r.sess.Path), "step": s.name, "n": strconv.Itoa(i + 1)}
+			if last {
+				// The last step's record and the session's end are one
+				// commit: between them there is nothing to resume.
+				e.queue(r, "provision.step", store.OutcomeSuccess, detail)
+				if err := e.finish(r); err != nil {
+					return err
+				}
+			} else if err := e.event(r, "provision.step", store.OutcomeSuccess, detail); err != nil {
+				return err
+			}
+		} else if last {
+			if err := e.finish(r); err != nil {
 				return err
 			}
 		}
@@ -132,16 +167,28 @@ func (e *Engine) execute(ctx context.Context, r *run, from int) error {
 			return err
 		}
 	}
+	if from >= len(r.steps) {
+		return e.finish(r)
+	}
+	return nil
+}
+
+// finish records the session as done.
+func (e *Engine) finish(r *run) error {
 	r.sess.Status = StatusDone
 	r.sess.Error = ""
 	return e.event(r, "provision."+string(r.sess.Path), store.OutcomeSuccess, map[string]string{"steps": strconv.Itoa(len(r.steps))})
 }
 
+const sealStepName = "seal-passwords"
+
 // sealPasswords is the step that chooses the device's passwords and
-// commits them sealed, with the session record and the audit event, in one
-// transaction: the calls that set them come after it.
+// commits them sealed, with the session record and the audit events (the
+// session's start, queued, among them), in one transaction: the calls that
+// set them come after it. The transaction goes through the store's group
+// commit, which returns only once it is on disk (fsync), as Update does.
 func sealPasswords(withAdmin, withMEBx bool) step {
-	return step{name: "seal-passwords", recorded: true, do: func(ctx context.Context, r *run) error {
+	return step{name: sealStepName, recorded: true, do: func(ctx context.Context, r *run) error {
 		e := r.e
 		p := r.prof
 		admin := p.AdminPasswordStatic
@@ -165,12 +212,12 @@ func sealPasswords(withAdmin, withMEBx bool) step {
 		}
 		now := e.opts.Clock()
 		sess := *r.sess
-		sess.Step, sess.StepName, sess.Updated = r.stepIndex+1, "seal-passwords", now
+		sess.Step, sess.StepName, sess.Updated = r.stepIndex+1, sealStepName, now
 		sess.AdminSecret = AdminSecretName(sess.Device)
 		if withMEBx {
 			sess.MEBxSecret = MEBxSecretName(sess.Device)
 		}
-		err := e.st.Update(func(tx *store.Tx) error {
+		err := e.st.Batch(func(tx *store.Tx) error {
 			if withAdmin {
 				if err := tx.PutSecret(sess.AdminSecret, []byte(admin)); err != nil {
 					return err
@@ -184,7 +231,10 @@ func sealPasswords(withAdmin, withMEBx bool) step {
 			if err := tx.Put(store.Sessions, sess.Device, &sess); err != nil {
 				return err
 			}
-			d := map[string]string{"path": string(sess.Path), "step": "seal-passwords", "secret_name": sess.AdminSecret, "policy": string(p.AdminPassword)}
+			if err := auditAll(tx, r.pending); err != nil {
+				return err
+			}
+			d := map[string]string{"path": string(sess.Path), "step": sealStepName, "secret_name": sess.AdminSecret, "policy": string(p.AdminPassword)}
 			if withMEBx {
 				d["mebx_secret_name"] = sess.MEBxSecret
 			}
@@ -194,6 +244,7 @@ func sealPasswords(withAdmin, withMEBx bool) step {
 			return fmt.Errorf("seal the device's passwords: %w", err)
 		}
 		*r.sess = sess
+		r.pending = nil
 		r.adminPW, r.mebxPW = admin, mebx
 		return nil
 	}}
