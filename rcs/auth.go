@@ -235,7 +235,7 @@ func (s *Server) NewEnrollToken(actor string, ttl time.Duration) (token, id stri
 	}
 	now := s.now()
 	expires = now.Add(ttl)
-	err = s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Batch(func(tx *store.Tx) error {
 		if err := tx.Create(store.Tokens, id, tokenRecord{ID: id, Kind: kindEnroll, SHA256: sum, Created: now, CreatedBy: actor, Expires: expires}); err != nil {
 			return err
 		}
@@ -259,7 +259,8 @@ func (s *Server) enroll(token, hostname string) (id, credential string, err erro
 		return "", "", err
 	}
 	now := s.now()
-	err = s.st.Update(func(tx *store.Tx) error {
+	// Batch may run this more than once; it reads the token afresh each time.
+	err = s.st.Batch(func(tx *store.Tx) error {
 		var rec tokenRecord
 		if err := tx.Get(store.Tokens, tid, &rec); err != nil || rec.Kind != kindEnroll || !hashEqual(rec.SHA256, sum) {
 			return errEnroll

@@ -103,7 +103,8 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	if kind == JobDeactivate {
 		state = StateDeactivating
 	}
-	err := s.st.Update(func(tx *store.Tx) error {
+	// Batch: concurrent job starts share one durable commit.
+	err := s.st.Batch(func(tx *store.Tx) error {
 		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
 			return err
 		}
@@ -228,7 +229,7 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 		ev.Kind = wire.EventDone
 		ev.Message = fmt.Sprintf("%s done: path %s, %d steps, %s", j.Kind, j.Path, len(j.Steps), j.Finished.Sub(j.Created).Round(time.Millisecond))
 	}
-	if perr := s.st.Put(store.Jobs, j.ID, j); perr != nil {
+	if perr := s.putJob(j); perr != nil {
 		s.log.Error("record job", "job", j.ID, "err", perr)
 	}
 	uerr := s.updateDevice(j.Device, func(d *DeviceRecord) {
@@ -339,12 +340,18 @@ func (r *jobRunner) activateFresh(ctx context.Context, ac *agentConn) (*provisio
 	return r.s.eng.Activate(ctx, ac.device(), prof)
 }
 
+// putJob records a job in a group commit shared with the other jobs that
+// end at the same time.
+func (s *Server) putJob(j Job) error {
+	return s.st.Batch(func(tx *store.Tx) error { return tx.Put(store.Jobs, j.ID, j) })
+}
+
 // failNow records a job that could not start (no such profile).
 func (r *jobRunner) failNow(device, actor string, err error) {
 	s := r.s
 	ae := toAPIError(err)
 	j := Job{ID: newJobID(), Device: device, Kind: JobActivate, Actor: actor, Status: JobFailed, Error: ae.Message, Rule: ae.Rule, Fix: ae.Fix, Created: s.now(), Finished: s.now()}
-	_ = s.st.Put(store.Jobs, j.ID, j)
+	_ = s.putJob(j)
 	_ = s.updateDevice(device, func(d *DeviceRecord) {
 		d.State, d.LastJob, d.Error, d.Rule, d.Fix = StateFailed, j.ID, j.Error, j.Rule, j.Fix
 	})
