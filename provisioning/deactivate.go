@@ -28,6 +28,14 @@ func (e *Engine) Deactivate(ctx context.Context, dev *Device) (*Result, error) {
 		return nil, err
 	}
 	defer release()
+	if prev, err := e.GetSession(dev.ID()); err == nil && prev.Path == PathRotatePassword && prev.Status != StatusDone {
+		// The device may already take the sealed next password, which only
+		// the rotation's session leads back to: a deactivation record over
+		// it would leave that password where nothing looks for it.
+		return nil, &StateError{Device: dev.ID(), Reason: Reason{Rule: RuleDeviceState,
+			Seen: fmt.Sprintf("a password rotation stopped at step %q (%s)", prev.StepName, prev.Status), Want: "a finished rotation",
+			Fix: "run the password-rotation task (or reconnect the device's agent) to finish it, then deactivate"}}
+	}
 	sess := &Session{Device: dev.ID(), Path: PathDeactivate, Status: StatusRunning, Started: e.opts.Clock(), Address: addrString(dev)}
 	r := e.newRun(dev, sess, Profile{}, nil, Domain{})
 	defer r.close()

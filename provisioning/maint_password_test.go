@@ -131,3 +131,41 @@ func TestRotatePasswordCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestDeactivateWaitsForRotation: a rotation killed after the device took
+// the new password leaves it in the store as the next one, reached only
+// through the rotation's session. Deactivate must refuse without writing
+// a record over that session; once the rotation is finished it works.
+func TestDeactivateWaitsForRotation(t *testing.T) {
+	ctx := context.Background()
+	armed := false
+	f := newFixture(t, Options{StepHook: func(p Path, step string, ph Phase) error {
+		if armed && p == PathRotatePassword && step == "set-admin-acl" && ph == AfterCall {
+			armed = false
+			return errKilled
+		}
+		return nil
+	}})
+	sd, dev := f.device("16.1.27", nil)
+	if _, err := f.e.Activate(ctx, dev, DefaultProfile("default")); err != nil {
+		t.Fatalf("Activate: %v", err)
+	}
+	armed = true
+	if _, err := f.e.RotatePassword(ctx, dev); !errors.Is(err, errKilled) {
+		t.Fatalf("rotation = %v, want the kill", err)
+	}
+	_, err := f.e.Deactivate(ctx, dev)
+	var se *StateError
+	if !errors.As(err, &se) || se.Reason.Rule != RuleDeviceState || !strings.Contains(se.Reason.Fix, "password-rotation") {
+		t.Fatalf("Deactivate during a rotation = %v, want a %q refusal naming password-rotation", err, RuleDeviceState)
+	}
+	if sess, _ := f.e.GetSession(dev.ID()); sess.Path != PathRotatePassword {
+		t.Fatalf("session is %s after the refusal, want the rotation's kept", sess.Path)
+	}
+	if _, err := f.e.RotatePassword(ctx, dev); err != nil {
+		t.Fatalf("finishing the rotation: %v (%s)", err, sd.LastError())
+	}
+	if _, err := f.e.Deactivate(ctx, dev); err != nil {
+		t.Fatalf("Deactivate after the rotation: %v (%s)", err, sd.LastError())
+	}
+}
