@@ -139,19 +139,20 @@ func (e *Engine) Resume(ctx context.Context, dev *Device) (*Result, error) {
 	if dev.Host == nil {
 		return e.resumeLegacy(ctx, dev, &sess, p)
 	}
-	st, mode := dev.Info.ProvisioningState, dev.Info.ControlMode
-	startOver := st != amt.PostProvisioning || (sess.Path == PathUpgrade && mode == amt.ControlCCM)
-	if startOver {
-		if sess.Path == PathTLS || st == amt.InProvisioning {
-			// A TLS-based setup may be open; stopping an idle device is
-			// answered with an error we do not need.
-			if err := dev.Host.StopConfiguration(ctx); err == nil {
-				e.log.Info("stopped an open setup before starting over", "device", dev.ID())
-			}
-			if err := dev.ReadInfo(ctx); err != nil {
-				return nil, err
-			}
+	if st := dev.Info.ProvisioningState; st != amt.PostProvisioning && (sess.Path == PathTLS || st == amt.InProvisioning) {
+		// A TLS-based setup may be open; stopping an idle device is
+		// answered with an error we do not need. A commit whose reply was
+		// lost may land meanwhile, so the decision below reads the state
+		// afresh: that device continues with its sealed password.
+		if err := dev.Host.StopConfiguration(ctx); err == nil {
+			e.log.Info("stopped an open setup before starting over", "device", dev.ID())
 		}
+		if err := dev.ReadInfo(ctx); err != nil {
+			return nil, err
+		}
+	}
+	st, mode := dev.Info.ProvisioningState, dev.Info.ControlMode
+	if st != amt.PostProvisioning || (sess.Path == PathUpgrade && mode == amt.ControlCCM) {
 		e.audit(sess.Device, "provision.resume", map[string]string{"path": string(sess.Path), "decision": "start over", "state": dev.Info.ProvisioningState.String()})
 		res, err := e.activate(ctx, dev, p)
 		if res != nil {
