@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amtrcs/amtrcs/amt/hello"
@@ -40,18 +41,8 @@ type HelloListener struct {
 	bySource map[netip.Addr]int
 	conns    int
 	// Counters for tests and logs.
-	Accepted, Refused, Malformed, Dropped, Handled counter
+	Accepted, Refused, Malformed, Dropped, Handled atomic.Int64
 }
-
-type counter struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (c *counter) add() { c.mu.Lock(); c.n++; c.mu.Unlock() }
-
-// Load reads the counter.
-func (c *counter) Load() int { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
 
 type helloJob struct {
 	m    hello.Message
@@ -97,7 +88,7 @@ func (h *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 					if h.o.Handle != nil {
 						h.o.Handle(ctx, j.m, j.from)
 					}
-					h.Handled.add()
+					h.Handled.Add(1)
 				}
 			}
 		}()
@@ -123,11 +114,11 @@ func (h *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 		if !h.admit(from) {
 			// Closing at once costs the listener nothing; a real device
 			// retries, a flood finds nothing to hold.
-			h.Refused.add()
+			h.Refused.Add(1)
 			c.Close()
 			continue
 		}
-		h.Accepted.add()
+		h.Accepted.Add(1)
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
@@ -178,25 +169,25 @@ func (h *HelloListener) read(ctx context.Context, c net.Conn, from netip.Addr) {
 	defer stop()
 	b, err := io.ReadAll(io.LimitReader(c, hello.MaxSize+1))
 	if err != nil {
-		h.Malformed.add()
+		h.Malformed.Add(1)
 		h.o.Logger.Debug("hello: read failed", "from", from, "bytes", len(b), "err", err)
 		return
 	}
 	if len(b) > hello.MaxSize {
-		h.Malformed.add()
+		h.Malformed.Add(1)
 		h.o.Logger.Warn("hello: message too long; dropped", "from", from, "max", hello.MaxSize)
 		return
 	}
 	m, err := hello.Decode(b)
 	if err != nil {
-		h.Malformed.add()
+		h.Malformed.Add(1)
 		h.o.Logger.Warn("hello: malformed; dropped", "from", from, "err", err)
 		return
 	}
 	select {
 	case h.queue <- helloJob{m: m, from: from}:
 	default:
-		h.Dropped.add()
+		h.Dropped.Add(1)
 		h.o.Logger.Warn("hello: queue full; dropped (the device will send again)", "from", from, "device", m.UUID.String())
 	}
 }
