@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -94,7 +95,7 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	r.mu.Lock()
 	if id, busy := r.running[device]; busy {
 		r.mu.Unlock()
-		return Job{}, &APIError{Status: 409, Message: fmt.Sprintf("device %s has job %s running", device, id), Rule: "one job per device", Seen: "job " + id + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + id}
+		return Job{}, &APIError{Status: http.StatusConflict, Message: fmt.Sprintf("device %s has job %s running", device, id), Rule: "one job per device", Seen: "job " + id + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + id}
 	}
 	j := Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Status: JobRunning, Created: s.now()}
 	r.running[device] = j.ID
@@ -402,18 +403,26 @@ func (s *Server) handleHello(ctx context.Context, m hello.Message, from netip.Ad
 		// Devices repeat hellos for a while; a done setup is not redone.
 		return
 	}
+	// The listener's worker waits for the job, so that its Workers and
+	// Queue bound the hellos in progress: a flood of hellos with new UUIDs
+	// would otherwise start a job each.
+	done := make(chan struct{})
 	_, err := s.jobs.start(id, JobHello, "", "hello:"+from.String(), func(ctx context.Context) (*provisioning.Result, error) {
+		defer close(done)
 		return s.eng.HandleHello(ctx, m, from)
 	})
-	if err != nil && !strings.Contains(err.Error(), "running") {
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusConflict:
+		// The device's setup is running already; its hellos repeat.
+	case err != nil:
 		s.log.Warn("hello job", "device", id, "err", err)
+	default:
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
 	}
-}
-
-// helloProfile is the profile of a hello's device: its domain's by the
-// source's reverse name is unknown here, so "default".
-func (s *Server) helloProfile(_ context.Context, _ hello.Message, _ netip.Addr) (provisioning.Profile, error) {
-	return provisioning.GetProfile(s.st, "default")
 }
 
 // Job reads one job.

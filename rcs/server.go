@@ -113,9 +113,6 @@ func New(opts Options) (*Server, error) {
 	if eo.Clock == nil {
 		eo.Clock = opts.Now
 	}
-	if eo.HelloProfile == nil {
-		eo.HelloProfile = s.helloProfile
-	}
 	eng, err := provisioning.New(opts.Store, certs, eo)
 	if err != nil {
 		return nil, err
