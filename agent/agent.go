@@ -119,7 +119,6 @@ func New(opts Options) (*Agent, error) {
 	a := &Agent{opts: opts, log: opts.Logger, cred: opts.Credential}
 	a.httpClient = &http.Client{
 		Transport: &http.Transport{TLSClientConfig: opts.TLS, ForceAttemptHTTP2: false, Proxy: http.ProxyFromEnvironment},
-		Timeout:   0,
 	}
 	if a.cred == "" && opts.StateFile != "" {
 		st, err := readState(opts.StateFile)
@@ -204,6 +203,10 @@ func randDuration(n time.Duration) time.Duration {
 	return time.Duration(v.Int64())
 }
 
+// enrollTimeout bounds the enrollment exchange, as the websocket dial is
+// bounded: an RCS that accepts and stays silent must not hang the agent.
+var enrollTimeout = 30 * time.Second
+
 func (a *Agent) credential(ctx context.Context) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -211,6 +214,10 @@ func (a *Agent) credential(ctx context.Context) (string, error) {
 		return a.cred, nil
 	}
 	body, _ := json.Marshal(wire.EnrollRequest{Token: a.opts.EnrollToken, Hostname: a.opts.Hostname})
+	// The client has no timeout of its own (the websocket it also dials
+	// lives for hours), so the exchange gets one here.
+	ctx, cancel := context.WithTimeout(ctx, enrollTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.Server+wire.EnrollPath, bytes.NewReader(body))
 	if err != nil {
 		return "", err

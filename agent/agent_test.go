@@ -304,3 +304,37 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestEnrollTimesOut: an RCS that accepts the connection and never
+// answers fails the enrollment after enrollTimeout, even when the caller's
+// context has no deadline.
+func TestEnrollTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent, until the test ends
+		}
+	}()
+	defer func(d time.Duration) { enrollTimeout = d }(enrollTimeout)
+	enrollTimeout = 200 * time.Millisecond
+	a, err := New(Options{Server: "http://" + ln.Addr().String(), EnrollToken: "amtrcs-enroll-0123456789abcdef.x", Backend: &InProcess{Label: "pc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = a.credential(context.Background())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("credential = %v, want the enrollment deadline", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("enrollment gave up after %s, want about %s", took, enrollTimeout)
+	}
+}
