@@ -125,6 +125,10 @@ type StepHook func(path Path, step string, phase Phase) error
 // 19+ device-identity chains end in (reference §13).
 const IntelOnDieRootSHA256 = "BEB40BB7507B33967226AA80E084749FBB6593893C642E818D682E9A8D07FC24"
 
+// legacyDialTimeout bounds the connection to a legacy device's port 16993:
+// a device that sent a hello answers on its own network at once.
+const legacyDialTimeout = 10 * time.Second
+
 // Options configure an Engine. The zero value works for the agent path.
 type Options struct {
 	// Clock is the RCS's clock (nil: time.Now).
@@ -144,7 +148,8 @@ type Options struct {
 	// HelloProfile picks the profile for a legacy hello (nil: the stored
 	// profile "default").
 	HelloProfile func(ctx context.Context, m hello.Message, source netip.Addr) (Profile, error)
-	// DialNetwork opens TCP connections to legacy devices (nil: net.Dialer).
+	// DialNetwork opens TCP connections to legacy devices (nil: net.Dialer
+	// with a 10 s timeout).
 	DialNetwork func(ctx context.Context, network, addr string) (net.Conn, error)
 	// LookupAddr names a legacy device by reverse DNS (nil: no lookup).
 	LookupAddr func(ctx context.Context, addr string) ([]string, error)
@@ -203,7 +208,9 @@ func New(st *store.Store, certs CertSource, opts Options) (*Engine, error) {
 		opts.TimeSyncThreshold = 10 * time.Second
 	}
 	if opts.DialNetwork == nil {
-		var d net.Dialer
+		// A session's context has no deadline; a legacy device that went
+		// away must not hold the session for the system's TCP timeout.
+		d := net.Dialer{Timeout: legacyDialTimeout}
 		opts.DialNetwork = d.DialContext
 	}
 	if certs == nil {
