@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
 )
@@ -62,31 +62,18 @@ func loadServeConfig(cmd *cobra.Command, a *app) (*config.Config, error) {
 	return cfg, nil
 }
 
+// readPEMCerts reads a root or CA file with csr's size limit and decoder
+// (PEM, or DER), the one reader of certificate files.
 func readPEMCerts(path string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
+	b, err := csr.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var out []*x509.Certificate
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		out = append(out, c)
+	certs, err := csr.ParsePEMOrDER(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM certificate: give a file with -----BEGIN CERTIFICATE-----", path)
-	}
-	return out, nil
+	return certs, nil
 }
 
 func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) error {

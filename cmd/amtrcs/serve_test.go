@@ -323,3 +323,31 @@ func TestServeKill9MidActivation(t *testing.T) {
 		t.Errorf("%d of %d devices provisioned after the restart; the agents reconnect, so all should be", provisioned, n)
 	}
 }
+
+// TestServeRefusesBadRootFiles: a root or CA file that holds no
+// certificate, or is too large, is bad input (exit 2) naming the flag, the
+// file and what it should hold; nothing is started.
+func TestServeRefusesBadRootFiles(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.pem")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("A"), 20<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		flag, file, want string
+	}{
+		{"--device-identity-root", junk, "PRIVATE KEY"},
+		{"--client-ca", junk, "PRIVATE KEY"},
+		{"--device-identity-root", big, "MiB"},
+		{"--client-ca", filepath.Join(dir, "missing.pem"), "no such file"},
+	} {
+		code, _, errOut := runCLI(t, "serve", "--data-dir", filepath.Join(dir, "data"), tt.flag, tt.file)
+		if code != 2 || !strings.Contains(errOut, tt.flag) || !strings.Contains(errOut, tt.file) || !strings.Contains(errOut, tt.want) {
+			t.Errorf("serve %s %s: exit %d, stderr %q; want 2 naming the flag, the file and %q", tt.flag, tt.file, code, errOut, tt.want)
+		}
+	}
+}
