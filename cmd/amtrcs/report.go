@@ -9,6 +9,7 @@ import (
 
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/rcs/health"
+	"github.com/amtrcs/amtrcs/store"
 )
 
 func init() { register(newReportCmd) }
@@ -48,8 +49,11 @@ func newReportHealthCmd(a *app) *cobra.Command {
 					return err
 				}
 				st, err := a.openStore()
+				if errors.Is(err, store.ErrLocked) {
+					return usageError(fmt.Errorf("%w; or ask the running server: --server URL", err))
+				}
 				if err != nil {
-					return usageError(fmt.Errorf("%v (a running server holds the store: ask it with --server)", errors.Unwrap(err)))
+					return err
 				}
 				defer st.Close()
 				in, err := health.Load(st)

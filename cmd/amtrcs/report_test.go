@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,4 +96,32 @@ func TestReportHealthEmptyAndBadConfig(t *testing.T) {
 	if code != exitUsage || errOut == "" {
 		t.Fatalf("missing config: exit %d, stderr %q", code, errOut)
 	}
+}
+
+// TestReportHealthStoreRefusals: a store held by a running server is bad
+// input pointing at --server; a store that cannot be opened for another
+// reason says that reason, not the server hint.
+func TestReportHealthStoreRefusals(t *testing.T) {
+	t.Run("locked", func(t *testing.T) {
+		dir := seedHealth(t)
+		st, err := store.Open(filepath.Join(dir, storeFile), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		code, _, errOut := runCLI(t, "report", "health", "--data-dir", dir)
+		if code != 2 || !strings.Contains(errOut, "another process holds") || !strings.Contains(errOut, "--server") {
+			t.Fatalf("exit %d, stderr %q; want 2, the lock and --server", code, errOut)
+		}
+	})
+	t.Run("kek", func(t *testing.T) {
+		dir := seedHealth(t)
+		if err := os.WriteFile(filepath.Join(dir, "kek"), bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCLI(t, "report", "health", "--data-dir", dir)
+		if code == 0 || strings.Contains(errOut, "--server") || strings.Contains(errOut, "running server") {
+			t.Fatalf("exit %d, stderr %q; want a failure that names the KEK, not a running server", code, errOut)
+		}
+	})
 }
