@@ -2,7 +2,6 @@ package provisioning
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -31,20 +30,7 @@ func tlsSteps() []step {
 			r.realm, err = realmOf(ctx, c)
 			return err
 		}},
-		{name: "set-admin-acl", do: func(ctx context.Context, r *run) error {
-			c, err := r.setupConn("")
-			if err != nil {
-				return err
-			}
-			digest := base64.StdEncoding.EncodeToString(amt.DigestPassword(amt.AdminUser, r.realm, r.adminPW))
-			if err := c.SetAdminAclEntryEx(ctx, amt.AdminUser, digest); err != nil {
-				return err
-			}
-			// From here the session wants the new password.
-			r.setup.close()
-			r.setup = nil
-			return nil
-		}},
+		{name: "set-admin-acl", do: stepSetupACL},
 		{name: "set-mebx-password", do: func(ctx context.Context, r *run) error {
 			c, err := r.setupConn(r.adminPW)
 			if err != nil {
@@ -55,6 +41,23 @@ func tlsSteps() []step {
 		{name: "commit", do: stepCommitTLS},
 	}
 	return append(s, configureSteps(amt.ControlACM)...)
+}
+
+// stepSetupACL sets the sealed admin password inside a setup session
+// (TLS-based and legacy network setup), which until then is admin with an
+// empty password.
+func stepSetupACL(ctx context.Context, r *run) error {
+	c, err := r.setupConn("")
+	if err != nil {
+		return err
+	}
+	if err := c.SetAdminAclEntryEx(ctx, amt.AdminUser, digestB64(r.realm, r.adminPW)); err != nil {
+		return err
+	}
+	// From here the session wants the new password.
+	r.setup.close()
+	r.setup = nil
+	return nil
 }
 
 func stepStartConfiguration(ctx context.Context, r *run) error {

@@ -47,18 +47,7 @@ func legacySteps() []step {
 			}
 			return c.SetMEBxPassword(ctx, r.mebxPW)
 		}},
-		{name: "set-admin-acl", do: func(ctx context.Context, r *run) error {
-			c, err := r.setupConn("")
-			if err != nil {
-				return err
-			}
-			if err := c.SetAdminAclEntryEx(ctx, amt.AdminUser, digestB64(r.realm, r.adminPW)); err != nil {
-				return err
-			}
-			r.setup.close()
-			r.setup = nil
-			return nil
-		}},
+		{name: "set-admin-acl", do: stepSetupACL},
 		{name: "time-sync", do: func(ctx context.Context, r *run) error {
 			c, err := r.setupConn(r.adminPW)
 			if err != nil {
