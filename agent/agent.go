@@ -163,6 +163,10 @@ func writeState(path string, st state) error {
 // Run reports to the RCS and relays its streams, reconnecting with back-off
 // until ctx ends, or (with Once) until the first job ends.
 func (a *Agent) Run(ctx context.Context) error {
+	// Connections the agent no longer uses (the enrollment request's
+	// keep-alive) would otherwise hold a descriptor and buffers on the RCS
+	// until its idle timeout; a fleet starting together multiplies that.
+	defer a.httpClient.CloseIdleConnections()
 	backoff := a.opts.MinBackoff
 	for {
 		final, err := a.session(ctx)

@@ -48,6 +48,7 @@ type fakeRCS struct {
 	cred     string
 	enrolls  atomic.Int32
 	connects atomic.Int32
+	open     atomic.Int32 // TCP connections the agent holds open now
 	// session runs against each connected agent; it returns the events to
 	// send, or drops the connection when drop is true.
 	session func(sess *yamux.Session, r wire.Report) (events []wire.Event, drop bool)
@@ -102,7 +103,16 @@ func newFakeRCS(t *testing.T) *fakeRCS {
 		// Let the agent read the events before the session closes.
 		_, _ = io.Copy(io.Discard, ctl)
 	})
-	f.srv = httptest.NewTLSServer(mux)
+	f.srv = httptest.NewUnstartedServer(mux)
+	f.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			f.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			f.open.Add(-1)
+		}
+	}
+	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -284,6 +294,38 @@ func TestAgentRejected(t *testing.T) {
 				t.Fatalf("Run = %v, want a rejection saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// An agent that is done leaves no connection open on the RCS: a fleet of
+// agents that enroll and finish together must not pile up idle keep-alive
+// connections on the server until its idle timeout.
+func TestAgentLeavesNoIdleConnection(t *testing.T) {
+	dev := newSimDevice(t, "16.1.25")
+	f := newFakeRCS(t)
+	f.session = func(*yamux.Session, wire.Report) ([]wire.Event, bool) {
+		return []wire.Event{{Kind: wire.EventDone, Message: "nothing to do"}}, false
+	}
+	a, err := New(Options{Server: f.srv.URL, EnrollToken: f.token, Once: true,
+		Backend: &InProcess{Label: "pc", Host: dev.Host(), Dial: dev.DialLMS},
+		TLS:     f.srv.Client().Transport.(*http.Transport).TLSClientConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.enrolls.Load() != 1 || f.connects.Load() != 1 {
+		t.Fatalf("enrolls %d, connects %d; want 1 and 1", f.enrolls.Load(), f.connects.Load())
+	}
+	// The server learns of the close asynchronously; the bound is generous.
+	for deadline := time.Now().Add(5 * time.Second); f.open.Load() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open on the RCS after the agent finished", f.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
