@@ -17,6 +17,7 @@ const (
 	StateFailed         = "failed"          // the last job failed: see Error and Fix
 	StateDeactivating   = "deactivating"    // a deactivation runs
 	StateNotProvisioned = "not-provisioned" // pre-provisioning, after a deactivation
+	StateInterrupted    = "interrupted"     // the server stopped during a job; it resumes when the agent reconnects
 )
 
 // DeviceRecord is what the RCS knows about a device, in the devices bucket

@@ -386,7 +386,18 @@ func (r *jobRunner) resumeOrphans() {
 		j.Status, j.Finished = JobFailed, s.now()
 		j.Error = "interrupted: the server stopped while the job ran"
 		j.Fix = "nothing: the device's session resumes when its agent reconnects"
-		_ = s.st.Put(store.Jobs, j.ID, j)
+		if err := s.putJob(j); err != nil {
+			s.log.Warn("record interrupted job", "job", j.ID, "err", err)
+		}
+		// The device must not go on showing "activating" for a job that no
+		// longer runs.
+		if err := s.updateDevice(j.Device, func(d *DeviceRecord) {
+			if d.LastJob == j.ID {
+				d.State, d.Error, d.Fix = StateInterrupted, j.Error, j.Fix
+			}
+		}); err != nil {
+			s.log.Warn("record interrupted device", "device", j.Device, "err", err)
+		}
 	}
 }
 
