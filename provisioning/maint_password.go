@@ -63,7 +63,7 @@ func stepSealNext(_ context.Context, r *run) error {
 	sess := *r.sess
 	sess.Step, sess.StepName, sess.Updated = r.stepIndex+1, "seal-new-password", now
 	name := AdminNextSecretName(sess.Device)
-	err = e.st.Update(func(tx *store.Tx) error {
+	err = e.st.Batch(func(tx *store.Tx) error {
 		if err := tx.PutSecret(name, []byte(pw)); err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func stepPromote(_ context.Context, r *run) error {
 	sess := *r.sess
 	sess.Step, sess.StepName, sess.Updated = r.stepIndex+1, "promote-password", now
 	var next []byte
-	err := e.st.Update(func(tx *store.Tx) error {
+	err := e.st.Batch(func(tx *store.Tx) error {
 		var err error
 		if next, err = tx.Secret(AdminNextSecretName(sess.Device)); err != nil {
 			return err
