@@ -123,7 +123,7 @@ func (s *Server) showDevice(w http.ResponseWriter, r *http.Request, _ *principal
 		// The session's profile copy holds no password (its JSON drops them).
 		out.Session = &sess
 	}
-	jobs, err := store.List[Job](s.st, store.Jobs)
+	jobs, err := s.jobList()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -396,7 +396,7 @@ func (s *Server) deleteDomain(w http.ResponseWriter, r *http.Request, p *princip
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ *principal) {
-	jobs, err := store.List[Job](s.st, store.Jobs)
+	jobs, err := s.jobList()
 	if err != nil {
 		writeError(w, err)
 		return

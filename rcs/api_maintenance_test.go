@@ -167,6 +167,22 @@ func TestMaintenanceThroughAPI(t *testing.T) {
 		})
 	}
 
+	// The job list shows maintenance records with a status, so that
+	// ?status= filters find them.
+	var listed []rcs.Job
+	if code := e.call("GET", "/api/v1/jobs?device="+drifted.ID().String(), e.token, nil, &listed); code != http.StatusOK {
+		t.Fatalf("job list: %d", code)
+	}
+	var maint *rcs.Job
+	for i := range listed {
+		if listed[i].Kind == "maintain/clock-sync" {
+			maint = &listed[i]
+		}
+	}
+	if maint == nil || maint.Status == "" || maint.Status != maint.State {
+		t.Fatalf("job list of %s: %+v, want a maintain/clock-sync record whose status is its scheduler state", drifted.ID(), listed)
+	}
+
 	var rep health.Report
 	if code := e.call("GET", "/api/v1/reports/health", e.token, nil, &rep); code != http.StatusOK {
 		t.Fatalf("health report: %d", code)

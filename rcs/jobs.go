@@ -51,6 +51,22 @@ type Job struct {
 	Fix      string    `json:"fix,omitempty"`
 	Created  time.Time `json:"created"`
 	Finished time.Time `json:"finished,omitzero"`
+	// State is the maintenance scheduler's state of a maintenance record
+	// (package jobs), which shares the jobs bucket.
+	State string `json:"state,omitempty"`
+}
+
+// jobList is every job record, activation jobs and maintenance records
+// alike; a maintenance record's scheduler state stands in for the status
+// it does not have, so that lists and filters show it.
+func (s *Server) jobList() ([]Job, error) {
+	jobs, err := store.List[Job](s.st, store.Jobs)
+	for i := range jobs {
+		if jobs[i].Status == "" {
+			jobs[i].Status = jobs[i].State
+		}
+	}
+	return jobs, err
 }
 
 // Duration is how long the job ran (so far).

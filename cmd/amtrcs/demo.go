@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -39,6 +41,7 @@ type demoFlags struct {
 	devices  int
 	versions []string
 	keep     bool
+	serve    bool
 }
 
 // demoSuffix is the DNS suffix of the demo fleet; the deliberate failure
@@ -70,6 +73,7 @@ func newDemoCmd(a *app) *cobra.Command {
 	fl.IntVar(&f.devices, "devices", 25, "number of simulated devices (at least 2)")
 	fl.StringSliceVar(&f.versions, "amt-versions", []string{"11.8.55", "16.1.27", "19.0.5"}, "AMT versions of the fleet, in turn")
 	fl.BoolVar(&f.keep, "keep", false, "keep the demo's data directory (default: a temporary one, removed at the end, unless --data-dir is given)")
+	fl.BoolVar(&f.serve, "serve", false, "after the demo, keep the server running (until interrupted) so that amtrcs device list|show can look at the fleet")
 	return cmd
 }
 
@@ -151,7 +155,23 @@ func runDemo(cmd *cobra.Command, a *app, f *demoFlags) error {
 	fmt.Fprintf(a.stderr, "demo: provisioning certificate %s (CN rcs.%s) imported; root SHA-256 %X added to the devices as a custom hash\n", stack.CertID, demoSuffix, rootHash.Hash[:8])
 	api := &apiClient{base: srv.URL(), token: stack.AdminToken, http: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: time.Minute}}
 	fmt.Fprintf(a.stderr, "demo: API %s; profile \"demo\" (ACM) and domain \"demo\" (%s) configured\n", srv.URL(), demoSuffix)
-	return runDemoFleet(ctx, a, f, srv, api, versions, idCA, rootHash, tlsCfg)
+	if err := runDemoFleet(ctx, a, f, srv, api, versions, idCA, rootHash, tlsCfg); err != nil || !f.serve {
+		return err
+	}
+	return serveAfterDemo(cmd.Context(), a, srv.URL(), dir)
+}
+
+// serveAfterDemo keeps the demo's server up for the device commands, and
+// says how to call them: the token and the server's certificate are in the
+// data directory, where those commands look for them.
+func serveAfterDemo(ctx context.Context, a *app, url, dir string) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(a.stdout, "\nThe server keeps running at %s until you press Ctrl-C. In another terminal:\n", url)
+	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s device list --server %s\n", dir, url)
+	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s device show pc-001 --server %s --show-password\n", dir, url)
+	<-ctx.Done()
+	return nil
 }
 
 func runDemoFleet(ctx context.Context, a *app, f *demoFlags, srv *rcs.Server, api *apiClient, versions []amt.Version, idCA *amtsim.IdentityCA, root amt.RootHash, tlsCfg *tls.Config) error {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -146,5 +149,25 @@ func TestDemoPicks(t *testing.T) {
 				t.Fatalf("picks %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// demo --serve keeps the server up and prints device commands that find
+// the token and the server's certificate in the demo's data directory.
+func TestServeAfterDemoSaysHowToLook(t *testing.T) {
+	var out bytes.Buffer
+	a := &app{stdout: &out, stderr: io.Discard}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // an interrupted server returns at once
+	if err := serveAfterDemo(ctx, a, "https://127.0.0.1:41234", "/tmp/demo-dir"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"amtrcs --data-dir /tmp/demo-dir device list --server https://127.0.0.1:41234",
+		"amtrcs --data-dir /tmp/demo-dir device show pc-001 --server https://127.0.0.1:41234 --show-password",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
