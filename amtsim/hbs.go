@@ -135,6 +135,34 @@ func validNetworkAdminPassword(s string) bool {
 	return true
 }
 
+// checkPreProvisioningLocked applies the rule AdminSetup and Setup share:
+// only an unprovisioned device with no TLS-based setup open may be activated.
+func (d *Device) checkPreProvisioningLocked(call string) bool {
+	if d.setup != nil || d.st.ProvState != amt.PreProvisioning {
+		d.refuseLocked(call, refusal(RuleState, d.st.ProvState.String(), "pre-provisioning", "unprovision the device before activating it again"))
+		return false
+	}
+	return true
+}
+
+// checkChainCompleteLocked applies the rule AdminSetup and
+// UpgradeClientToAdmin share: the signature is checked against the leaf of a
+// chain that reached its root, never a partial one.
+func (d *Device) checkChainCompleteLocked(call string) bool {
+	if d.chainStatus != amt.CertChainStatusComplete {
+		d.refuseLocked(call, refusal(RuleState, "certificate chain "+d.chainStatus.String(), "a complete chain (AddNextCertInChain up to the root)", "send the whole provisioning chain before "+call))
+		return false
+	}
+	return true
+}
+
+// spendChainLocked records the move to ACM and forgets the chain, so the
+// next activation has to send (and be checked against) a chain of its own.
+func (d *Device) spendChainLocked(call string) {
+	d.eventLocked("setup", call+": admin control mode with leaf "+certName(d.chain[0]))
+	d.chain, d.chainStatus = nil, amt.CertChainStatusNotStarted
+}
+
 // checkNetworkAdminPasswordLocked applies the rules AdminSetup and Setup
 // share: the password arrives as the digest A1 and never in the clear.
 func (d *Device) checkNetworkAdminPasswordLocked(call string, encType int, pw string) bool {
@@ -197,12 +225,10 @@ func (d *Device) adminSetup(_ *caller, r *wsman.Request) (any, error) {
 		d.refuseLocked(call, refusal(RuleAdminSetupRemoved, "AdminSetup on AMT "+d.version.String(), "AMT 7 to 18", "use TLS-based setup: StartConfigurationHBased, then SetAdminAclEntryEx, SetMEBxPassword and CommitChanges over TLS on port 16993"))
 		return out(amt.SetupInvalidState)
 	}
-	if d.setup != nil || d.st.ProvState != amt.PreProvisioning {
-		d.refuseLocked(call, refusal(RuleState, d.st.ProvState.String(), "pre-provisioning", "unprovision the device before activating it again"))
+	if !d.checkPreProvisioningLocked(call) {
 		return out(amt.SetupInvalidState)
 	}
-	if d.chainStatus != amt.CertChainStatusComplete {
-		d.refuseLocked(call, refusal(RuleState, "certificate chain "+d.chainStatus.String(), "a complete chain (AddNextCertInChain up to the root)", "send the whole provisioning chain before AdminSetup"))
+	if !d.checkChainCompleteLocked(call) {
 		return out(amt.SetupInvalidState)
 	}
 	if !d.checkNetworkAdminPasswordLocked(call, in.NetAdminPassEncryptionType, in.NetworkAdminPassword) {
@@ -216,8 +242,7 @@ func (d *Device) adminSetup(_ *caller, r *wsman.Request) (any, error) {
 	}
 	d.st.AdminUser, d.st.AdminHA1 = amt.AdminUser, in.NetworkAdminPassword
 	d.st.ProvState, d.st.Mode = amt.PostProvisioning, amt.ControlACM
-	d.eventLocked("setup", "AdminSetup: admin control mode with leaf "+certName(d.chain[0]))
-	d.chain, d.chainStatus = nil, amt.CertChainStatusNotStarted
+	d.spendChainLocked(call)
 	return out(amt.SetupSuccess)
 }
 
@@ -232,8 +257,7 @@ func (d *Device) setupCCM(_ *caller, r *wsman.Request) (any, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.setup != nil || d.st.ProvState != amt.PreProvisioning {
-		d.refuseLocked(call, refusal(RuleState, d.st.ProvState.String(), "pre-provisioning", "unprovision the device before activating it again"))
+	if !d.checkPreProvisioningLocked(call) {
 		return out(amt.SetupInvalidState)
 	}
 	if !d.checkNetworkAdminPasswordLocked(call, in.NetAdminPassEncryptionType, in.NetworkAdminPassword) {
@@ -263,8 +287,7 @@ func (d *Device) upgradeClientToAdmin(_ *caller, r *wsman.Request) (any, error) 
 		d.refuseLocked(call, refusal(RuleState, "control mode "+d.st.Mode.String(), "CCM", "activate CCM with Setup first, or use AdminSetup on a device in pre-provisioning"))
 		return out(amt.SetupInvalidState)
 	}
-	if d.chainStatus != amt.CertChainStatusComplete {
-		d.refuseLocked(call, refusal(RuleState, "certificate chain "+d.chainStatus.String(), "a complete chain (AddNextCertInChain up to the root)", "send the whole provisioning chain before UpgradeClientToAdmin"))
+	if !d.checkChainCompleteLocked(call) {
 		return out(amt.SetupInvalidState)
 	}
 	if rc, ok := d.checkSignatureLocked(call, in.McNonce, in.DigitalSignature, in.SigningAlgorithm); !ok {
@@ -274,7 +297,6 @@ func (d *Device) upgradeClientToAdmin(_ *caller, r *wsman.Request) (any, error) 
 		return out(amt.SetupFlashWriteExceeded)
 	}
 	d.st.Mode = amt.ControlACM
-	d.eventLocked("setup", "UpgradeClientToAdmin: admin control mode with leaf "+certName(d.chain[0]))
-	d.chain, d.chainStatus = nil, amt.CertChainStatusNotStarted
+	d.spendChainLocked(call)
 	return out(amt.SetupSuccess)
 }
