@@ -366,79 +366,71 @@ func expectEOF(d *xml.Decoder) error {
 // element overwrite the value, appends the selectors of every SelectorSet,
 // and skips what it does not know. FuzzDecodeHeader holds it to that.
 func decodeHeader(d *xml.Decoder, h *Header) error {
-	for {
-		t, err := d.Token()
-		if err != nil {
-			return err
+	return eachChild(d, func(t xml.StartElement) error {
+		var field *string
+		switch t.Name.Space {
+		case NSAddressing:
+			switch t.Name.Local {
+			case "To":
+				field = &h.To
+			case "RelatesTo":
+				field = &h.RelatesTo
+			case "Action":
+				field = &h.Action
+			case "MessageID":
+				field = &h.MessageID
+			case "ReplyTo":
+				return decodeReplyTo(d, &h.ReplyTo)
+			}
+		case NSWSMan:
+			switch t.Name.Local {
+			case "ResourceURI":
+				field = &h.ResourceURI
+			case "OperationTimeout":
+				field = &h.OperationTimeout
+			case "SelectorSet":
+				return decodeSelectorSet(d, &h.SelectorSet)
+			}
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			var field *string
-			switch t.Name.Space {
-			case NSAddressing:
-				switch t.Name.Local {
-				case "To":
-					field = &h.To
-				case "RelatesTo":
-					field = &h.RelatesTo
-				case "Action":
-					field = &h.Action
-				case "MessageID":
-					field = &h.MessageID
-				case "ReplyTo":
-					err = decodeReplyTo(d, &h.ReplyTo)
-				default:
-					err = d.Skip()
-				}
-			case NSWSMan:
-				switch t.Name.Local {
-				case "ResourceURI":
-					field = &h.ResourceURI
-				case "OperationTimeout":
-					field = &h.OperationTimeout
-				case "SelectorSet":
-					err = decodeSelectorSet(d, &h.SelectorSet)
-				default:
-					err = d.Skip()
-				}
-			default:
-				err = d.Skip()
-			}
-			if field != nil {
-				*field, err = elementText(d)
-			}
-			if err != nil {
-				return err
-			}
-		case xml.EndElement:
-			return nil
+		if field == nil {
+			return d.Skip()
 		}
-	}
+		var err error
+		*field, err = elementText(d)
+		return err
+	})
 }
 
 func decodeReplyTo(d *xml.Decoder, r *replyTo) error {
-	for {
-		t, err := d.Token()
-		if err != nil {
-			return err
+	return eachChild(d, func(t xml.StartElement) error {
+		if t.Name.Space != NSAddressing || t.Name.Local != "Address" {
+			return d.Skip()
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			if t.Name.Space == NSAddressing && t.Name.Local == "Address" {
-				r.Address, err = elementText(d)
-			} else {
-				err = d.Skip()
-			}
-			if err != nil {
-				return err
-			}
-		case xml.EndElement:
-			return nil
-		}
-	}
+		var err error
+		r.Address, err = elementText(d)
+		return err
+	})
 }
 
 func decodeSelectorSet(d *xml.Decoder, set *[]Selector) error {
+	return eachChild(d, func(t xml.StartElement) error {
+		if t.Name.Space != NSWSMan || t.Name.Local != "Selector" {
+			return d.Skip()
+		}
+		var s Selector
+		if err := d.DecodeElement(&s, &t); err != nil {
+			return err
+		}
+		*set = append(*set, s)
+		return nil
+	})
+}
+
+// eachChild walks the children of an element whose start was just read,
+// up to and including its end. child gets each child's start and must read
+// that child to its end (decode or skip it), so that the walk stays at one
+// depth.
+func eachChild(d *xml.Decoder, child func(t xml.StartElement) error) error {
 	for {
 		t, err := d.Token()
 		if err != nil {
@@ -446,13 +438,7 @@ func decodeSelectorSet(d *xml.Decoder, set *[]Selector) error {
 		}
 		switch t := t.(type) {
 		case xml.StartElement:
-			if t.Name.Space == NSWSMan && t.Name.Local == "Selector" {
-				var s Selector
-				if err := d.DecodeElement(&s, &t); err != nil {
-					return err
-				}
-				*set = append(*set, s)
-			} else if err := d.Skip(); err != nil {
+			if err := child(t); err != nil {
 				return err
 			}
 		case xml.EndElement:
