@@ -123,6 +123,11 @@ func pickIssuer(cur *x509.Certificate, certs []*x509.Certificate, used map[*x509
 	return selfSignedCand
 }
 
+// PickLeaf picks the leaf of certificates given in any order by the rule
+// an import applies when no key comes with them, so that every command
+// names the same certificate as the leaf.
+func PickLeaf(certs []*x509.Certificate) (*x509.Certificate, error) { return pickLeaf(certs, nil) }
+
 func pickLeaf(certs []*x509.Certificate, key crypto.PublicKey) (*x509.Certificate, error) {
 	if key != nil {
 		for _, c := range certs {

@@ -28,7 +28,17 @@ func ParsePEMOrDER(data []byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-func parsePEM(data []byte) ([]*x509.Certificate, error) {
+func parsePEM(data []byte) ([]*x509.Certificate, error) { return readPEM(data, false) }
+
+// ParsePEMCertificates reads the certificates of PEM text that also holds
+// other blocks, such as the key a provisioning_cert_file keeps next to its
+// chain. Those blocks are skipped unread, so no key material is parsed, and
+// the certificates obey the same parsing and count rules as an import.
+func ParsePEMCertificates(data []byte) ([]*x509.Certificate, error) { return readPEM(data, true) }
+
+// readPEM is the one PEM certificate reader. skipOthers is for files that
+// are not deliveries; a delivery with a key or a CSR is refused with a fix.
+func readPEM(data []byte, skipOthers bool) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	rest := data
 	for {
@@ -50,17 +60,11 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 				return nil, err
 			}
 			certs = append(certs, cs...)
-		case "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST":
-			return nil, unreadable("delivery format", "a certificate signing request, not a certificate",
-				"the certificate the vendor issued for it",
-				"send the CSR to the vendor and import the certificate files it returns")
-		case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY":
-			// The type is named, never the content.
-			return nil, unreadable("delivery format", "a PEM file with a "+b.Type+" block",
-				"certificates only; keys come from `amtrcs csr new` or inside a PFX",
-				"import the certificate files alone, or a .pfx that holds the key and chain")
 		default:
-			return nil, notACertificate(fmt.Sprintf("a PEM block of type %q", b.Type))
+			if skipOthers {
+				continue
+			}
+			return nil, notADeliveryBlock(b.Type)
 		}
 		if len(certs) > MaxCertificates {
 			return nil, tooMany(len(certs))
@@ -70,6 +74,21 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 		return nil, notACertificate("PEM text with no CERTIFICATE block")
 	}
 	return certs, nil
+}
+
+func notADeliveryBlock(typ string) error {
+	switch typ {
+	case "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST":
+		return unreadable("delivery format", "a certificate signing request, not a certificate",
+			"the certificate the vendor issued for it",
+			"send the CSR to the vendor and import the certificate files it returns")
+	case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY":
+		// The type is named, never the content.
+		return unreadable("delivery format", "a PEM file with a "+typ+" block",
+			"certificates only; keys come from `amtrcs csr new` or inside a PFX",
+			"import the certificate files alone, or a .pfx that holds the key and chain")
+	}
+	return notACertificate(fmt.Sprintf("a PEM block of type %q", typ))
 }
 
 func notACertificate(seen string) error {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -243,34 +241,21 @@ func loadDNSConfig(a *app) (*config.Config, error) {
 	return a.loadConfig()
 }
 
-// certFileNames reads the leaf certificate of a PEM chain (the first that is
-// not a CA) and returns its CN and SAN DNS names. Key blocks in the file are
-// skipped unread.
+// certFileNames reads the leaf certificate of a PEM chain, picked as cert
+// import picks it, and returns its CN and SAN DNS names. Key blocks in the
+// file are skipped unread.
 func certFileNames(path string) ([]string, error) {
 	data, err := csr.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var leaf *x509.Certificate
-	for {
-		var blk *pem.Block
-		blk, data = pem.Decode(data)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if leaf == nil || (leaf.IsCA && !c.IsCA) {
-			leaf = c
-		}
+	certs, err := csr.ParsePEMCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if leaf == nil {
-		return nil, fmt.Errorf("%s holds no PEM CERTIFICATE block; want the provisioning chain in PEM", path)
+	leaf, err := csr.PickLeaf(certs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var names []string
 	seen := map[string]bool{}

@@ -295,3 +295,48 @@ func writeTestChain(t *testing.T, path, cn string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCertFileNames: the names come from the leaf that cert import would
+// pick, a key block next to the chain is skipped unread (its bytes here are
+// not even a key), and a file without a usable leaf is refused.
+func TestCertFileNames(t *testing.T) {
+	dir := t.TempDir()
+	chain := filepath.Join(dir, "chain.pem")
+	writeTestChain(t, chain, "rcs.corp.example.com")
+	chainPEM, err := os.ReadFile(chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyBlock := []byte("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
+	rootOnly, _ := pem.Decode(chainPEM)
+	twoRoots := append(pem.EncodeToMemory(rootOnly), pem.EncodeToMemory(rootOnly)...)
+	for name, tc := range map[string]struct {
+		data    []byte
+		want    string
+		wantErr string
+	}{
+		"chain":              {data: chainPEM, want: "rcs.corp.example.com"},
+		"key after chain":    {data: append(append([]byte(nil), chainPEM...), keyBlock...), want: "rcs.corp.example.com"},
+		"key before chain":   {data: append(append([]byte(nil), keyBlock...), chainPEM...), want: "rcs.corp.example.com"},
+		"no certificate":     {data: keyBlock, wantErr: "no CERTIFICATE block"},
+		"only CAs":           {data: twoRoots, wantErr: "no end-entity certificate"},
+		"broken certificate": {data: []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), wantErr: "does not parse"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "provisioning.pem")
+			if err := os.WriteFile(path, tc.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			names, err := certFileNames(path)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("err %v, want one naming %s and %q", err, path, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(names) != 1 || names[0] != tc.want {
+				t.Fatalf("names %q, err %v; want [%s]", names, err, tc.want)
+			}
+		})
+	}
+}
