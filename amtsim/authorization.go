@@ -32,12 +32,9 @@ const maxUsername = 32
 
 func (d *Device) setAdminAclEntryEx(c *caller, r *wsman.Request) (any, error) {
 	const call = "SetAdminAclEntryEx"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.SetAdminAclEntryExInput](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.SetAdminAclEntryExInput
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	out := func(rc amt.ReturnCode) (any, error) {
 		return returned(wsman.ResourceAuthorizationService, call, rc), nil

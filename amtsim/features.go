@@ -44,12 +44,9 @@ func (d *Device) generalInstance() *wsman.GeneralSettings {
 // firmware's and are kept.
 func (d *Device) putGeneral(c *caller, r *wsman.Request) (any, error) {
 	const call = "Put AMT_GeneralSettings"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.GeneralSettings](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.GeneralSettings
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	if in.HostName != "" {
 		if _, err := dnssuffix.ValidateName(in.HostName); err != nil || strings.Contains(in.HostName, ".") {
@@ -92,12 +89,9 @@ func (rt *routes) features() {
 	rt.enumeration(eth, func(d *Device, _ *caller) []any { return []any{d.ethernetInstance(), d.wirelessInstance()} })
 	rt.handle(eth, wsman.ActionPut, func(d *Device, c *caller, r *wsman.Request) (any, error) {
 		const call = "Put AMT_EthernetPortSettings"
-		if err := c.denyLSA(call); err != nil {
+		in, err := configInput[wsman.EthernetPortSettings](d, c, r, call)
+		if err != nil {
 			return nil, err
-		}
-		var in wsman.EthernetPortSettings
-		if err := r.Decode(&in); err != nil {
-			return nil, d.badInput(call, err)
 		}
 		if id, _ := r.Header.Selector("InstanceID"); id != "" && id != wsman.EthernetPortWired {
 			return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
@@ -124,12 +118,9 @@ func (rt *routes) features() {
 	rt.enumeration(red, func(d *Device, _ *caller) []any { return []any{d.redirectionInstance()} })
 	rt.handle(red, wsman.ActionPut, func(d *Device, c *caller, r *wsman.Request) (any, error) {
 		const call = "Put AMT_RedirectionService"
-		if err := c.denyLSA(call); err != nil {
+		in, err := configInput[wsman.RedirectionService](d, c, r, call)
+		if err != nil {
 			return nil, err
-		}
-		var in wsman.RedirectionService
-		if err := r.Decode(&in); err != nil {
-			return nil, d.badInput(call, err)
 		}
 		d.mu.Lock()
 		if !d.configurableLocked(c, call) {
@@ -149,12 +140,9 @@ func (rt *routes) features() {
 	rt.enumeration(opt, func(d *Device, _ *caller) []any { return []any{d.optInInstance()} })
 	rt.handle(opt, wsman.ActionPut, func(d *Device, c *caller, r *wsman.Request) (any, error) {
 		const call = "Put IPS_OptInService"
-		if err := c.denyLSA(call); err != nil {
+		in, err := configInput[wsman.OptInService](d, c, r, call)
+		if err != nil {
 			return nil, err
-		}
-		var in wsman.OptInService
-		if err := r.Decode(&in); err != nil {
-			return nil, d.badInput(call, err)
 		}
 		d.mu.Lock()
 		if !d.configurableLocked(c, call) {

@@ -241,12 +241,9 @@ func (rt *routes) publicKey() {
 }
 
 func (d *Device) addCertificate(c *caller, r *wsman.Request, method string, trustedRoot bool) (any, error) {
-	if err := c.denyLSA(method); err != nil {
+	in, err := configInput[wsman.CertificateBlobInput](d, c, r, method)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.CertificateBlobInput
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(method, err)
 	}
 	fail := func(rc amt.ReturnCode) (any, error) {
 		o := wsman.NewCreatedCertificateOutput(method, "")
@@ -305,12 +302,9 @@ func (d *Device) addCertificate(c *caller, r *wsman.Request, method string, trus
 
 func (d *Device) generateKeyPair(c *caller, r *wsman.Request) (any, error) {
 	const call = "GenerateKeyPair"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.GenerateKeyPairInput](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.GenerateKeyPairInput
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	out := func(rc amt.ReturnCode, id string) (any, error) {
 		o := &wsman.GenerateKeyPairOutput{KeyPair: wsman.NewEPR(wsman.ResourcePublicPrivateKeyPair, wsman.Selector{Name: "InstanceID", Value: id})}
@@ -363,12 +357,9 @@ var (
 
 func (d *Device) generatePKCS10RequestEx(c *caller, r *wsman.Request) (any, error) {
 	const call = "GeneratePKCS10RequestEx"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.GeneratePKCS10RequestExInput](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.GeneratePKCS10RequestExInput
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	out := func(rc amt.ReturnCode, der []byte) (any, error) {
 		o := &wsman.GeneratePKCS10RequestExOutput{SignedCertificateRequest: base64.StdEncoding.EncodeToString(der)}

@@ -86,12 +86,9 @@ func (d *Device) configurableLocked(c *caller, call string) bool {
 
 func (d *Device) setMEBxPassword(c *caller, r *wsman.Request) (any, error) {
 	const call = "SetMEBxPassword"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.SetMEBxPasswordInput](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.SetMEBxPasswordInput
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	out := func(rc amt.ReturnCode) (any, error) {
 		return returned(wsman.ResourceSetupAndConfigurationService, call, rc), nil
@@ -161,12 +158,9 @@ func (d *Device) commitChanges(c *caller, r *wsman.Request) (any, error) {
 
 func (d *Device) unprovisionWSMAN(c *caller, r *wsman.Request) (any, error) {
 	const call = "Unprovision"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.UnprovisionInput](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.UnprovisionInput
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	out := func(rc amt.ReturnCode) (any, error) {
 		return returned(wsman.ResourceSetupAndConfigurationService, call, rc), nil

@@ -30,12 +30,9 @@ func (rt *routes) timeSync() {
 
 func (d *Device) setHighAccuracyTimeSynch(c *caller, r *wsman.Request) (any, error) {
 	const call = "SetHighAccuracyTimeSynch"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.SetHighAccuracyTimeSynchInput](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.SetHighAccuracyTimeSynchInput
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	out := func(rc amt.ReturnCode) (any, error) {
 		return returned(wsman.ResourceTimeSynchronizationService, call, rc), nil

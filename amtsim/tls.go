@@ -64,12 +64,9 @@ func tlsSettingInstance(id string, s tlsSetting) *wsman.TLSSettingData {
 
 func (d *Device) createTLSCredentialContext(c *caller, r *wsman.Request) (any, error) {
 	const call = "Create AMT_TLSCredentialContext"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.TLSCredentialContext](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.TLSCredentialContext
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -142,12 +139,9 @@ func (d *Device) tlsCertUsableLocked(call, id string) bool {
 // handshake on; open connections keep theirs.
 func (d *Device) putTLSCredentialContext(c *caller, r *wsman.Request) (any, error) {
 	const call = "Put AMT_TLSCredentialContext"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.TLSCredentialContext](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.TLSCredentialContext
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -199,12 +193,9 @@ func (d *Device) deleteTLSCredentialContext(c *caller, r *wsman.Request) (any, e
 
 func (d *Device) putTLSSetting(c *caller, r *wsman.Request) (any, error) {
 	const call = "Put AMT_TLSSettingData"
-	if err := c.denyLSA(call); err != nil {
+	in, err := configInput[wsman.TLSSettingData](d, c, r, call)
+	if err != nil {
 		return nil, err
-	}
-	var in wsman.TLSSettingData
-	if err := r.Decode(&in); err != nil {
-		return nil, d.badInput(call, err)
 	}
 	id, err := selectorID(r)
 	if err != nil {

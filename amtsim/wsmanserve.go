@@ -167,6 +167,20 @@ func (c *caller) denyLSA(call string) error {
 	return wsman.NewFault(wsman.SubcodeAccessDenied, "")
 }
 
+// configInput opens a configuration call that takes input: the local
+// system account is refused before the body is read, as the firmware does,
+// and only then must the body decode into T.
+func configInput[T any](d *Device, c *caller, r *wsman.Request, call string) (T, error) {
+	var in T
+	if err := c.denyLSA(call); err != nil {
+		return in, err
+	}
+	if err := r.Decode(&in); err != nil {
+		return in, d.badInput(call, err)
+	}
+	return in, nil
+}
+
 // badInput records a malformed request and returns the fault to send.
 func (d *Device) badInput(call string, err error) error {
 	d.mu.Lock()
