@@ -79,6 +79,21 @@ func (f *checkFlags) options() (csr.CheckOptions, error) {
 	return opts, nil
 }
 
+// read is the start check and import share: the flags are judged before
+// any file is opened, then the files are read with the PFX password.
+func (f *checkFlags) read(paths []string) (csr.CheckOptions, *csr.Delivery, error) {
+	opts, err := f.options()
+	if err != nil {
+		return opts, nil, err
+	}
+	pw, err := readPasswordFile(f.passwordFile)
+	if err != nil {
+		return opts, nil, err
+	}
+	d, err := readDelivery(paths, pw)
+	return opts, d, err
+}
+
 // readPasswordFile reads a password from a file, without its line ending.
 // The password itself is never printed, even in an error.
 func readPasswordFile(path string) (string, error) {
@@ -127,15 +142,7 @@ Exit status: 0 when usable for every version checked, 1 when not, 2 on unreadabl
   amtrcs cert check test.pem --trust-hash 3F2A...C9 --amt-version 19`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			opts, err := cf.options()
-			if err != nil {
-				return err
-			}
-			pw, err := readPasswordFile(cf.passwordFile)
-			if err != nil {
-				return err
-			}
-			d, err := readDelivery(args, pw)
+			opts, d, err := cf.read(args)
 			if err != nil {
 				return err
 			}
@@ -286,15 +293,7 @@ Exit status: 0 imported, 1 refused, 2 on unreadable input.`,
   amtrcs cert import leaf.crt intermediate.crt --trust-hash 3F2A...C9`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			opts, err := cf.options()
-			if err != nil {
-				return err
-			}
-			pw, err := readPasswordFile(cf.passwordFile)
-			if err != nil {
-				return err
-			}
-			d, err := readDelivery(args, pw)
+			opts, d, err := cf.read(args)
 			if err != nil {
 				return err
 			}
