@@ -112,12 +112,7 @@ func (e *Engine) denied(device, action string, err error) {
 // pre-provisioned → start over. A provisioned device whose stored password
 // does not authenticate is reported with ErrUnknownPassword.
 func (e *Engine) Resume(ctx context.Context, dev *Device) (*Result, error) {
-	if dev.Host != nil {
-		if err := dev.ReadInfo(ctx); err != nil {
-			return nil, err
-		}
-	}
-	release, err := e.acquire(dev.ID())
+	release, err := e.acquireFresh(ctx, dev)
 	if err != nil {
 		return nil, err
 	}

@@ -18,12 +18,7 @@ import (
 // same transaction as the session record and the audit event; the MEBx
 // password is kept, as the firmware keeps it.
 func (e *Engine) Deactivate(ctx context.Context, dev *Device) (*Result, error) {
-	if dev.Host != nil {
-		if err := dev.ReadInfo(ctx); err != nil {
-			return nil, err
-		}
-	}
-	release, err := e.acquire(dev.ID())
+	release, err := e.acquireFresh(ctx, dev)
 	if err != nil {
 		return nil, err
 	}

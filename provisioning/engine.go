@@ -234,6 +234,18 @@ func New(st *store.Store, certs CertSource, opts Options) (*Engine, error) {
 // Store is the engine's store.
 func (e *Engine) Store() *store.Store { return e.st }
 
+// acquireFresh rereads what the host interface reports, when the device
+// has one, then marks the device busy: Resume and Deactivate decide from
+// the device's present state, never from an earlier read.
+func (e *Engine) acquireFresh(ctx context.Context, dev *Device) (release func(), err error) {
+	if dev.Host != nil {
+		if err := dev.ReadInfo(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return e.acquire(dev.ID())
+}
+
 // acquire marks a device busy, or fails with ErrBusy.
 func (e *Engine) acquire(id string) (release func(), err error) {
 	e.mu.Lock()
