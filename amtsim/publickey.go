@@ -147,17 +147,11 @@ func (rt *routes) publicKey() {
 	rt.method(res, "GeneratePKCS10RequestEx", (*Device).generatePKCS10RequestEx)
 
 	certs := wsman.ResourcePublicKeyCertificate
-	rt.handle(certs, wsman.ActionGet, func(d *Device, _ *caller, r *wsman.Request) (any, error) {
-		id, err := selectorID(r)
-		if err != nil {
-			return nil, err
-		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
+	rt.getByID(certs, func(d *Device, id string) (any, bool) {
 		if c := d.certLocked(id); c != nil {
-			return certInstance(c), nil
+			return certInstance(c), true
 		}
-		return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
+		return nil, false
 	})
 	rt.enumeration(certs, func(d *Device, _ *caller) []any {
 		d.mu.Lock()
@@ -192,19 +186,13 @@ func (rt *routes) publicKey() {
 	})
 
 	keys := wsman.ResourcePublicPrivateKeyPair
-	rt.handle(keys, wsman.ActionGet, func(d *Device, _ *caller, r *wsman.Request) (any, error) {
-		id, err := selectorID(r)
-		if err != nil {
-			return nil, err
-		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
+	rt.getByID(keys, func(d *Device, id string) (any, bool) {
 		for _, sk := range d.st.Keys {
 			if sk.InstanceID == id {
-				return d.keyInstanceLocked(sk), nil
+				return d.keyInstanceLocked(sk), true
 			}
 		}
-		return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
+		return nil, false
 	})
 	rt.enumeration(keys, func(d *Device, _ *caller) []any {
 		d.mu.Lock()

@@ -24,18 +24,12 @@ func (rt *routes) tls() {
 	})
 
 	set := wsman.ResourceTLSSettingData
-	rt.handle(set, wsman.ActionGet, func(d *Device, _ *caller, r *wsman.Request) (any, error) {
-		id, err := selectorID(r)
-		if err != nil {
-			return nil, err
-		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
+	rt.getByID(set, func(d *Device, id string) (any, bool) {
 		s, ok := d.tlsSettingLocked(id)
 		if !ok {
-			return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
+			return nil, false
 		}
-		return tlsSettingInstance(id, *s), nil
+		return tlsSettingInstance(id, *s), true
 	})
 	rt.handle(set, wsman.ActionPut, (*Device).putTLSSetting)
 	rt.enumeration(set, func(d *Device, _ *caller) []any {

@@ -67,6 +67,24 @@ func (rt *routes) get(resource string, f func(d *Device) any) {
 	})
 }
 
+// getByID serves Get of a class with one instance per InstanceID
+// selector: findLocked runs under d.mu, and an ID it does not know gets the
+// InvalidSelectors fault the firmware sends.
+func (rt *routes) getByID(resource string, findLocked func(d *Device, id string) (any, bool)) {
+	rt.handle(resource, wsman.ActionGet, func(d *Device, _ *caller, r *wsman.Request) (any, error) {
+		id, err := selectorID(r)
+		if err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if inst, ok := findLocked(d, id); ok {
+			return inst, nil
+		}
+		return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
+	})
+}
+
 // enumeration serves Enumerate, Pull and Release with per-device contexts,
 // so that one device's clients never see another's and a busy fleet does
 // not share one table of open enumerations.
