@@ -2,15 +2,12 @@ package amtsim_test
 
 import (
 	"crypto"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/base64"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -161,37 +158,7 @@ func TestLegacyNetworkSetup(t *testing.T) {
 		t.Fatalf("firmware clock off by %v after sync", off)
 	}
 	// TLS: key in the firmware, CSR signed by it, certificate back.
-	keyID, err := c.GenerateKeyPair(ctx(t), 2048)
-	if err != nil {
-		t.Fatalf("GenerateKeyPair: %v (%s)", err, d.LastError())
-	}
-	kp, err := c.GetPublicPrivateKeyPair(ctx(t), keyID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := base64.StdEncoding.DecodeString(kp.DERKey)
-	pub, err := x509.ParsePKCS1PublicKey(der)
-	if err != nil {
-		t.Fatalf("DERKey: %v", err)
-	}
-	null := nullSignedCSR(t, "pc01."+testSuffix, pub)
-	signed, err := c.GeneratePKCS10RequestEx(ctx(t), keyID, null, wsman.PKCS10SHA256RSA)
-	if err != nil {
-		t.Fatalf("GeneratePKCS10RequestEx: %v (%s)", err, d.LastError())
-	}
-	csr, err := x509.ParseCertificateRequest(signed)
-	if err != nil || csr.CheckSignature() != nil || csr.Subject.CommonName != "pc01."+testSuffix {
-		t.Fatalf("signed CSR: %v / %v", err, csr.CheckSignature())
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: csr.Subject, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, DNSNames: []string{"pc01." + testSuffix}}
-	tlsDER, err := x509.CreateCertificate(rand.Reader, tmpl, v.Root, csr.PublicKey, v.RootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certID, err := c.AddCertificate(ctx(t), tlsDER)
-	if err != nil {
-		t.Fatalf("AddCertificate: %v (%s)", err, d.LastError())
-	}
+	certID, _, tlsDER := firmwareCert(t, d, c, v, 7)
 	if _, err := c.CreateTLSCredentialContext(ctx(t), certID); err != nil {
 		t.Fatalf("TLSCredentialContext: %v (%s)", err, d.LastError())
 	}

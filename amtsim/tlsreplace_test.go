@@ -54,9 +54,13 @@ func firmwareCert(t *testing.T, d *amtsim.Device, c *wsman.Client, v *simtest.Ve
 	if err != nil {
 		t.Fatalf("GeneratePKCS10RequestEx: %v (%s)", err, d.LastError())
 	}
+	// The firmware signs with the key it generated, over the subject asked for.
 	csr, err := x509.ParseCertificateRequest(signed)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("signed CSR: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil || csr.Subject.CommonName != "pc01."+testSuffix {
+		t.Fatalf("signed CSR for %q: signature %v", csr.Subject.CommonName, err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: csr.Subject, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, DNSNames: []string{"pc01." + testSuffix}}
