@@ -20,16 +20,7 @@ func tlsSteps() []step {
 	s := []step{
 		sealPasswords(true, true),
 		{name: "start-configuration", do: stepStartConfiguration},
-		{name: "get-realm", do: func(ctx context.Context, r *run) error {
-			// Until SetAdminAclEntryEx the session is admin with an empty
-			// password: the client certificate authenticated it.
-			c, err := r.setupConn("")
-			if err != nil {
-				return err
-			}
-			r.realm, err = realmOf(ctx, c)
-			return err
-		}},
+		{name: "get-realm", do: stepSetupRealm},
 		{name: "set-admin-acl", do: stepSetupACL},
 		{name: "set-mebx-password", do: func(ctx context.Context, r *run) error {
 			c, err := r.setupConn(r.adminPW)
@@ -41,6 +32,19 @@ func tlsSteps() []step {
 		{name: "commit", do: stepCommitTLS},
 	}
 	return append(s, configureSteps(amt.ControlACM)...)
+}
+
+// stepSetupRealm reads the digest realm inside a setup session (TLS-based
+// and legacy network setup). Until SetAdminAclEntryEx the session is admin
+// with an empty password: the client certificate, or the setup itself,
+// authenticated it.
+func stepSetupRealm(ctx context.Context, r *run) error {
+	c, err := r.setupConn("")
+	if err != nil {
+		return err
+	}
+	r.realm, err = realmOf(ctx, c)
+	return err
 }
 
 // stepSetupACL sets the sealed admin password inside a setup session

@@ -30,14 +30,7 @@ const NoteLegacyTLS = "TLS key and certificate not configured, and user consent 
 // SetAdminAclEntryEx.
 func legacySteps() []step {
 	return []step{
-		{name: "get-realm", do: func(ctx context.Context, r *run) error {
-			c, err := r.setupConn("")
-			if err != nil {
-				return err
-			}
-			r.realm, err = realmOf(ctx, c)
-			return err
-		}},
+		{name: "get-realm", do: stepSetupRealm},
 		{name: "read-firmware", do: stepLegacyPreflight},
 		sealPasswords(true, true),
 		{name: "set-mebx-password", do: func(ctx context.Context, r *run) error {
