@@ -68,6 +68,19 @@ type calibTarget struct {
 	wsman *atomic.Int64
 }
 
+// workDir is cfg.Dir, or else a temporary directory that cleanup removes,
+// so that a run leaves nothing behind unless told where to work.
+func workDir(cfg Config) (dir string, cleanup func(), err error) {
+	if cfg.Dir != "" {
+		return cfg.Dir, func() {}, nil
+	}
+	d, err := os.MkdirTemp("", "amtrcs-bench-")
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: temporary directory: %w", err)
+	}
+	return d, func() { os.RemoveAll(d) }, nil
+}
+
 // Run activates cfg.Devices simulated devices and reports: through the
 // whole stack (ModeStack, the default) or against the engine alone
 // (ModeEngine).
@@ -78,15 +91,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Mode == ModeStack {
 		return runStack(ctx, cfg)
 	}
-	dir := cfg.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "amtrcs-bench-")
-		if err != nil {
-			return nil, fmt.Errorf("bench: temporary directory: %w", err)
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, cleanup, err := workDir(cfg)
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	h, err := newHarness(cfg, dir)
 	if err != nil {
 		return nil, err

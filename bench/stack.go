@@ -144,15 +144,11 @@ func (t *tailBuffer) suffix() string {
 // runStack is the full-stack run: the server here, the fleet and its
 // agents in a child process.
 func runStack(ctx context.Context, cfg Config) (_ *Report, err error) {
-	dir := cfg.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "amtrcs-bench-")
-		if err != nil {
-			return nil, fmt.Errorf("bench: temporary directory: %w", err)
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, cleanup, err := workDir(cfg)
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	rep := &Report{Mode: ModeStack, Path: cfg.Path, Version: cfg.Version.String(), Devices: cfg.Devices, Concurrency: cfg.Concurrency,
 		LatencyPerCallMS: ms(cfg.Latency)}
 	rep.LatencyMeasured = "agent start to the job's final event at the agent"
