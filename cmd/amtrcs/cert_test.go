@@ -122,14 +122,7 @@ func TestCertCheckGolden(t *testing.T) {
 
 func TestCertCheckInput(t *testing.T) {
 	dir := t.TempDir()
-	v := csrtest.NewVendor(csrtest.VendorOptions{})
-	leaf, key := v.Issue(csrtest.LeafOptions{})
-	pfx, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{v.Intermediate, v.Root}, "vendor-pfx-pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pfxFile := writeFile(t, dir, "rcs.pfx", pfx)
-	good := writeFile(t, dir, "pw-good", []byte("vendor-pfx-pw\n"))
+	v, pfxFile, good := vendorPFX(t, dir)
 	bad := writeFile(t, dir, "pw-bad", []byte("not-the-pw\n"))
 	big := filepath.Join(dir, "big.cer")
 	if f, err := os.Create(big); err == nil {
@@ -185,14 +178,7 @@ func TestCertCheckInput(t *testing.T) {
 // already exists world-readable: the key must still land in a 0600 file.
 func TestCertExportPFXMode(t *testing.T) {
 	dir := t.TempDir()
-	v := csrtest.NewVendor(csrtest.VendorOptions{})
-	leaf, key := v.Issue(csrtest.LeafOptions{})
-	pfx, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{v.Intermediate, v.Root}, "vendor-pfx-pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pfxFile := writeFile(t, dir, "rcs.pfx", pfx)
-	pw := writeFile(t, dir, "pw", []byte("vendor-pfx-pw\n"))
+	v, pfxFile, pw := vendorPFX(t, dir)
 	data := filepath.Join(dir, "data")
 	if code, out, errOut := runCLI(t, "--data-dir", data, "cert", "import", pfxFile, "--password-file", pw, "--trust-hash", rootHash(v.Root)); code != exitOK {
 		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
@@ -223,4 +209,18 @@ func TestCertExportPFXMode(t *testing.T) {
 	if _, _, _, err := pkcs12.DecodeChain(got, "vendor-pfx-pw"); err != nil {
 		t.Fatalf("exported PFX does not open with its password: %v", err)
 	}
+}
+
+// vendorPFX writes what a vendor delivers as a PFX: a new vendor's leaf,
+// key and chain under the password "vendor-pfx-pw", and a password file
+// holding it with a line ending. Both are made here, in dir.
+func vendorPFX(t *testing.T, dir string) (v *csrtest.Vendor, pfxFile, pwFile string) {
+	t.Helper()
+	v = csrtest.NewVendor(csrtest.VendorOptions{})
+	leaf, key := v.Issue(csrtest.LeafOptions{})
+	pfx, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{v.Intermediate, v.Root}, "vendor-pfx-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, writeFile(t, dir, "rcs.pfx", pfx), writeFile(t, dir, "pw", []byte("vendor-pfx-pw\n"))
 }
