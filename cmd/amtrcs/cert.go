@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -102,7 +103,8 @@ func readPasswordFile(path string) (string, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", usageError(fmt.Errorf("--password-file: %w", err))
+		return "", usageError(fmt.Errorf("--password-file: %w; want a readable file holding the PFX password; "+
+			"fix: write the password to that file, for example (umask 077; openssl rand -base64 24 > %s), or correct the path", err, filepath.Base(path)))
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
