@@ -17,7 +17,7 @@ func init() { register(newDeviceCmd) }
 func newDeviceCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "device",
-		Short: "List, show, activate and deactivate devices through the RCS API",
+		Short: "List, show, activate, deactivate and maintain devices through the RCS API",
 	}
 	cmd.AddCommand(newDeviceListCmd(a), newDeviceShowCmd(a), newDeviceJobCmd(a, rcs.JobActivate), newDeviceJobCmd(a, rcs.JobDeactivate), newMaintainCmd(a))
 	return cmd

@@ -111,3 +111,35 @@ func TestDemo(t *testing.T) {
 		t.Errorf("--devices 1: exit %d, want %d", code, exitUsage)
 	}
 }
+
+// The one-line summary of `device` is what `amtrcs --help` shows; a user
+// who reads it must learn of every device subcommand, maintain included.
+func TestDeviceSummaryNamesEverySubcommand(t *testing.T) {
+	code, out, _ := runCLI(t, "device", "--help")
+	if code != exitOK {
+		t.Fatalf("device --help: exit %d", code)
+	}
+	summary, rest, _ := strings.Cut(out, "\n")
+	_, list, ok := strings.Cut(rest, "Available Commands:\n")
+	if !ok {
+		t.Fatalf("no subcommand list in:\n%s", out)
+	}
+	var names []string
+	for _, line := range strings.Split(list, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			break
+		}
+		if f[0] != "help" && f[0] != "completion" {
+			names = append(names, f[0])
+		}
+	}
+	if len(names) < 5 {
+		t.Fatalf("found subcommands %v, want at least list, show, activate, deactivate, maintain", names)
+	}
+	for _, n := range names {
+		if !strings.Contains(strings.ToLower(summary), n) {
+			t.Errorf("summary %q does not name subcommand %q", summary, n)
+		}
+	}
+}
