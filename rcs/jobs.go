@@ -464,7 +464,11 @@ func (s *Server) Job(id string) (Job, error) {
 func (s *Server) startDeviceJob(id, kind, profile, actor string) (Job, error) {
 	ac := s.gw.conn(id)
 	if ac == nil {
-		return Job{}, apiErr(409, "device reachable", fmt.Sprintf("no agent is connected for device %s", id), "a connected agent", "start amtrcs agent on the PC (legacy hello devices are activated by their hello)")
+		fix := "start amtrcs agent on the PC (legacy hello devices are activated by their hello)"
+		if kind == JobDeactivate {
+			fix = "start amtrcs agent on the PC: the RCS reaches AMT through it to unprovision"
+		}
+		return Job{}, apiErr(http.StatusConflict, "device reachable", fmt.Sprintf("no agent is connected for device %s", id), "a connected agent", fix)
 	}
 	switch kind {
 	case JobDeactivate:
