@@ -170,6 +170,8 @@ func serveAfterDemo(ctx context.Context, a *app, url, dir string) error {
 	fmt.Fprintf(a.stdout, "\nThe server keeps running at %s until you press Ctrl-C. In another terminal:\n", url)
 	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s device list --server %s\n", dir, url)
 	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s device show pc-001 --server %s --show-password\n", dir, url)
+	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s report health --server %s\n", dir, url)
+	fmt.Fprintf(a.stdout, "The simulated devices and their agents have stopped: activate and deactivate need a connected agent and are refused (409); a maintenance request is accepted and retried with back-off until an agent connects.\n")
 	<-ctx.Done()
 	return nil
 }

@@ -165,6 +165,8 @@ func TestServeAfterDemoSaysHowToLook(t *testing.T) {
 	for _, want := range []string{
 		"amtrcs --data-dir /tmp/demo-dir device list --server https://127.0.0.1:41234",
 		"amtrcs --data-dir /tmp/demo-dir device show pc-001 --server https://127.0.0.1:41234 --show-password",
+		"amtrcs --data-dir /tmp/demo-dir report health --server https://127.0.0.1:41234",
+		"need a connected agent",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
