@@ -64,10 +64,8 @@ func (d *Device) putGeneral(c *caller, r *wsman.Request) (any, error) {
 			return nil, wsman.NewFault(wsman.SubcodeInvalidRepresentation, wsman.DetailInvalidValue)
 		}
 	}
-	d.mu.Lock()
-	if !d.configurableLocked(c, call) {
-		d.mu.Unlock()
-		return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+	if err := d.lockConfigurable(c, call); err != nil {
+		return nil, err
 	}
 	d.st.HostName, d.st.DomainName = in.HostName, in.DomainName
 	d.eventLocked("config", fmt.Sprintf("AMT FQDN %s.%s", in.HostName, in.DomainName))
@@ -102,10 +100,8 @@ func (rt *routes) features() {
 			d.mu.Unlock()
 			return nil, wsman.NewFault(wsman.SubcodeInvalidRepresentation, wsman.DetailInvalidValue)
 		}
-		d.mu.Lock()
-		if !d.configurableLocked(c, call) {
-			d.mu.Unlock()
-			return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+		if err := d.lockConfigurable(c, call); err != nil {
+			return nil, err
 		}
 		d.st.Features.DHCPEnabled = in.DHCPEnabled
 		d.st.Features.IPAddress = in.IPAddress
@@ -122,10 +118,8 @@ func (rt *routes) features() {
 		if err != nil {
 			return nil, err
 		}
-		d.mu.Lock()
-		if !d.configurableLocked(c, call) {
-			d.mu.Unlock()
-			return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+		if err := d.lockConfigurable(c, call); err != nil {
+			return nil, err
 		}
 		d.st.Features.RedirListener = in.ListenerEnabled
 		d.mu.Unlock()
@@ -144,10 +138,8 @@ func (rt *routes) features() {
 		if err != nil {
 			return nil, err
 		}
-		d.mu.Lock()
-		if !d.configurableLocked(c, call) {
-			d.mu.Unlock()
-			return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+		if err := d.lockConfigurable(c, call); err != nil {
+			return nil, err
 		}
 		// CCM always requires user consent (reference §1): the policy can
 		// only be changed in ACM.

@@ -74,6 +74,19 @@ func validMEBxPassword(p string) bool {
 	return lower && upper && digit && symbol
 }
 
+// lockConfigurable takes the device lock for a configuration Put or Create
+// that answers a refusal with an AccessDenied fault (the methods answer
+// with a ReturnValue instead and call configurableLocked). On a refusal the
+// lock is released again; on success the caller holds it.
+func (d *Device) lockConfigurable(c *caller, call string) error {
+	d.mu.Lock()
+	if !d.configurableLocked(c, call) {
+		d.mu.Unlock()
+		return wsman.NewFault(wsman.SubcodeAccessDenied, "")
+	}
+	return nil
+}
+
 // configurableLocked reports whether configuration calls are allowed now: in
 // a setup session, or on a provisioned device. It records the refusal.
 func (d *Device) configurableLocked(c *caller, call string) bool {

@@ -62,11 +62,10 @@ func (d *Device) createTLSCredentialContext(c *caller, r *wsman.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.configurableLocked(c, call) {
-		return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+	if err := d.lockConfigurable(c, call); err != nil {
+		return nil, err
 	}
+	defer d.mu.Unlock()
 	id := in.ElementInContext.InstanceID()
 	if !d.tlsCertUsableLocked(call, id) {
 		return nil, wsman.NewFault(wsman.SubcodeInvalidRepresentation, wsman.DetailInvalidValue)
@@ -137,11 +136,10 @@ func (d *Device) putTLSCredentialContext(c *caller, r *wsman.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.configurableLocked(c, call) {
-		return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+	if err := d.lockConfigurable(c, call); err != nil {
+		return nil, err
 	}
+	defer d.mu.Unlock()
 	if err := d.credentialSelectorLocked(call, r); err != nil {
 		return nil, err
 	}
@@ -169,11 +167,10 @@ func (d *Device) deleteTLSCredentialContext(c *caller, r *wsman.Request) (any, e
 	if err := c.denyLSA(call); err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.configurableLocked(c, call) {
-		return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+	if err := d.lockConfigurable(c, call); err != nil {
+		return nil, err
 	}
+	defer d.mu.Unlock()
 	if err := d.credentialSelectorLocked(call, r); err != nil {
 		return nil, err
 	}
@@ -195,11 +192,10 @@ func (d *Device) putTLSSetting(c *caller, r *wsman.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.configurableLocked(c, call) {
-		return nil, wsman.NewFault(wsman.SubcodeAccessDenied, "")
+	if err := d.lockConfigurable(c, call); err != nil {
+		return nil, err
 	}
+	defer d.mu.Unlock()
 	s, ok := d.tlsSettingLocked(id)
 	if !ok {
 		return nil, wsman.NewFault(wsman.SubcodeInvalidSelectors, wsman.DetailInvalidValue)
