@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amtrcs/amtrcs/amt"
@@ -166,6 +167,8 @@ type Device struct {
 
 	mu sync.Mutex
 	st state
+	// delayed counts calls that waited the whole latency (Status).
+	delayed atomic.Int64
 
 	// Volatile state, created lazily so that an idle device stays small.
 	nonce       []byte // current ConfigurationNonce; nil once spent
@@ -449,6 +452,7 @@ func (d *Device) wait(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-t.C:
+		d.delayed.Add(1)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -509,6 +513,9 @@ type Status struct {
 	HelloAddress      string                `json:"hello_address,omitempty"`
 	FlashWrites       int                   `json:"flash_writes"`
 	LastError         string                `json:"last_error,omitempty"`
+	// DelayedCalls counts the calls that waited the whole latency: how a
+	// benchmark proves the latency was applied without reading a clock.
+	DelayedCalls int64 `json:"delayed_calls,omitempty"`
 }
 
 // Status reports the device's state.
@@ -520,6 +527,7 @@ func (d *Device) Status() Status {
 		ProvisioningState: d.st.ProvState, State: d.st.ProvState.String(),
 		ControlMode: d.st.Mode, Mode: d.st.Mode.String(),
 		DNSSuffix: d.suffixLocked(), FlashWrites: d.st.FlashWrites, LastError: d.st.LastError,
+		DelayedCalls: d.delayed.Load(),
 	}
 	if d.setup != nil {
 		s.Setup = map[setupKind]string{setupTLS: "tls", setupHello: "hello"}[d.setup.kind]

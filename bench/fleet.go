@@ -103,6 +103,8 @@ type fleetEnd struct {
 	CPU      time.Duration `json:"cpu"`
 	PeakRSS  int64         `json:"peak_rss"`
 	TLSDials int64         `json:"tls_dials"`
+	// Delayed is the calls the fleet's devices delayed by the latency.
+	Delayed int64 `json:"delayed"`
 }
 
 // fleet is the child's state.
@@ -203,7 +205,7 @@ func ServeFleet(ctx context.Context, in io.Reader, out io.Writer) (err error) {
 	f.tlsDials.Store(0)
 	cpu0 := processCPU()
 	f.runAll(ctx)
-	return f.send(fleetMsg{Kind: msgEnd, End: &fleetEnd{CPU: processCPU() - cpu0, PeakRSS: peakRSS(), TLSDials: f.tlsDials.Load()}})
+	return f.send(fleetMsg{Kind: msgEnd, End: &fleetEnd{CPU: processCPU() - cpu0, PeakRSS: peakRSS(), TLSDials: f.tlsDials.Load(), Delayed: delayedCalls(f.devs)}})
 }
 
 func (f *fleet) prepare() error {

@@ -48,6 +48,10 @@ type Report struct {
 	CPURatioToFloor          float64 `json:"cpu_ratio_to_floor"`
 
 	Calls Calls `json:"calls_per_activation"`
+	// DelayedCalls is how many calls the simulated firmware delayed by the
+	// whole latency during the run (0 without latency): the proof that the
+	// latency was applied, counted, not timed.
+	DelayedCalls int64 `json:"delayed_calls"`
 
 	profile []byte
 }
@@ -199,8 +203,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "calls           %d per activation (%d host interface, %d WS-MAN), %d TLS connections\n",
 		r.Calls.Total, r.Calls.PTHI, r.Calls.WSMAN, r.Calls.TLSConnections)
 	if r.Calls.LatencySumMS > 0 {
-		fmt.Fprintf(&b, "latency budget  sum of call latencies %.0f ms; mean/sum = %.3f, p50/sum = %.3f\n",
-			r.Calls.LatencySumMS, r.Calls.MeanOverSum, r.Calls.P50OverSum)
+		fmt.Fprintf(&b, "latency budget  sum of call latencies %.0f ms; mean/sum = %.3f, p50/sum = %.3f; %d calls delayed by the firmware\n",
+			r.Calls.LatencySumMS, r.Calls.MeanOverSum, r.Calls.P50OverSum, r.DelayedCalls)
 	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "failure: %s\n", f)

@@ -133,6 +133,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.profile = prof.Bytes()
 
 	rep.fill(cfg, h.tlsDials.Load(), lat, fails, elapsed, cpu)
+	rep.DelayedCalls = delayedCalls(h.sims)
 	split, err := splitProfile(rep.profile)
 	if err != nil {
 		return nil, err
@@ -249,6 +250,15 @@ func newSimDevice(c Config, idCA *amtsim.IdentityCA, suffix string, rootHash []b
 		return nil, fmt.Errorf("bench: device %s: %w", name, err)
 	}
 	return d, nil
+}
+
+// delayedCalls sums the calls that devs delayed by their latency.
+func delayedCalls(devs []*amtsim.Device) int64 {
+	var n int64
+	for _, d := range devs {
+		n += d.Status().DelayedCalls
+	}
+	return n
 }
 
 func (h *harness) makeFleet() error {

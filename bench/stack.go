@@ -285,6 +285,7 @@ func runStack(ctx context.Context, cfg Config) (_ *Report, err error) {
 	}
 	rep.fill(cfg, dials, lat, fails, elapsed, cpu)
 	rep.FleetPeakRSSMiB = float64(end.PeakRSS) / (1 << 20)
+	rep.DelayedCalls = end.Delayed
 	rep.attributeStack(cpu, end.CPU)
 	return rep, nil
 }

@@ -115,7 +115,7 @@ func startStepCA(t *testing.T) stepCA {
 	}
 	go srv.Run()
 	t.Cleanup(func() { srv.Stop() })
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {

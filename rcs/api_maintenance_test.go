@@ -142,7 +142,7 @@ func TestMaintenanceThroughAPI(t *testing.T) {
 					t.Fatalf("the old password after the rotation: %v, want an authentication refusal", err)
 				}
 				st, err := e.srv.Engine().State(rotated.ID().String())
-				if err != nil || st.Rotations != 1 || time.Since(st.PasswordSet) > time.Minute {
+				if err != nil || st.Rotations != 1 || st.PasswordSet.IsZero() {
 					t.Fatalf("state after the rotation: rotations %d, set %s (%v)", st.Rotations, st.PasswordSet, err)
 				}
 			},

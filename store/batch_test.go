@@ -23,7 +23,7 @@ func openBatchTest(t *testing.T, opts Options) *Store {
 // queued waits until n calls wait behind the running commit.
 func queued(t *testing.T, s *Store, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		s.batch.mu.Lock()
 		got := len(s.batch.queue)
@@ -32,7 +32,7 @@ func queued(t *testing.T, s *Store, n int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d Batch calls queued after 10 s, want %d", got, n)
+			t.Fatalf("%d Batch calls queued after 2 minutes, want %d", got, n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -177,13 +177,29 @@ func TestBatchPanic(t *testing.T) {
 // full batch (MaxBatch calls) commits at once, in one commit.
 func TestBatchDelayAndMax(t *testing.T) {
 	t.Run("lone call waits the delay", func(t *testing.T) {
-		s := openBatchTest(t, Options{BatchDelay: 40 * time.Millisecond})
-		start := time.Now()
-		if err := s.Batch(func(tx *Tx) error { return tx.Put(Devices, "a", device{ID: "a"}) }); err != nil {
+		// With an hour's delay and room for two, a lone call stays queued,
+		// uncommitted; a second call fills the batch and both commit in
+		// one. No clock is read: only the delay can hold the first call.
+		s := openBatchTest(t, Options{BatchDelay: time.Hour, MaxBatch: 2})
+		first := make(chan error, 1)
+		go func() { first <- s.Batch(func(tx *Tx) error { return tx.Put(Devices, "a", device{ID: "a"}) }) }()
+		queued(t, s, 1)
+		if st := s.Stats(); st.Commits != 0 {
+			t.Fatalf("stats %+v while the lone call waits: it committed without waiting for BatchDelay", st)
+		}
+		select {
+		case err := <-first:
+			t.Fatalf("the lone call returned (%v) before its batch was full or the delay over", err)
+		default:
+		}
+		if err := s.Batch(func(tx *Tx) error { return tx.Put(Devices, "b", device{ID: "b"}) }); err != nil {
 			t.Fatal(err)
 		}
-		if took := time.Since(start); took < 40*time.Millisecond {
-			t.Errorf("Batch returned after %s, want at least the 40ms BatchDelay", took)
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
+		if st := s.Stats(); st.Commits != 1 || st.BatchCalls != 2 {
+			t.Errorf("stats %+v, want 1 commit of 2 calls", st)
 		}
 	})
 	t.Run("full batch does not wait", func(t *testing.T) {
@@ -199,7 +215,7 @@ func TestBatchDelayAndMax(t *testing.T) {
 		go func() { wg.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(30 * time.Second):
+		case <-time.After(2 * time.Minute):
 			t.Fatal("3 Batch calls with MaxBatch 3 still waiting after 30 s: a full batch must not wait for BatchDelay")
 		}
 		for i, err := range errs {
@@ -224,7 +240,7 @@ func TestBatchAfterClose(t *testing.T) {
 		if err == nil {
 			t.Fatal("Batch on a closed store = nil, want an error")
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("Batch on a closed store hangs")
 	}
 }

@@ -243,14 +243,11 @@ func TestLockHeldByAnotherOpen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "amtrcs.db")
 	s := openTest(t, path)
 	defer s.Close()
-	start := time.Now()
+	// The first store holds the lock until the end of the test: only the
+	// lock timeout can end the second Open, and ErrLocked says it did.
 	_, err := Open(path, Options{KEK: KEKSource{Key: testKEK}, Logger: quietLogger(), LockTimeout: 150 * time.Millisecond})
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open = %v, want ErrLocked", err)
-	}
-	// bbolt polls the lock every 50ms and gives up one poll early.
-	if el := time.Since(start); el < 90*time.Millisecond || el > 5*time.Second {
-		t.Errorf("second Open gave up after %v, want about the 150ms timeout", el)
 	}
 	for _, want := range []string{path, "another process", "stop that process"} {
 		if !strings.Contains(err.Error(), want) {

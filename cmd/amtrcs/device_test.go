@@ -36,7 +36,7 @@ func TestDeviceCommands(t *testing.T) {
 	api := []string{"--server", "https://" + f.api, "--data-dir", f.dir}
 	run := func(args ...string) (int, string, string) { return runCLI(t, append(args, api...)...) }
 
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		_, out, _ := run("device", "list")
 		if strings.Contains(out, id) && strings.Contains(out, "provisioned") && strings.Contains(out, "connected") {

@@ -125,7 +125,7 @@ func (f *serveFixture) start() {
 	if err := f.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		if f.client == nil {
 			if b, err := os.ReadFile(filepath.Join(f.dir, rcs.ServerCertFile)); err == nil {
@@ -245,7 +245,7 @@ func TestServeKill9MidActivation(t *testing.T) {
 		go func() { defer wg.Done(); ag.Run(ctx) }()
 	}
 	// Kill once some devices are provisioned and others are not yet.
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		post := 0
 		for _, sd := range devs {
@@ -277,7 +277,7 @@ func TestServeKill9MidActivation(t *testing.T) {
 
 	// Wait until every device has settled: no job running, each record
 	// provisioned or failed.
-	deadline = time.Now().Add(120 * time.Second)
+	deadline = time.Now().Add(3 * time.Minute)
 	for {
 		var ds []rcs.DeviceRecord
 		settled := 0

@@ -77,7 +77,7 @@ func TestSimServes(t *testing.T) {
 	var st struct {
 		Devices []amtsim.Status `json:"devices"`
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		res, err := http.Get("http://" + status + "/status")
 		if err == nil {
