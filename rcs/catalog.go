@@ -107,36 +107,6 @@ func (s *Server) domainFor(suffix string) (Domain, bool, error) {
 	return Domain{}, false, nil
 }
 
-// workshopCerts is the engine's CertSource over the certificate workshop:
-// the chain from the store and a signer over the sealed key.
-type workshopCerts struct{ w *csr.Workshop }
-
-func (c workshopCerts) ProvisioningCert(_ context.Context, id string) (*provisioning.ProvisioningCert, error) {
-	pc, err := c.w.Load(id)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := c.w.Signer(pc.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &provisioning.ProvisioningCert{ID: pc.ID, Chain: pc.Chain, Signer: signer}, nil
-}
-
-func (c workshopCerts) ProvisioningCertIDs(context.Context) ([]string, error) {
-	es, err := c.w.List()
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range es {
-		if e.Kind == "certificate" {
-			ids = append(ids, e.ID)
-		}
-	}
-	return ids, nil
-}
-
 // profileFromConfig turns a profile of the file into the engine's, reading
 // static passwords from where the file says they live.
 func profileFromConfig(p config.Profile, lookupEnv func(string) (string, bool)) (provisioning.Profile, error) {

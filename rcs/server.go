@@ -103,7 +103,7 @@ func New(opts Options) (*Server, error) {
 	s.workshop = csr.NewWorkshop(opts.Store, csr.WorkshopOptions{Now: opts.Now, Actor: "rcs"})
 	certs := opts.Certs
 	if certs == nil {
-		certs = workshopCerts{s.workshop}
+		certs = provisioning.WorkshopCerts{W: s.workshop}
 	}
 	eo := opts.Engine
 	eo.Domains = s.lookupDomain
