@@ -2,6 +2,8 @@ package amtsim
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -57,6 +59,58 @@ type IdentityCA struct {
 
 	mu     sync.Mutex
 	serial int64
+	// chain is the intermediates under Cert that real firmware's chain
+	// has, made on first use: index 0 issues the leaves (chain position
+	// 1), the last is issued by Cert. They are not saved: the RCS trusts
+	// the root only, as it trusts Intel's root only.
+	chain    []*x509.Certificate
+	chainKey crypto.Signer
+}
+
+// identityIntermediates names the intermediates of a simulated
+// device-identity chain, leaf side first, in the shape real firmware sends
+// (chain positions 1 to 5): position 3 is the CSME ROM certificate, whose
+// CN carries "ROM CA" and whose issuer's OU starts "On Die CSME P".
+var identityIntermediates = []pkix.Name{
+	{Organization: []string{"amtsim"}, OrganizationalUnit: []string{"CSME IDevID"}, CommonName: "amtsim CSME IDevID CA"},
+	{Organization: []string{"amtsim"}, OrganizationalUnit: []string{"CSME Kernel"}, CommonName: "amtsim CSME Kernel CA"},
+	{Organization: []string{"amtsim"}, OrganizationalUnit: []string{"CSME ROM"}, CommonName: "amtsim CSME ROM CA"},
+	{Organization: []string{"amtsim"}, OrganizationalUnit: []string{"On Die CSME P amtsim"}, CommonName: "amtsim On Die CSME CA"},
+	{Organization: []string{"amtsim"}, OrganizationalUnit: []string{"OnDie CA Signing"}, CommonName: "amtsim On Die CA"},
+}
+
+// intermediates makes the chain under the root once (ECDSA P-384, fast to
+// generate, as Intel's On-Die chain is elliptic-curve).
+func (ca *IdentityCA) intermediates(now time.Time) ([]*x509.Certificate, crypto.Signer, error) {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	if ca.chain != nil {
+		return ca.chain, ca.chainKey, nil
+	}
+	parent, parentKey := ca.Cert, ca.key
+	chain := make([]*x509.Certificate, len(identityIntermediates))
+	for i := len(identityIntermediates) - 1; i >= 0; i-- {
+		key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		if err != nil {
+			return nil, nil, fmt.Errorf("amtsim: identity intermediate key: %w", err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(int64(100 + i)), Subject: identityIntermediates[i],
+			NotBefore: now.Add(-time.Hour), NotAfter: ca.Cert.NotAfter,
+			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, BasicConstraintsValid: true, IsCA: true,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("amtsim: identity intermediate: %w", err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, nil, err
+		}
+		chain[i], parent, parentKey = c, c, key
+	}
+	ca.chain, ca.chainKey = chain, parentKey
+	return chain, parentKey, nil
 }
 
 // NewIdentityCA makes a fresh device-identity root valid from now-1h for
@@ -87,9 +141,15 @@ func NewIdentityCA(now time.Time) (*IdentityCA, error) {
 }
 
 // issue makes a device TLS certificate (RSA-2048, CN "AMT RCFG" as real
-// firmware's setup certificate) for the device with the given UUID.
+// firmware's setup certificate) for the device with the given UUID, with
+// the chain real firmware sends: the leaf and five intermediates, without
+// the root.
 func (ca *IdentityCA) issue(uuid string, now time.Time) (*tls.Certificate, error) {
 	key, err := pool.get()
+	if err != nil {
+		return nil, err
+	}
+	inter, issuerKey, err := ca.intermediates(now)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +165,7 @@ func (ca *IdentityCA) issue(uuid string, now time.Time) (*tls.Certificate, error
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, inter[0], key.Public(), issuerKey)
 	if err != nil {
 		return nil, fmt.Errorf("amtsim: issue device identity certificate: %w", err)
 	}
@@ -113,7 +173,12 @@ func (ca *IdentityCA) issue(uuid string, now time.Time) (*tls.Certificate, error
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Certificate{Certificate: [][]byte{der, ca.Cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+	// Leaf and intermediates, no root: what real firmware sends.
+	tc := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	for _, c := range inter {
+		tc.Certificate = append(tc.Certificate, c.Raw)
+	}
+	return tc, nil
 }
 
 // CertHash is the SHA-256 of a certificate's DER, the form

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/hello"
 	"github.com/amtrcs/amtrcs/store"
 )
@@ -122,8 +123,9 @@ func (p Phase) String() string {
 type StepHook func(path Path, step string, phase Phase) error
 
 // IntelOnDieRootSHA256 is the SHA-256 of Intel's On-Die CA root, which AMT
-// 19+ device-identity chains end in (reference §13).
-const IntelOnDieRootSHA256 = "BEB40BB7507B33967226AA80E084749FBB6593893C642E818D682E9A8D07FC24"
+// 19+ device-identity chains end in; the root itself is built in
+// (amt.IntelOnDieRoot).
+const IntelOnDieRootSHA256 = amt.IntelOnDieRootSHA256
 
 // legacyDialTimeout bounds the connection to a legacy device's port 16993:
 // a device that sent a hello answers on its own network at once.
@@ -140,9 +142,10 @@ type Options struct {
 	// passes the preflight.
 	Domains DomainLookup
 	// DeviceIdentityRoots are the roots a device's TLS certificate (AMT 19
-	// setup) must chain to, and DeviceIdentityRootSHA256 SHA-256 pins of
-	// roots given only by hash (uppercase or lowercase hex). With neither,
-	// Intel's On-Die root is pinned by IntelOnDieRootSHA256.
+	// setup) may chain to besides Intel's On-Die root, which is always
+	// trusted (firmware does not send it); DeviceIdentityRootSHA256 are
+	// SHA-256 pins of roots a device sends in its chain, given only by
+	// hash (uppercase or lowercase hex).
 	DeviceIdentityRoots      []*x509.Certificate
 	DeviceIdentityRootSHA256 []string
 	// HelloProfile picks the profile for a legacy hello (nil: the stored
@@ -217,11 +220,7 @@ func New(st *store.Store, certs CertSource, opts Options) (*Engine, error) {
 		certs = CertList(nil)
 	}
 	e := &Engine{st: st, certs: certs, opts: opts, log: opts.Logger, busy: map[string]bool{}}
-	hashes := opts.DeviceIdentityRootSHA256
-	if len(hashes) == 0 && len(opts.DeviceIdentityRoots) == 0 {
-		hashes = []string{IntelOnDieRootSHA256}
-	}
-	for _, h := range hashes {
+	for _, h := range opts.DeviceIdentityRootSHA256 {
 		b, err := hex.DecodeString(strings.TrimSpace(h))
 		if err != nil || len(b) != 32 {
 			return nil, fmt.Errorf("provisioning: device-identity root pin %q: want 64 hex digits (a SHA-256)", h)

@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/wsman"
@@ -158,8 +160,17 @@ func (e *Engine) verifyDevice(cs tls.ConnectionState, pin []byte, pinAlg amt.Has
 				Want: fmt.Sprintf("the hash StartConfigurationHBased returned, %s", amt.FormatHash(pin)),
 				Fix:  "the stream does not reach this device's firmware: check the agent's relay"}
 		}
+		// TLS-based setup: the firmware's own identity chain, which
+		// hardware-proven clients check for its shape as well as its
+		// signatures.
+		if err := checkDeviceChainShape(cs.PeerCertificates); err != nil {
+			return err
+		}
 	}
+	// Intel's On-Die root is always trusted: firmware sends its chain
+	// without it. Configured roots (the simulator's) come in addition.
 	roots := x509.NewCertPool()
+	roots.AddCert(amt.IntelOnDieRoot())
 	for _, c := range e.opts.DeviceIdentityRoots {
 		roots.AddCert(c)
 	}
@@ -176,8 +187,44 @@ func (e *Engine) verifyDevice(cs tls.ConnectionState, pin []byte, pinAlg amt.Has
 	if err != nil {
 		return Reason{Rule: RuleDeviceIdentity,
 			Seen: fmt.Sprintf("certificate %q issued by %q does not verify: %v", leaf.Subject.CommonName, leaf.Issuer.CommonName, err),
-			Want: "a chain to a configured device-identity root (Intel's On-Die CA by default)",
-			Fix:  "for simulated devices add the simulator's device-identity root to the RCS's device_identity_roots"}
+			Want: "a chain to Intel's On-Die CA root (built in) or a configured device-identity root",
+			Fix:  "for simulated devices add the simulator's device-identity root to the RCS's device_identity_roots (--device-identity-root)"}
+	}
+	return nil
+}
+
+// checkDeviceChainShape checks the firmware's identity chain as
+// hardware-proven clients do: 4 or 6 certificates (the root not sent), a
+// leaf named as firmware names it, and at position 3 the CSME ROM
+// certificate, issued under an On-Die CSME CA.
+func checkDeviceChainShape(chain []*x509.Certificate) error {
+	if !slices.Contains(amt.DeviceChainLengths, len(chain)) {
+		return Reason{Rule: RuleDeviceIdentity, Seen: fmt.Sprintf("a chain of %d certificates", len(chain)),
+			Want: fmt.Sprintf("%v certificates (leaf and intermediates, as AMT firmware sends them)", amt.DeviceChainLengths),
+			Fix:  "the stream does not reach AMT firmware's TLS-based setup: check the agent's relay to port 16993"}
+	}
+	leaf := chain[0]
+	if cn := leaf.Subject.CommonName; cn != amt.DeviceLeafCN && cn != amt.DeviceLeafCNIDevID {
+		return Reason{Rule: RuleDeviceIdentity, Seen: fmt.Sprintf("leaf CN %q", cn),
+			Want: fmt.Sprintf("%q or %q", amt.DeviceLeafCNIDevID, amt.DeviceLeafCN),
+			Fix:  "the stream does not reach AMT firmware's TLS-based setup: check the agent's relay to port 16993"}
+	}
+	rom := chain[amt.DeviceChainROMIndex]
+	cnOK := false
+	for _, m := range amt.DeviceROMCNMarks {
+		cnOK = cnOK || strings.Contains(rom.Subject.CommonName, m)
+	}
+	ouOK := false
+	for _, ou := range rom.Issuer.OrganizationalUnit {
+		for _, p := range amt.DeviceROMIssuerOUPrefixes {
+			ouOK = ouOK || strings.HasPrefix(ou, p)
+		}
+	}
+	if !cnOK || !ouOK {
+		return Reason{Rule: RuleDeviceIdentity,
+			Seen: fmt.Sprintf("certificate %d has CN %q, issuer OU %q", amt.DeviceChainROMIndex, rom.Subject.CommonName, rom.Issuer.OrganizationalUnit),
+			Want: fmt.Sprintf("the CSME ROM certificate: a CN containing one of %q, an issuer OU starting with one of %q", amt.DeviceROMCNMarks, amt.DeviceROMIssuerOUPrefixes),
+			Fix:  "the device's chain is not an AMT firmware identity chain: check the agent's relay to port 16993"}
 	}
 	return nil
 }

@@ -94,10 +94,8 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) er
 		}
 		opts.Engine.DeviceIdentityRoots = append(opts.Engine.DeviceIdentityRoots, certs...)
 	}
-	if len(opts.Engine.DeviceIdentityRoots) > 0 {
-		// Extra roots do not replace Intel's: real AMT 19 devices keep working.
-		opts.Engine.DeviceIdentityRootSHA256 = []string{provisioning.IntelOnDieRootSHA256}
-	}
+	// Extra roots do not replace Intel's On-Die root, which the engine
+	// always trusts: real AMT 19 devices keep working.
 	if len(f.clientCAs) > 0 {
 		opts.ClientCAs = x509.NewCertPool()
 		for _, p := range f.clientCAs {
