@@ -38,6 +38,15 @@ const (
 	// public top-level domain (.local and the like), so no public CA sells a
 	// certificate that matches it.
 	RulePrivateSuffix = "private-suffix"
+	// RuleOutsideTLDTable: from AMT 4.1/5.1, for a certificate whose TLD
+	// the firmware's depth table does not list (.io, .app, .local, .corp
+	// and other new or private TLDs), where the firmware's cut is not
+	// documented. A verdict must never say "match" where the firmware may
+	// refuse, so only a label-aligned suffix of the certificate's own
+	// domain (its name minus the host label, or a wildcard's domain) is
+	// trusted: Intel's basic rule, that the device suffix ends the
+	// certificate's identity, without any cut.
+	RuleOutsideTLDTable = "outside-tld-table"
 	// RuleInvalidName: the certificate name or the device suffix is not a
 	// DNS name the rule can compare.
 	RuleInvalidName = "invalid-name"
@@ -87,12 +96,21 @@ var tldDepth = map[string]int{
 	"ee": 3, "bg": 3,
 }
 
-// DefaultTLDDepth applies to a TLD the table does not list (io, dev, eu,
-// local...). The firmware's behaviour there is UNVERIFIED; 2 is what the
-// table gives the generic TLDs, and it is the choice that never lets a
-// certificate cover a sibling registrable domain (depth 1 would let
-// rcs.a.io configure devices in b.io).
+// DefaultTLDDepth is what TLDDepth returns for a TLD the table does not
+// list (io, dev, eu, local...). The firmware's cut there is not
+// documented, so the suffix rule does not cut by it: it trusts only the
+// certificate's own domain (RuleOutsideTLDTable).
 const DefaultTLDDepth = 2
+
+// ownDomain is the domain a certificate name is in: the name minus its
+// host label, or a wildcard's domain (name already without "*."); a name
+// of two labels is its own domain.
+func ownDomain(name string, wildcard bool) string {
+	if wildcard || nameLabels(name) <= 2 {
+		return name
+	}
+	return parentName(name)
+}
 
 // TLDDepth returns the number of labels the extended TLD rule keeps for a
 // top-level domain, and whether the table lists it.
@@ -303,14 +321,28 @@ func match(source, certName, deviceSuffix string, v amt.Version) (Result, string
 		return verdict(false, fmt.Sprintf("%s, and %s does not end %s", base, d, name))
 	}
 
-	r.Rule = RuleExtendedTLD
 	tld := lastLabels(name, 1)
 	depth, listed := TLDDepth(tld)
+	if !listed {
+		r.Rule = RuleOutsideTLDTable
+		own := ownDomain(name, wildcard)
+		r.Registrable = own
+		base := fmt.Sprintf(".%s is not in AMT's TLD depth table and the firmware's cut for it is not documented, so only the certificate's own domain %s and the domains above it are trusted to match", tld, own)
+		if underOrEqual(own, d) {
+			rel := "is that domain"
+			if d != own {
+				rel = "ends it on a label boundary"
+			}
+			return verdict(true, fmt.Sprintf("%s, and %s %s%s", base, d, rel, note))
+		}
+		r.SuggestedSuffix = own
+		r.CertificateFor = certificateFor(d, defaultHost, v)
+		r.Fix = fmt.Sprintf("%s, or set the MEBx PKI DNS suffix to %s", buyAdvice(d, v), own)
+		return verdict(false, fmt.Sprintf("%s; %s does not end %s (some firmware may accept it, none is documented to)", base, d, own))
+	}
+	r.Rule = RuleExtendedTLD
 	r.Registrable = lastLabels(name, depth)
 	how := fmt.Sprintf(".%s keeps %d labels", tld, depth)
-	if !listed {
-		how = fmt.Sprintf(".%s is not in the TLD table, so the default of %d labels applies", tld, depth)
-	}
 	if nameLabels(name) < depth {
 		how += fmt.Sprintf("; the name has only %d, so it is kept whole", nameLabels(name))
 	}
@@ -331,7 +363,10 @@ func registrable(name string, extended bool) string {
 	if !extended {
 		return name
 	}
-	depth, _ := TLDDepth(lastLabels(name, 1))
+	depth, listed := TLDDepth(lastLabels(name, 1))
+	if !listed {
+		return ownDomain(name, false)
+	}
 	return lastLabels(name, depth)
 }
 
@@ -359,11 +394,13 @@ func suggestedSuffix(name string, wildcard bool, reg string, extended bool) stri
 func certificateFor(d, host string, v amt.Version) string {
 	dom := d
 	if ExtendedTLD(v) {
-		depth, _ := TLDDepth(lastLabels(d, 1))
-		if nameLabels(d) < depth {
+		depth, listed := TLDDepth(lastLabels(d, 1))
+		if listed && nameLabels(d) < depth {
 			return d
 		}
-		dom = lastLabels(d, depth)
+		if listed {
+			dom = lastLabels(d, depth)
+		}
 	}
 	c := host + "." + dom
 	if len(c) > maxNameLen {
@@ -378,7 +415,10 @@ func buyAdvice(d string, v amt.Version) string {
 		return fmt.Sprintf("buy a certificate for a name under %s", d)
 	}
 	tld := lastLabels(d, 1)
-	depth, _ := TLDDepth(tld)
+	depth, listed := TLDDepth(tld)
+	if !listed {
+		return fmt.Sprintf("buy a certificate for a host directly in %s, such as %s.%s (.%s is not in AMT's TLD depth table, so no wider name is sure to match)", d, defaultHost, d, tld)
+	}
 	if nameLabels(d) < depth {
 		return fmt.Sprintf("buy a certificate for exactly %s (.%s keeps %d labels, so a longer name would be cut below %s)", d, tld, depth, d)
 	}

@@ -167,8 +167,8 @@ func TestMatchMessages(t *testing.T) {
 		},
 		"unknown tld": {
 			cert: "rcs.a.io", suffix: "b.io", v: v19,
-			reason: "CN rcs.a.io cannot configure devices in b.io: AMT 19.0 cuts it to a.io (.io is not in the TLD table, so the default of 2 labels applies), and b.io is not under a.io",
-			fix:    "buy a certificate for a name under b.io, or set the MEBx PKI DNS suffix to a.io",
+			reason: "CN rcs.a.io cannot configure devices in b.io: .io is not in AMT's TLD depth table and the firmware's cut for it is not documented, so only the certificate's own domain a.io and the domains above it are trusted to match; b.io does not end a.io (some firmware may accept it, none is documented to)",
+			fix:    "buy a certificate for a host directly in b.io, such as rcs.b.io (.io is not in AMT's TLD depth table, so no wider name is sure to match), or set the MEBx PKI DNS suffix to a.io",
 		},
 		"idn": {
 			cert: "rcs.bücher.de", suffix: "bücher.de", v: v19,
@@ -177,7 +177,7 @@ func TestMatchMessages(t *testing.T) {
 		},
 		"private CA match": {
 			cert: "rcs.corp.local", suffix: "corp.local", v: v19,
-			reason: "CN rcs.corp.local can configure devices in corp.local: AMT 19.0 cuts it to corp.local (.local is not in the TLD table, so the default of 2 labels applies), and corp.local is that domain; note that no public CA issues certificates under .local, so this one must come from a private CA whose root hash is added to every device",
+			reason: "CN rcs.corp.local can configure devices in corp.local: .local is not in AMT's TLD depth table and the firmware's cut for it is not documented, so only the certificate's own domain corp.local and the domains above it are trusted to match, and corp.local is that domain; note that no public CA issues certificates under .local, so this one must come from a private CA whose root hash is added to every device",
 		},
 	}
 	for name, tc := range tests {
