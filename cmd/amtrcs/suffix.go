@@ -101,7 +101,11 @@ func writeSuffixCheck(w io.Writer, r dnssuffix.Result) error {
 	fmt.Fprintf(&b, "match:  %s\n", verdict)
 	fmt.Fprintf(&b, "rule:   %s (AMT %s)\n", r.Rule, r.AMTVersion)
 	if r.Registrable != "" {
-		fmt.Fprintf(&b, "cut to: %s\n", r.Registrable)
+		if r.Rule == dnssuffix.RuleOutsideTLDTable {
+			fmt.Fprintf(&b, "own domain: %s\n", r.Registrable)
+		} else {
+			fmt.Fprintf(&b, "cut to: %s\n", r.Registrable)
+		}
 	}
 	fmt.Fprintf(&b, "reason: %s\n", r.Reason)
 	if r.Fix != "" {
