@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -65,11 +66,11 @@ func stepSetupACL(ctx context.Context, r *run) error {
 }
 
 func stepStartConfiguration(ctx context.Context, r *run) error {
-	leaf := r.cert.Chain[0]
-	suffixes := startSuffixes(r.dev.Info.DNSSuffix, r.domain.Suffixes)
-	req := hostif.StartConfig{Algorithm: amt.HashSHA256, LeafHash: amt.HashSHA256.Sum(leaf.Raw), Suffixes: suffixes}
+	req, err := startConfigRequest(r.cert.Chain[0])
+	if err != nil {
+		return err
+	}
 	var res hostif.StartConfigResult
-	var err error
 	for try := 0; try < r.e.opts.StartConfigRetries; try++ {
 		if try > 0 {
 			select {
@@ -97,20 +98,24 @@ func stepStartConfiguration(ctx context.Context, r *run) error {
 	return nil
 }
 
-// startSuffixes puts the device's suffix first and fills up with the
-// domain's, at most five, as StartConfigurationHBased takes them.
-func startSuffixes(device string, domain []string) []string {
-	out := []string{}
-	seen := map[string]bool{}
-	for _, s := range append([]string{device}, domain...) {
-		n := normSuffix(s)
-		if n == "" || seen[n] || len(out) == amt.MaxStartConfigSuffixes {
-			continue
-		}
-		seen[n] = true
-		out = append(out, n)
+// RuleStartConfigHash names the refusal of a leaf whose signature gives no
+// hash StartConfigurationHBased takes.
+const RuleStartConfigHash = "start-configuration hash"
+
+// startConfigRequest is the StartConfigurationHBased request as the
+// hardware-proven client sends it: the leaf hashed with the algorithm it
+// is signed with, and no DNS-suffix list (the firmware matches the chain
+// against its own suffix; no reference that runs on hardware fills the
+// list, and the layouts seen disagree).
+func startConfigRequest(leaf *x509.Certificate) (hostif.StartConfig, error) {
+	alg, ok := amt.StartConfigHash(leaf.SignatureAlgorithm)
+	if !ok {
+		return hostif.StartConfig{}, Reason{Rule: RuleStartConfigHash,
+			Seen: fmt.Sprintf("provisioning leaf %q signed with %s", leaf.Subject.CommonName, leaf.SignatureAlgorithm),
+			Want: "a leaf signed with SHA-256 or SHA-384, the hashes StartConfigurationHBased announces",
+			Fix:  "use a provisioning certificate signed with SHA-256 or SHA-384 (ask the vendor to reissue it)"}
 	}
-	return out
+	return hostif.StartConfig{Algorithm: alg, LeafHash: alg.Sum(leaf.Raw)}, nil
 }
 
 // stepCommitTLS commits; on 2057 (data missing) it sets the MEBx password
