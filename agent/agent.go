@@ -117,6 +117,7 @@ func New(opts Options) (*Agent, error) {
 		opts.FQDN = opts.Hostname
 	}
 	a := &Agent{opts: opts, log: opts.Logger, cred: opts.Credential}
+	hostif.SetDebugLogger(opts.Logger)
 	a.httpClient = &http.Client{
 		Transport: &http.Transport{TLSClientConfig: opts.TLS, ForceAttemptHTTP2: false, Proxy: http.ProxyFromEnvironment},
 	}

@@ -56,6 +56,9 @@ type Config struct {
 	DriftPPM    float64
 	Clock       Clock         // default SystemClock
 	Latency     time.Duration // per WS-MAN and per PTHI call
+	// HostReplies is the shape of host-interface replies (default
+	// RepliesExact): firmware versions differ in what they append.
+	HostReplies HostReplies
 	Rules       Rules
 	Identity    *IdentityCA // default DefaultIdentityCA()
 	Hello       HelloConfig
@@ -105,6 +108,7 @@ type state struct {
 	Hello           HelloConfig     `json:"hello"`
 	Rules           Rules           `json:"rules"`
 	LatencyNS       time.Duration   `json:"latency_ns,omitempty"`
+	HostReplies     HostReplies     `json:"host_replies,omitempty"`
 	Events          []Event         `json:"events,omitempty"`
 	LastError       string          `json:"last_error,omitempty"`
 	Setup           *setupPersisted `json:"setup,omitempty"`
@@ -230,7 +234,7 @@ func New(cfg Config) (*Device, error) {
 		Features:     features{RedirectionState: wsman.RedirectionDisabled, OptInRequired: wsman.OptInAll, KVMState: wsman.KVMDisabled, DHCPEnabled: true},
 		TLSLocal:     tlsSetting{AcceptNonSecure: true},
 		TLSRemote:    tlsSetting{AcceptNonSecure: true},
-		Hello:        cfg.Hello, Rules: cfg.Rules, LatencyNS: cfg.Latency,
+		Hello:        cfg.Hello, Rules: cfg.Rules, LatencyNS: cfg.Latency, HostReplies: cfg.HostReplies,
 		FlashWriteLimit: cfg.FlashWriteLimit, FlashWrites: cfg.FlashWrites,
 	}
 	if cfg.DHCPSuffix != "" {

@@ -162,7 +162,7 @@ func TestStateRules(t *testing.T) {
 		if _, err := admin.PutOptInService(ctx(t), &wsman.OptInService{OptInRequired: wsman.OptInNone}); !errors.Is(err, wsman.ErrAccessDenied) {
 			t.Fatalf("consent off in CCM: %v", err)
 		}
-		if st, err := hostif.NewClient(d.Host()).Unprovision(ctx(t), 1); err != nil || st != amt.PreProvisioning {
+		if st, known, err := hostif.NewClient(d.Host()).Unprovision(ctx(t), 1); err != nil || !known || st != amt.PreProvisioning {
 			t.Fatalf("host unprovision in CCM: %v, %v", st, err)
 		}
 	})
@@ -171,7 +171,7 @@ func TestStateRules(t *testing.T) {
 		d := newDevice(t, "16.1.27", v, func(c *amtsim.Config) { c.MEBxPassword = "Mebx-0ld!" })
 		admin := provision(t, d)
 		var se *hostif.StatusError
-		if _, err := hostif.NewClient(d.Host()).Unprovision(ctx(t), 1); !errors.As(err, &se) || se.Status != amt.HostInvalidAMTMode {
+		if _, _, err := hostif.NewClient(d.Host()).Unprovision(ctx(t), 1); !errors.As(err, &se) || se.Status != amt.HostInvalidAMTMode {
 			t.Fatalf("host unprovision in ACM: %v, want status %d", err, amt.HostInvalidAMTMode)
 		}
 		if rc := code(t, admin.Unprovision(ctx(t), 3)); rc != amt.PTInvalidParameter {

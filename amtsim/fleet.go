@@ -29,6 +29,7 @@ type FleetConfig struct {
 	HelloInterval   time.Duration `json:"hello_interval,omitempty"`
 	Latency         time.Duration `json:"latency,omitempty"`
 	FlashWriteLimit int           `json:"flash_write_limit,omitempty"`
+	HostReplies     HostReplies   `json:"host_replies,omitempty"`
 	Rules           Rules         `json:"rules"`
 	Clock           Clock         `json:"-"`
 }
@@ -85,7 +86,7 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 	for i := 0; i < cfg.Devices; i++ {
 		dc := Config{
 			Version: cfg.Version, DHCPSuffix: cfg.DHCPSuffix, MEBxSuffix: cfg.MEBxSuffix, SuffixPrecedence: cfg.SuffixPrecedence,
-			OSHostname: fmt.Sprintf("pc%05d", i+1), CustomHashes: customs, Clock: cfg.Clock, Latency: cfg.Latency,
+			OSHostname: fmt.Sprintf("pc%05d", i+1), CustomHashes: customs, Clock: cfg.Clock, Latency: cfg.Latency, HostReplies: cfg.HostReplies,
 			Rules: cfg.Rules, Identity: id, FlashWriteLimit: cfg.FlashWriteLimit,
 		}
 		if cfg.HelloServer != "" {

@@ -3,6 +3,7 @@ package amtsim
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 
@@ -16,11 +17,54 @@ func (d *Device) Host() hostif.Transport {
 	return hostif.TransportFunc(d.hostCall)
 }
 
+// HostReplies is a shape of host-interface replies that real firmware
+// sends, for testing readers against each.
+type HostReplies string
+
+const (
+	// RepliesExact: each reply holds its fields and nothing more.
+	RepliesExact HostReplies = ""
+	// RepliesPadded: two bytes after the fields of every reply (so a
+	// 68-byte GetLocalSystemAccount body, the length Intel LMS and
+	// MeshCentral read), and Unprovision's reply without a state: the
+	// status alone, which is all those readers take from it.
+	RepliesPadded HostReplies = "padded"
+)
+
+// ParseHostReplies reads a reply shape by name.
+func ParseHostReplies(s string) (HostReplies, error) {
+	switch HostReplies(s) {
+	case RepliesExact, "exact":
+		return RepliesExact, nil
+	case RepliesPadded:
+		return RepliesPadded, nil
+	}
+	return "", fmt.Errorf("amtsim: host reply shape %q: want exact or padded", s)
+}
+
 func (d *Device) hostCall(ctx context.Context, req []byte) ([]byte, error) {
 	if err := d.wait(ctx); err != nil {
 		return nil, err
 	}
-	return hostif.Serve(d, req)
+	resp, err := hostif.Serve(d, req)
+	if err != nil || len(resp) < amt.HostHeaderLen+4 {
+		return resp, err
+	}
+	d.mu.Lock()
+	shape := d.st.HostReplies
+	d.mu.Unlock()
+	if shape != RepliesPadded {
+		return resp, nil
+	}
+	body := resp[amt.HostHeaderLen:]
+	if cmd, _, derr := hostif.DecodeRequest(req); derr == nil && cmd == amt.CmdUnprovision {
+		body = body[:4]
+	} else {
+		body = append(append([]byte(nil), body...), 0, 0)
+	}
+	out := append([]byte(nil), resp[:amt.HostHeaderLen]...)
+	binary.LittleEndian.PutUint32(out[8:], uint32(len(body)))
+	return append(out, body...), nil
 }
 
 // CodeVersions implements hostif.Firmware.

@@ -51,7 +51,7 @@ func (e *Engine) Deactivate(ctx context.Context, dev *Device) (*Result, error) {
 	case dev.Host != nil && dev.Info.ProvisioningState == amt.PreProvisioning:
 		res.Notes = append(res.Notes, "the device was not provisioned")
 	case mode == amt.ControlCCM:
-		if _, err := dev.Host.Unprovision(ctx, wsman.UnprovisionFull); err != nil {
+		if _, _, err := dev.Host.Unprovision(ctx, wsman.UnprovisionFull); err != nil {
 			return fail("host-unprovision", err)
 		}
 		res.Steps = append(res.Steps, "host-unprovision")

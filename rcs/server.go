@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/amtrcs/amtrcs/amt/hostif"
 	"log/slog"
 	"net"
 	"net/http"
@@ -101,6 +102,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.workshop = csr.NewWorkshop(opts.Store, csr.WorkshopOptions{Now: opts.Now, Actor: "rcs"})
+	// Trailing bytes in firmware replies are counted at debug level.
+	hostif.SetDebugLogger(opts.Logger)
 	certs := opts.Certs
 	if certs == nil {
 		certs = provisioning.WorkshopCerts{W: s.workshop}

@@ -182,16 +182,21 @@ func (c *Client) StopConfiguration(ctx context.Context) error {
 	return err
 }
 
-// Unprovision asks the firmware to unprovision (CCM only, reference §9) and
-// returns the provisioning state it reports.
-func (c *Client) Unprovision(ctx context.Context, mode uint32) (amt.ProvisioningState, error) {
+// Unprovision asks the firmware to unprovision (CCM only, reference §9).
+// Only the reply's status counts, as Intel LMS (UnprovisionCommand.h) and
+// MeshCentral read it: some firmware sends a state after it, some does
+// not. The state, when sent, is returned with known true.
+func (c *Client) Unprovision(ctx context.Context, mode uint32) (state amt.ProvisioningState, known bool, err error) {
 	b, err := c.call(ctx, amt.CmdUnprovision, binary.LittleEndian.AppendUint32(nil, mode))
 	if err != nil {
-		return 0, err
+		return 0, false, err
+	}
+	if len(b) < 4 {
+		return 0, false, nil
 	}
 	r := &reader{b: b, cmd: amt.CmdUnprovision}
 	v := r.u32("the state")
-	return amt.ProvisioningState(v), r.done()
+	return amt.ProvisioningState(v), true, r.done()
 }
 
 // Info is what the host interface tells about a device before it is

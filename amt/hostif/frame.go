@@ -11,6 +11,8 @@ package hostif
 import (
 	"encoding/binary"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 
 	"github.com/amtrcs/amtrcs/amt"
 )
@@ -142,13 +144,30 @@ func (r *reader) u32(what string) uint32 {
 	return 0
 }
 
-// done reports trailing bytes as an error: every PTHI body has a fixed or
-// self-describing length.
+// done ends a decode. Bytes after the fields are ignored, as the
+// hardware-proven readers ignore them (rpc-go pkg/pthi reads the fields it
+// needs; Intel LMS and MeshCentral take a 68-byte GetLocalSystemAccount
+// body where 66 bytes hold the fields): firmware versions differ in what
+// they append. Their count goes to the debug log, never their content,
+// which may follow a password.
 func (r *reader) done() error {
 	if r.err == nil && len(r.b) != 0 {
-		r.err = fmt.Errorf("host interface %v: %d unexpected bytes after the body", r.cmd, len(r.b))
+		trailing(r.cmd, len(r.b))
 	}
 	return r.err
+}
+
+// debugLog receives the count of trailing bytes in replies (SetDebugLogger).
+var debugLog atomic.Pointer[slog.Logger]
+
+// SetDebugLogger sets where decoders report trailing bytes, at debug level
+// (nil: nowhere). The server and the agent set their logger at start.
+func SetDebugLogger(l *slog.Logger) { debugLog.Store(l) }
+
+func trailing(cmd amt.HostCommand, n int) {
+	if l := debugLog.Load(); l != nil {
+		l.Debug("host interface reply has bytes after its fields; ignored", "command", cmd.String(), "bytes", n)
+	}
 }
 
 type writer struct{ b []byte }

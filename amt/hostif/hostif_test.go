@@ -167,7 +167,7 @@ func TestStartConfigRefusals(t *testing.T) {
 func TestStatusAndFraming(t *testing.T) {
 	t.Parallel()
 	f := &tableFirmware{status: amt.HostInvalidAMTMode}
-	_, err := client(f).Unprovision(context.Background(), 1)
+	_, _, err := client(f).Unprovision(context.Background(), 1)
 	var se *StatusError
 	if !errors.As(err, &se) || se.Status != amt.HostInvalidAMTMode || !strings.Contains(err.Error(), "invalid AMT mode") {
 		t.Fatalf("status error: %v", err)

@@ -50,6 +50,7 @@ type simFlags struct {
 	helloInterval, latency, duration  time.Duration
 	state, listen, hostPort, rootOut  string
 	flashLimit                        int
+	hostReplies                       string
 }
 
 func newSimCmd(a *app) *cobra.Command {
@@ -79,6 +80,7 @@ func newSimCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.hello, "hello", "", "put every device in legacy network setup, sending hellos to this host:port (TCP 9971 on a real network)")
 	fl.DurationVar(&f.helloInterval, "hello-interval", amtsim.DefaultHelloInterval, "time between hellos (retries 0 to 14)")
 	fl.DurationVar(&f.latency, "latency", 0, "firmware delay added to every WS-MAN and PTHI call, for example 200ms")
+	fl.StringVar(&f.hostReplies, "host-replies", "exact", "shape of host-interface replies: exact, or padded (bytes after the fields, Unprovision with the status alone, as some firmware sends)")
 	fl.IntVar(&f.flashLimit, "flash-write-limit", 0, "persistent writes a device takes before answering 6 / 38 (0: no limit)")
 	fl.StringVar(&f.state, "state", "", "load the fleet from this file when it exists, and save it there on exit")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:16989", "loopback address of the status endpoint")
@@ -139,8 +141,13 @@ func (f *simFlags) fleetConfig() (amtsim.FleetConfig, error) {
 	case f.helloInterval <= 0:
 		return cfg, fmt.Errorf("--hello-interval %v: want a positive duration such as 10s", f.helloInterval)
 	}
+	replies, err := amtsim.ParseHostReplies(f.hostReplies)
+	if err != nil {
+		return cfg, fmt.Errorf("--host-replies: %w", err)
+	}
 	return amtsim.FleetConfig{
-		Devices: f.devices, Version: v, DHCPSuffix: f.suffix, MEBxSuffix: f.mebxSuffix, SuffixPrecedence: prec,
+		HostReplies: replies,
+		Devices:     f.devices, Version: v, DHCPSuffix: f.suffix, MEBxSuffix: f.mebxSuffix, SuffixPrecedence: prec,
 		TrustHashes: hashes, HelloServer: f.hello, HelloInterval: f.helloInterval, Latency: f.latency, FlashWriteLimit: f.flashLimit,
 	}, nil
 }
