@@ -144,6 +144,7 @@ func (d *Device) tlsConfig() (*tls.Config, setupKind, error) {
 			ClientAuth:             tls.RequireAnyClientCert,
 			MinVersion:             tls.VersionTLS12,
 			MaxVersion:             maxV,
+			CipherSuites:           amt.LegacyCipherSuites(d.version),
 			SessionTicketsDisabled: true, // a resumed session would skip the chain check
 			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 				return d.verifySetupChain(kind, raw)
@@ -154,7 +155,8 @@ func (d *Device) tlsConfig() (*tls.Config, setupKind, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("amtsim: device %s port 16993: %w (%v)", d.uuid, ErrPortClosed, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12, MaxVersion: maxV}, setupNone, nil
+	// AMT 11 and 12 serve RSA key-exchange suites only.
+	return &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12, MaxVersion: maxV, CipherSuites: amt.LegacyCipherSuites(d.version)}, setupNone, nil
 }
 
 // Handler serves the device's WS-MAN for callers with their own server:

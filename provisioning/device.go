@@ -97,6 +97,15 @@ func (d *Device) dialWSMAN(port int, user, password string, tlsCfg *tls.Config) 
 	scheme := "http"
 	if port == PortTLS {
 		scheme = "https"
+		if tlsCfg != nil && tlsCfg.CipherSuites == nil {
+			// AMT 11 and 12 offer RSA key exchange only; Go does not by
+			// default. Offered to those versions (and to a legacy device
+			// whose version is not read yet), never to AMT 16+.
+			if s := amt.ClientCipherSuites(d.Info.Version); s != nil {
+				tlsCfg = tlsCfg.Clone()
+				tlsCfg.CipherSuites = s
+			}
+		}
 	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
