@@ -25,6 +25,12 @@ func TestPlan(t *testing.T) {
 		uncovered []string
 		fixHas    string
 	}{
+		// Outside the TLD table nothing is cut: the certificate in the
+		// deepest domain covers that domain and the ones above it.
+		"outside the tld table, the deepest own domain": {
+			suffixes: []string{"example.io", "lab.example.io", "eu.lab.example.io", "corp.example.app"}, v: v19,
+			certs: []cert{{"rcs.corp.example.app", []string{"corp.example.app"}}, {"rcs.eu.lab.example.io", []string{"example.io", "lab.example.io", "eu.lab.example.io"}}},
+		},
 		"one domain, three suffixes": {
 			suffixes: []string{"amt.vprodemo.com", "vprodemo.com", "eu.vprodemo.com"}, v: v19,
 			certs: []cert{{"rcs.vprodemo.com", []string{"amt.vprodemo.com", "vprodemo.com", "eu.vprodemo.com"}}},
