@@ -18,7 +18,7 @@ var rsaKeyExchangeSuites = []uint16{
 // (zero: a legacy hello device before CIM_SoftwareIdentity is read) gets
 // them too: only old firmware sends hellos.
 func LegacyCipherSuites(v Version) []uint16 {
-	if v.Major == 0 || v.Major <= 12 {
+	if v.Major <= 12 {
 		return append([]uint16(nil), rsaKeyExchangeSuites...)
 	}
 	return nil

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/hello"
 	"github.com/amtrcs/amtrcs/store"
 )
@@ -121,11 +120,6 @@ func (p Phase) String() string {
 // return it at once, doing nothing more (no cleanup, no record): what a
 // killed process does. It exists for fault-injection tests.
 type StepHook func(path Path, step string, phase Phase) error
-
-// IntelOnDieRootSHA256 is the SHA-256 of Intel's On-Die CA root, which AMT
-// 19+ device-identity chains end in; the root itself is built in
-// (amt.IntelOnDieRoot).
-const IntelOnDieRootSHA256 = amt.IntelOnDieRootSHA256
 
 // legacyDialTimeout bounds the connection to a legacy device's port 16993:
 // a device that sent a hello answers on its own network at once.

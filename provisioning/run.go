@@ -210,16 +210,10 @@ func checkDeviceChainShape(chain []*x509.Certificate) error {
 			Fix:  "the stream does not reach AMT firmware's TLS-based setup: check the agent's relay to port 16993"}
 	}
 	rom := chain[amt.DeviceChainROMIndex]
-	cnOK := false
-	for _, m := range amt.DeviceROMCNMarks {
-		cnOK = cnOK || strings.Contains(rom.Subject.CommonName, m)
-	}
-	ouOK := false
-	for _, ou := range rom.Issuer.OrganizationalUnit {
-		for _, p := range amt.DeviceROMIssuerOUPrefixes {
-			ouOK = ouOK || strings.HasPrefix(ou, p)
-		}
-	}
+	cnOK := slices.ContainsFunc(amt.DeviceROMCNMarks, func(m string) bool { return strings.Contains(rom.Subject.CommonName, m) })
+	ouOK := slices.ContainsFunc(rom.Issuer.OrganizationalUnit, func(ou string) bool {
+		return slices.ContainsFunc(amt.DeviceROMIssuerOUPrefixes, func(p string) bool { return strings.HasPrefix(ou, p) })
+	})
 	if !cnOK || !ouOK {
 		return Reason{Rule: RuleDeviceIdentity,
 			Seen: fmt.Sprintf("certificate %d has CN %q, issuer OU %q", amt.DeviceChainROMIndex, rom.Subject.CommonName, rom.Issuer.OrganizationalUnit),
