@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/amtrcs/amtrcs/agent/wire"
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/hostif"
 )
 
@@ -372,5 +373,25 @@ func (a *Agent) report(ctx context.Context) (wire.Report, error) {
 	if err != nil {
 		return wire.Report{}, fmt.Errorf("read the host interface (%s): %w", a.opts.Backend.Name(), err)
 	}
+	info.AMTState = a.readAMTState(ctx)
 	return wire.Report{Info: info, Hostname: a.opts.Hostname, FQDN: a.opts.FQDN, Profile: a.opts.Profile, Agent: Version}, nil
+}
+
+// readAMTState reads the manageability client's flags for the report; nil
+// when the firmware has no such client (before ME 16.1 some hosts do not
+// expose it), which the RCS then judges by version, as rpc-go continues
+// when it cannot read them.
+func (a *Agent) readAMTState(ctx context.Context) *amt.AMTState {
+	m, err := a.opts.Backend.OpenManageability(ctx)
+	if err != nil {
+		a.log.Debug("manageability client unavailable; the report carries no operational or TLS state", "err", err)
+		return nil
+	}
+	defer m.Close()
+	st, err := hostif.NewManageability(m).AMTState(ctx)
+	if err != nil {
+		a.log.Debug("read the operational and TLS state", "err", err)
+		return nil
+	}
+	return &st
 }

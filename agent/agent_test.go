@@ -187,7 +187,7 @@ func TestAgentRelaysPTHIAndLMS(t *testing.T) {
 	var events []wire.Event
 	a, err := New(Options{
 		Server: f.srv.URL, EnrollToken: f.token, StateFile: state, Profile: "office", Hostname: "pc1",
-		Backend: &InProcess{Label: "pc1", Host: dev.Host(), Dial: dev.DialLMS},
+		Backend: OnDevice("pc1", dev),
 		TLS:     f.srv.Client().Transport.(*http.Transport).TLSClientConfig,
 		Events:  func(ev wire.Event) { events = append(events, ev) },
 		Once:    true,
@@ -226,7 +226,7 @@ func TestAgentRelaysPTHIAndLMS(t *testing.T) {
 	f.session = func(*yamux.Session, wire.Report) ([]wire.Event, bool) {
 		return []wire.Event{{Kind: wire.EventFailed, Error: "preflight refused", Fix: "import a certificate"}}, false
 	}
-	a2, err := New(Options{Server: f.srv.URL, StateFile: state, Backend: &InProcess{Label: "pc1", Host: dev.Host(), Dial: dev.DialLMS},
+	a2, err := New(Options{Server: f.srv.URL, StateFile: state, Backend: OnDevice("pc1", dev),
 		TLS: f.srv.Client().Transport.(*http.Transport).TLSClientConfig, Once: true})
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestAgentReconnects(t *testing.T) {
 		}
 		return []wire.Event{{Kind: wire.EventIdle, Message: "nothing to do"}}, false
 	}
-	a, err := New(Options{Server: f.srv.URL, EnrollToken: f.token, Backend: &InProcess{Label: "pc", Host: dev.Host(), Dial: dev.DialLMS},
+	a, err := New(Options{Server: f.srv.URL, EnrollToken: f.token, Backend: OnDevice("pc", dev),
 		TLS: f.srv.Client().Transport.(*http.Transport).TLSClientConfig, Once: true, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestAgentRejected(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.opts
 			o.Server = f.srv.URL
-			o.Backend = &InProcess{Label: "pc", Host: dev.Host(), Dial: dev.DialLMS}
+			o.Backend = OnDevice("pc", dev)
 			o.TLS = f.srv.Client().Transport.(*http.Transport).TLSClientConfig
 			o.MinBackoff = time.Millisecond
 			a, err := New(o)
@@ -307,7 +307,7 @@ func TestAgentLeavesNoIdleConnection(t *testing.T) {
 		return []wire.Event{{Kind: wire.EventDone, Message: "nothing to do"}}, false
 	}
 	a, err := New(Options{Server: f.srv.URL, EnrollToken: f.token, Once: true,
-		Backend: &InProcess{Label: "pc", Host: dev.Host(), Dial: dev.DialLMS},
+		Backend: OnDevice("pc", dev),
 		TLS:     f.srv.Client().Transport.(*http.Transport).TLSClientConfig})
 	if err != nil {
 		t.Fatal(err)

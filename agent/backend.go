@@ -11,7 +11,8 @@ import (
 	"github.com/amtrcs/amtrcs/amt/hostif"
 )
 
-// PTHI is an open host-interface connection.
+// PTHI is an open connection to one of the firmware's MEI clients: PTHI,
+// or the manageability client, which frames its messages the same way.
 type PTHI interface {
 	hostif.Transport
 	io.Closer
@@ -21,6 +22,9 @@ type PTHI interface {
 type Backend interface {
 	// OpenPTHI connects to the host interface's PTHI client.
 	OpenPTHI(ctx context.Context) (PTHI, error)
+	// OpenManageability connects to the manageability client
+	// (operational state and TLS enforcement, ME 16.1 and later).
+	OpenManageability(ctx context.Context) (PTHI, error)
 	// DialLMS opens a byte stream to firmware port 16992 or 16993.
 	DialLMS(ctx context.Context, port int) (net.Conn, error)
 	// Name says what the backend is, for logs.
@@ -32,10 +36,24 @@ type Backend interface {
 type InProcess struct {
 	Label string
 	Host  hostif.Transport
-	Dial  func(ctx context.Context, port int) (net.Conn, error)
+	// Mng is the manageability client; nil: the firmware has none.
+	Mng  hostif.Transport
+	Dial func(ctx context.Context, port int) (net.Conn, error)
 }
 
 var _ Backend = (*InProcess)(nil)
+
+// Firmware is a device reached in process: an amtsim.Device.
+type Firmware interface {
+	Host() hostif.Transport
+	Manageability() hostif.Transport
+	DialLMS(ctx context.Context, port int) (net.Conn, error)
+}
+
+// OnDevice is the in-process backend of one device, with all its clients.
+func OnDevice(label string, d Firmware) *InProcess {
+	return &InProcess{Label: label, Host: d.Host(), Mng: d.Manageability(), Dial: d.DialLMS}
+}
 
 // OpenPTHI implements Backend.
 func (b *InProcess) OpenPTHI(context.Context) (PTHI, error) {
@@ -43,6 +61,14 @@ func (b *InProcess) OpenPTHI(context.Context) (PTHI, error) {
 		return nil, fmt.Errorf("in-process backend %s has no host interface", b.Label)
 	}
 	return nopClose{b.Host}, nil
+}
+
+// OpenManageability implements Backend.
+func (b *InProcess) OpenManageability(context.Context) (PTHI, error) {
+	if b.Mng == nil {
+		return nil, fmt.Errorf("in-process backend %s has no manageability client", b.Label)
+	}
+	return nopClose{b.Mng}, nil
 }
 
 // DialLMS implements Backend.
@@ -73,6 +99,15 @@ var _ Backend = (*SimHostPort)(nil)
 // OpenPTHI implements Backend.
 func (b *SimHostPort) OpenPTHI(ctx context.Context) (PTHI, error) {
 	c, err := b.open(ctx, wire.ChannelPTHI)
+	if err != nil {
+		return nil, err
+	}
+	return wire.NewFramedTransport(c), nil
+}
+
+// OpenManageability implements Backend.
+func (b *SimHostPort) OpenManageability(ctx context.Context) (PTHI, error) {
+	c, err := b.open(ctx, wire.ChannelManageability)
 	if err != nil {
 		return nil, err
 	}

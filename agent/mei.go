@@ -107,7 +107,8 @@ type meiFile interface {
 // errMEITimeout is returned by ReadTimeout when the firmware did not answer.
 var errMEITimeout = errors.New("no answer from the firmware")
 
-// meiPTHI is a PTHI connection over an MEI file: a hostif.Transport.
+// meiPTHI is a connection to one MEI client (PTHI or the manageability
+// client) over an MEI file: a hostif.Transport.
 type meiPTHI struct {
 	mu    sync.Mutex
 	f     meiFile
@@ -120,7 +121,7 @@ func (m *meiPTHI) Call(ctx context.Context, req []byte) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if uint32(len(req)) > m.props.MaxMessageLength {
-		return nil, fmt.Errorf("MEI request of %d bytes: the PTHI client takes at most %d", len(req), m.props.MaxMessageLength)
+		return nil, fmt.Errorf("MEI request of %d bytes: the firmware client takes at most %d", len(req), m.props.MaxMessageLength)
 	}
 	backoff := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {
@@ -166,12 +167,20 @@ type MEI struct {
 var _ Backend = (*MEI)(nil)
 
 // OpenPTHI implements Backend.
-func (b *MEI) OpenPTHI(ctx context.Context) (PTHI, error) {
+func (b *MEI) OpenPTHI(ctx context.Context) (PTHI, error) { return b.openClient(meiClientPTHI) }
+
+// OpenManageability implements Backend: the client rpc-go opens as its
+// watchdog client.
+func (b *MEI) OpenManageability(ctx context.Context) (PTHI, error) {
+	return b.openClient(meiClientWatchdog)
+}
+
+func (b *MEI) openClient(g meiGUID) (PTHI, error) {
 	dev := b.Device
 	if dev == "" {
 		dev = "/dev/mei0"
 	}
-	f, props, err := openMEI(dev, meiClientPTHI)
+	f, props, err := openMEI(dev, g)
 	if err != nil {
 		return nil, err
 	}

@@ -30,17 +30,20 @@ func relayStream(ctx context.Context, b Backend, s net.Conn, log *slog.Logger) {
 	_ = s.SetReadDeadline(time.Time{})
 	switch ch {
 	case wire.ChannelPTHI:
-		relayPTHI(ctx, b, s, log)
+		relayFramed(ctx, b.OpenPTHI, ch, s, log)
+	case wire.ChannelManageability:
+		relayFramed(ctx, b.OpenManageability, ch, s, log)
 	default:
 		relayLMS(ctx, b, ch, s, log)
 	}
 }
 
-func relayPTHI(ctx context.Context, b Backend, s net.Conn, log *slog.Logger) {
-	p, err := b.OpenPTHI(ctx)
+// relayFramed carries the frames of one MEI client: one request, one reply.
+func relayFramed(ctx context.Context, open func(context.Context) (PTHI, error), ch wire.Channel, s net.Conn, log *slog.Logger) {
+	p, err := open(ctx)
 	if err != nil {
 		_ = wire.WriteAnswer(s, err)
-		log.Warn("relay: host interface unavailable", "backend", b.Name(), "err", err)
+		log.Warn("relay: firmware client unavailable", "channel", ch, "err", err)
 		return
 	}
 	defer p.Close()
@@ -51,7 +54,7 @@ func relayPTHI(ctx context.Context, b Backend, s net.Conn, log *slog.Logger) {
 		req, err := wire.ReadFrame(s)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				log.Debug("relay: pthi stream ended", "err", err)
+				log.Debug("relay: stream ended", "channel", ch, "err", err)
 			}
 			return
 		}
@@ -59,7 +62,7 @@ func relayPTHI(ctx context.Context, b Backend, s net.Conn, log *slog.Logger) {
 		if err != nil {
 			// Closing the stream is how the RCS learns the call failed:
 			// the frame format has no room for an error.
-			log.Warn("relay: host interface call failed", "err", err)
+			log.Warn("relay: firmware client call failed", "channel", ch, "err", err)
 			return
 		}
 		if wire.WriteFrame(s, resp) != nil {

@@ -59,6 +59,12 @@ type Config struct {
 	// HostReplies is the shape of host-interface replies (default
 	// RepliesExact): firmware versions differ in what they append.
 	HostReplies HostReplies
+	// LocalTLS says whether WS-MAN on the local ports needs TLS (default:
+	// by version, enforced from AMT 19 on).
+	LocalTLS LocalTLS
+	// AMTDisabled starts the device with AMT's operational state off
+	// (ME 16.1 and later), as some PCs ship; the host may turn it on.
+	AMTDisabled bool
 	Rules       Rules
 	Identity    *IdentityCA // default DefaultIdentityCA()
 	Hello       HelloConfig
@@ -91,27 +97,32 @@ type state struct {
 	ProvState        amt.ProvisioningState `json:"provisioning_state"`
 	Mode             amt.ControlMode       `json:"control_mode"`
 	// The credentials below are the simulator's own test secrets.
-	AdminUser       string          `json:"admin_user"`
-	AdminHA1        string          `json:"admin_ha1,omitempty"`
-	MEBxPassword    string          `json:"mebx_password"`
-	MEBxPasswordSet bool            `json:"mebx_password_set,omitempty"` // by SetMEBxPassword
-	LocalAccount    localAccount    `json:"local_account"`
-	FlashWrites     int             `json:"flash_writes"`
-	FlashWriteLimit int             `json:"flash_write_limit,omitempty"`
-	Certs           []*storedCert   `json:"certificates,omitempty"`
-	Keys            []*storedKey    `json:"keys,omitempty"`
-	NextHandle      int             `json:"next_handle,omitempty"`
-	TLSCredential   string          `json:"tls_credential,omitempty"` // certificate InstanceID
-	TLSRemote       tlsSetting      `json:"tls_remote"`
-	TLSLocal        tlsSetting      `json:"tls_local"`
-	Features        features        `json:"features"`
-	Hello           HelloConfig     `json:"hello"`
-	Rules           Rules           `json:"rules"`
-	LatencyNS       time.Duration   `json:"latency_ns,omitempty"`
-	HostReplies     HostReplies     `json:"host_replies,omitempty"`
-	Events          []Event         `json:"events,omitempty"`
-	LastError       string          `json:"last_error,omitempty"`
-	Setup           *setupPersisted `json:"setup,omitempty"`
+	AdminUser       string        `json:"admin_user"`
+	AdminHA1        string        `json:"admin_ha1,omitempty"`
+	MEBxPassword    string        `json:"mebx_password"`
+	MEBxPasswordSet bool          `json:"mebx_password_set,omitempty"` // by SetMEBxPassword
+	LocalAccount    localAccount  `json:"local_account"`
+	FlashWrites     int           `json:"flash_writes"`
+	FlashWriteLimit int           `json:"flash_write_limit,omitempty"`
+	Certs           []*storedCert `json:"certificates,omitempty"`
+	Keys            []*storedKey  `json:"keys,omitempty"`
+	NextHandle      int           `json:"next_handle,omitempty"`
+	TLSCredential   string        `json:"tls_credential,omitempty"` // certificate InstanceID
+	TLSRemote       tlsSetting    `json:"tls_remote"`
+	TLSLocal        tlsSetting    `json:"tls_local"`
+	Features        features      `json:"features"`
+	Hello           HelloConfig   `json:"hello"`
+	Rules           Rules         `json:"rules"`
+	LatencyNS       time.Duration `json:"latency_ns,omitempty"`
+	HostReplies     HostReplies   `json:"host_replies,omitempty"`
+	LocalTLS        LocalTLS      `json:"local_tls,omitempty"`
+	AMTDisabled     bool          `json:"amt_disabled,omitempty"`
+	// CCMUncommitted: a CCM Setup that waits for CommitChanges
+	// (ccmNeedsCommitLocked); a restart before it loses the setup.
+	CCMUncommitted bool            `json:"ccm_uncommitted,omitempty"`
+	Events         []Event         `json:"events,omitempty"`
+	LastError      string          `json:"last_error,omitempty"`
+	Setup          *setupPersisted `json:"setup,omitempty"`
 }
 
 type localAccount struct {
@@ -183,6 +194,9 @@ type Device struct {
 	auth        *deviceAuth
 	enums       *enumTable
 	keyCache    map[string]*rsa.PrivateKey
+	// localIdentity and selfSigned are what port 16993 presents on a
+	// TLS-enforced device before a certificate is configured.
+	localIdentity, selfSigned *tls.Certificate
 }
 
 // Errors of device construction.
@@ -195,6 +209,9 @@ func New(cfg Config) (*Device, error) {
 	}
 	p, err := amt.LookupProfile(cfg.Version)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkAMTState(cfg, p); err != nil {
 		return nil, err
 	}
 	prec := cfg.SuffixPrecedence
@@ -235,6 +252,7 @@ func New(cfg Config) (*Device, error) {
 		TLSLocal:     tlsSetting{AcceptNonSecure: true},
 		TLSRemote:    tlsSetting{AcceptNonSecure: true},
 		Hello:        cfg.Hello, Rules: cfg.Rules, LatencyNS: cfg.Latency, HostReplies: cfg.HostReplies,
+		LocalTLS: cfg.LocalTLS, AMTDisabled: cfg.AMTDisabled,
 		FlashWriteLimit: cfg.FlashWriteLimit, FlashWrites: cfg.FlashWrites,
 	}
 	if cfg.DHCPSuffix != "" {

@@ -268,6 +268,7 @@ func (d *Device) setupCCM(_ *caller, r *wsman.Request) (any, error) {
 	}
 	d.st.AdminUser, d.st.AdminHA1 = amt.AdminUser, in.NetworkAdminPassword
 	d.st.ProvState, d.st.Mode = amt.PostProvisioning, amt.ControlCCM
+	d.st.CCMUncommitted = d.ccmNeedsCommitLocked()
 	d.eventLocked("setup", "Setup: client control mode")
 	return out(amt.SetupSuccess)
 }

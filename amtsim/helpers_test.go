@@ -79,6 +79,9 @@ func localClient(t *testing.T, d *amtsim.Device) *wsman.Client {
 
 func client(t *testing.T, d *amtsim.Device, user, pass string) *wsman.Client {
 	t.Helper()
+	if d.AMTState().TLSEnforced() {
+		return tlsClient(t, d, user, pass, nil, nil)
+	}
 	c, err := wsman.NewClient("http://localhost:16992/wsman", user, pass, lmsDialer(d, amtsim.PortHTTP))
 	if err != nil {
 		t.Fatal(err)

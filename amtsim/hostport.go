@@ -15,9 +15,10 @@ import (
 
 // The host port plays /dev/mei0 and LMS for a whole fleet to other
 // processes (agents): a client connects, writes
-// "AMTSIM/1 <device-uuid> <channel>\n" (channel pthi, lms:16992 or
-// lms:16993), and after "OK\n" the stream carries length-prefixed PTHI
-// frames or the raw bytes of that firmware port (the activation contract).
+// "AMTSIM/1 <device-uuid> <channel>\n" (channel pthi, mng, lms:16992 or
+// lms:16993), and after "OK\n" the stream carries length-prefixed frames
+// of that MEI client or the raw bytes of that firmware port (the
+// activation contract).
 
 // SimLinePrefix starts the line that opens a host-port channel.
 const SimLinePrefix = "AMTSIM/1"
@@ -27,7 +28,7 @@ const SimLinePrefix = "AMTSIM/1"
 func ParseSimLine(line string) (amt.UUID, wire.Channel, error) {
 	f := strings.Fields(line)
 	if len(f) != 3 || f[0] != SimLinePrefix || strings.Join(f, " ") != line {
-		return amt.UUID{}, "", fmt.Errorf("host port line %q: want %q", truncate(line), SimLinePrefix+" <device-uuid> pthi|lms:16992|lms:16993")
+		return amt.UUID{}, "", fmt.Errorf("host port line %q: want %q", truncate(line), SimLinePrefix+" <device-uuid> pthi|mng|lms:16992|lms:16993")
 	}
 	u, err := amt.ParseUUID(f[1])
 	if err != nil {
@@ -106,7 +107,11 @@ func (f *Fleet) serveHostConn(c net.Conn) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if ch == wire.ChannelPTHI {
+	if ch.Framed() {
+		call := d.hostCall
+		if ch == wire.ChannelManageability {
+			call = d.mngCall
+		}
 		if wire.WriteAnswer(c, nil) != nil {
 			return
 		}
@@ -115,7 +120,7 @@ func (f *Fleet) serveHostConn(c net.Conn) {
 			if err != nil {
 				return
 			}
-			resp, err := d.hostCall(ctx, req)
+			resp, err := call(ctx, req)
 			if err != nil {
 				// An unreadable header gets no answer from MEI either; the
 				// stream cannot be resynchronised, so it ends.

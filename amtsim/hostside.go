@@ -191,6 +191,7 @@ func (d *Device) Unprovision(mode uint32) (amt.ProvisioningState, amt.HostStatus
 // unprovisionLocked clears the configuration (reference §9). A partial
 // unprovision keeps the admin ACL; the MEBx password is always kept.
 func (d *Device) unprovisionLocked(partial bool) {
+	d.selfSigned = nil // a new provisioning gets a new self-signed certificate
 	d.st.ProvState, d.st.Mode = amt.PreProvisioning, amt.ControlNone
 	if !partial {
 		d.st.AdminUser, d.st.AdminHA1 = amt.AdminUser, ""

@@ -106,6 +106,9 @@ func (d *Device) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := d.portOpen(port); err != nil {
+		return nil, err
+	}
 	switch port {
 	case PortHTTP:
 		client, server := net.Pipe()
@@ -121,6 +124,23 @@ func (d *Device) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 		return client, nil
 	}
 	return nil, fmt.Errorf("amtsim: device %s port %d: %w (LMS forwards 16992 and 16993 only)", d.uuid, port, ErrPortClosed)
+}
+
+// portOpen refuses a connection the firmware would refuse: any WS-MAN port
+// while AMT is disabled, and plain 16992 while TLS is enforced on the local
+// ports. How real firmware refuses (a reset connection, or LMS not
+// listening) is not documented; a refused connection is what the client
+// sees either way.
+func (d *Device) portOpen(port int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.st.AMTDisabled:
+		return fmt.Errorf("amtsim: device %s port %d: %w (AMT is disabled: enable it with SetAmtOperationalState or in the MEBx)", d.uuid, port, ErrPortClosed)
+	case port == PortHTTP && d.tlsEnforcedLocked():
+		return fmt.Errorf("amtsim: device %s port %d: %w (TLS is enforced on the local ports: use 16993)", d.uuid, port, ErrPortClosed)
+	}
+	return nil
 }
 
 // TLSConfig is the server configuration port 16993 uses now, for callers
@@ -152,6 +172,9 @@ func (d *Device) tlsConfig() (*tls.Config, setupKind, error) {
 		}, kind, nil
 	}
 	cert, err := d.tlsCertLocked()
+	if err != nil && d.tlsEnforcedLocked() {
+		cert, err = d.localTLSCertLocked()
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("amtsim: device %s port 16993: %w (%v)", d.uuid, ErrPortClosed, err)
 	}
@@ -219,6 +242,10 @@ func (d *Device) authFor(port int) *wsman.DigestAuth {
 func (d *Device) lookupPlain(user string) (string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.lookupLocalLocked(user)
+}
+
+func (d *Device) lookupLocalLocked(user string) (string, bool) {
 	if d.st.ProvState != amt.PostProvisioning {
 		if user == d.st.LocalAccount.User {
 			return wsman.HA1(user, d.st.Realm, d.st.LocalAccount.Password), true
@@ -242,6 +269,10 @@ func (d *Device) lookupTLS(user string) (string, bool) {
 			return wsman.HA1(user, d.st.Realm, ""), true
 		}
 		return "", false
+	}
+	if d.setup == nil && d.tlsEnforcedLocked() {
+		// TLS-enforced local ports: 16993 takes what 16992 would.
+		return d.lookupLocalLocked(user)
 	}
 	if user == d.st.AdminUser && d.st.AdminHA1 != "" {
 		return d.st.AdminHA1, true
@@ -274,7 +305,7 @@ func (d *Device) serveWSMAN(w http.ResponseWriter, r *http.Request, info *connIn
 		return
 	}
 	d.mu.Lock()
-	lsa := info.port == PortHTTP && d.st.ProvState != amt.PostProvisioning && user == d.st.LocalAccount.User
+	lsa := (info.port == PortHTTP || (setup == setupNone && d.tlsEnforcedLocked())) && d.st.ProvState != amt.PostProvisioning && user == d.st.LocalAccount.User
 	d.mu.Unlock()
 	c := &caller{d: d, user: user, port: info.port, setup: setup, lsa: lsa}
 	mux().ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))

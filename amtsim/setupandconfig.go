@@ -165,6 +165,11 @@ func (d *Device) commitChanges(c *caller, r *wsman.Request) (any, error) {
 	if !d.flashWriteLocked(call) {
 		return out(amt.PTFlashWriteLimitExceed)
 	}
+	if d.st.CCMUncommitted {
+		d.st.CCMUncommitted = false
+		d.eventLocked("setup", "CommitChanges: client control mode committed")
+		return out(amt.PTSuccess)
+	}
 	d.eventLocked("config", "CommitChanges")
 	return out(amt.PTSuccess)
 }

@@ -24,6 +24,11 @@ func (d *Device) MarshalJSON() ([]byte, error) {
 	defer d.mu.Unlock()
 	st := d.st
 	st.Setup = nil
+	if st.CCMUncommitted {
+		// A CCM Setup never committed does not survive the restart a
+		// saved device models.
+		st.ProvState, st.Mode, st.AdminHA1, st.CCMUncommitted = amt.PreProvisioning, amt.ControlNone, "", false
+	}
 	if d.setup != nil {
 		st.ProvState = amt.PreProvisioning
 		if d.setup.kind == setupHello {
@@ -54,6 +59,9 @@ func LoadDevice(b []byte, opts LoadOptions) (*Device, error) {
 		return nil, err
 	}
 	if st.SuffixPrecedence, err = ParseSuffixPrecedence(string(st.SuffixPrecedence)); err != nil {
+		return nil, fmt.Errorf("amtsim: saved device %s: %w", st.UUID, err)
+	}
+	if err := checkAMTState(Config{Version: st.Version, LocalTLS: st.LocalTLS, AMTDisabled: st.AMTDisabled}, p); err != nil {
 		return nil, fmt.Errorf("amtsim: saved device %s: %w", st.UUID, err)
 	}
 	switch {

@@ -21,6 +21,11 @@ import (
 func (d *Device) StartConfigurationHBased(s hostif.StartConfig) (hostif.StartConfigResult, amt.HostStatus) {
 	const call = "StartConfigurationHBased"
 	d.mu.Lock()
+	if d.st.AMTDisabled {
+		d.refuseLocked(call, refusal(RuleState, "AMT disabled", "AMT operational", "enable AMT first (SetAmtOperationalState)"))
+		d.mu.Unlock()
+		return hostif.StartConfigResult{}, amt.HostInvalidAMTMode
+	}
 	if !d.profile.TLSSetup {
 		d.refuseLocked(call, refusal(RuleTLSSetupVersion, "AMT "+d.version.String(), "AMT 19 or newer", "use host-based setup with AdminSetup on this version"))
 		d.mu.Unlock()

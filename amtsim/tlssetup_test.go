@@ -2,6 +2,7 @@ package amtsim_test
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"strings"
 	"testing"
@@ -35,8 +36,14 @@ func TestTLSBasedSetup(t *testing.T) {
 	t.Parallel()
 	v := simtest.NewVendor(t, simtest.Options{})
 	d := newDevice(t, "19.0.5", v, nil)
-	if _, err := d.DialLMS(ctx(t), amtsim.PortTLS); !errors.Is(err, amtsim.ErrPortClosed) {
-		t.Fatalf("16993 before setup: %v, want %v", err, amtsim.ErrPortClosed)
+	// AMT 19 enforces TLS on its local ports: 16992 is closed, and 16993
+	// takes the local system account over the device's identity chain,
+	// without a client certificate, until a setup starts.
+	if _, err := d.DialLMS(ctx(t), amtsim.PortHTTP); !errors.Is(err, amtsim.ErrPortClosed) {
+		t.Fatalf("16992 with TLS enforced: %v, want %v", err, amtsim.ErrPortClosed)
+	}
+	if _, err := localClient(t, d).GetGeneralSettings(ctx(t)); err != nil {
+		t.Fatalf("16993 before setup, local system account: %v", err)
 	}
 	pin := startTLSSetup(t, d, v.LeafHash())
 	if st, _ := d.State(); st != amt.InProvisioning {
@@ -73,11 +80,23 @@ func TestTLSBasedSetup(t *testing.T) {
 	if s, err := h.ProvisioningState(ctx(t)); err != nil || s != amt.PostProvisioning {
 		t.Fatalf("provisioning state %v, %v", s, err)
 	}
-	if _, err := client(t, d, "admin", password).GetSetupAndConfigurationService(ctx(t)); err != nil {
-		t.Fatalf("admin on 16992 after TLS setup: %v", err)
+	// After the commit 16993 presents one self-signed certificate until a
+	// TLS certificate is configured (what rpc-go accepts once the control
+	// mode changed), and takes the admin user.
+	var peers [][]byte
+	cfg := &tls.Config{InsecureSkipVerify: true, VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error { peers = raw; return nil }} //nolint:gosec // the test looks at the certificate itself
+	c, err := wsman.NewClient("https://localhost:16993/wsman", "admin", password, lmsDialer(d, amtsim.PortTLS), wsman.WithTLSConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := d.DialLMS(ctx(t), amtsim.PortTLS); !errors.Is(err, amtsim.ErrPortClosed) {
-		t.Fatalf("16993 after commit without TLS configured: %v, want closed", err)
+	if _, err := c.GetSetupAndConfigurationService(ctx(t)); err != nil {
+		t.Fatalf("admin on 16993 after TLS setup: %v", err)
+	}
+	if len(peers) != 1 {
+		t.Fatalf("16993 after commit presents %d certificates, want one self-signed", len(peers))
+	}
+	if _, err := d.DialLMS(ctx(t), amtsim.PortHTTP); !errors.Is(err, amtsim.ErrPortClosed) {
+		t.Fatalf("16992 after commit: %v, want closed (TLS enforced)", err)
 	}
 }
 
@@ -170,8 +189,8 @@ func TestTLSSetupCalls(t *testing.T) {
 		if st, _ := d.State(); st != amt.PreProvisioning {
 			t.Fatalf("state %v", st)
 		}
-		if _, err := d.DialLMS(ctx(t), amtsim.PortTLS); !errors.Is(err, amtsim.ErrPortClosed) {
-			t.Fatalf("16993 after stop: %v", err)
+		if _, err := tlsClient(t, d, "admin", "", nil, nil).GetGeneralSettings(ctx(t)); err == nil {
+			t.Fatal("16993 after stop still takes the setup session's admin with an empty password")
 		}
 	})
 	t.Run("DigestPassword and user name", func(t *testing.T) {

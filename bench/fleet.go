@@ -245,7 +245,7 @@ func (f *fleet) calibrateAgent(ctx context.Context) (Calls, error) {
 	var dials atomic.Int64
 	count := newCountingLMS()
 	d := f.cal
-	ag, err := f.agentFor(d, f.srv.Tokens[0], &agent.InProcess{Label: "calibration", Host: simHost{d.Host(), &cnt.pthi},
+	ag, err := f.agentFor(d, f.srv.Tokens[0], &agent.InProcess{Label: "calibration", Host: simHost{d.Host(), &cnt.pthi}, Mng: simHost{d.Manageability(), &cnt.pthi},
 		Dial: func(_ context.Context, port int) (net.Conn, error) {
 			if port == amtsim.PortTLS {
 				dials.Add(1)
@@ -388,7 +388,7 @@ func (f *fleet) runOne(ctx context.Context, i int) fleetDevice {
 		}
 	} else {
 		var ag *agent.Agent
-		ag, err = f.agentFor(d, f.srv.Tokens[i+1], &agent.InProcess{Label: r.UUID, Host: d.Host(),
+		ag, err = f.agentFor(d, f.srv.Tokens[i+1], &agent.InProcess{Label: r.UUID, Host: d.Host(), Mng: d.Manageability(),
 			Dial: func(ctx context.Context, port int) (net.Conn, error) {
 				if port == amtsim.PortTLS {
 					f.tlsDials.Add(1)

@@ -126,17 +126,30 @@ func OpsFor(path Path, handshakes float64) Ops {
 			"sim: 1 verification (AdminSetup signature)",
 		}
 	case PathACMTLS, PathLegacy:
-		o.ServerSigns = hsServerSigns * handshakes
-		o.ServerVerifies = hsServerVerifies * handshakes
-		o.SimSigns = hsSimSigns*handshakes + 1
-		o.SimVerifies = hsSimVerifies * handshakes
+		// Legacy setup's connections are all mutual. TLS-based setup has
+		// two mutual ones (the setup session before and after the admin
+		// ACL); its others are one-way, to the local TLS port that AMT 19
+		// enforces (the preflight's clock read with the identity chain,
+		// the configuration after the commit with the self-signed
+		// certificate): the device signs its key exchange, the RCS
+		// verifies it.
+		mutual := handshakes
+		if path == PathACMTLS {
+			mutual = min(handshakes, 2)
+		}
+		oneWay := handshakes - mutual
+		o.ServerSigns = hsServerSigns * mutual
+		o.ServerVerifies = hsServerVerifies*mutual + oneWay
+		o.SimSigns = hsSimSigns*(mutual+oneWay) + 1
+		o.SimVerifies = hsSimVerifies * mutual
 		start := "StartConfigurationHBased"
 		if path == PathLegacy {
 			start = "the start of legacy setup"
 		}
 		o.Counted = []string{
-			fmt.Sprintf("per handshake (%.2f per activation), server: 1 signature (client CertificateVerify), 2 verifications (device key exchange, device certificate)", handshakes),
-			"per handshake, sim: 1 signature (server key exchange), 4 verifications (CertificateVerify; chain: leaf, intermediate, root self-signed)",
+			fmt.Sprintf("per mutual handshake (%.2f per activation), server: 1 signature (client CertificateVerify), 2 verifications (device key exchange, device certificate)", mutual),
+			"per mutual handshake, sim: 1 signature (server key exchange), 4 verifications (CertificateVerify; chain: leaf, intermediate, root self-signed)",
+			fmt.Sprintf("per one-way handshake (%.2f per activation, the local TLS port): sim 1 signature, server 1 verification (key exchange)", oneWay),
 			"sim: 1 signature per activation (the device identity certificate the simulator issues at " + start + "; real firmware has one already)",
 		}
 	case PathCCM:

@@ -337,7 +337,7 @@ func (h *harness) activate(ctx context.Context, sd *amtsim.Device, cnt *callCoun
 		}
 	}
 	host := "pc-" + sd.ID().String()[:8]
-	dev := &provisioning.Device{Host: hostif.NewClient(simHost{sd.Host(), pthi}), Dial: dial, Hostname: host, OSFQDN: host + "." + Suffix}
+	dev := &provisioning.Device{Host: hostif.NewClient(simHost{sd.Host(), pthi}), Mng: hostif.NewManageability(simHost{sd.Manageability(), pthi}), Dial: dial, Hostname: host, OSFQDN: host + "." + Suffix}
 	start := time.Now()
 	if err := dev.ReadInfo(ctx); err != nil {
 		return 0, err

@@ -19,7 +19,7 @@ func TestRunPaths(t *testing.T) {
 		floor      bool
 	}{
 		{PathACM, 0, true},
-		{PathACMTLS, 2, true},
+		{PathACMTLS, 4, true}, // 2 mutual (setup), 2 to the enforced local TLS port
 		{PathCCM, 0, false},
 		{PathLegacy, 2, true},
 	} {

@@ -34,7 +34,7 @@ func TestRunStack(t *testing.T) {
 		pthi       bool
 	}{
 		{PathACM, 0, true},
-		{PathACMTLS, 2, true},
+		{PathACMTLS, 4, true}, // 2 mutual (setup), 2 to the enforced local TLS port
 		{PathCCM, 0, true},
 		{PathLegacy, 2, false},
 	} {

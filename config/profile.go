@@ -63,7 +63,10 @@ type Profile struct {
 	// SyncHostname copies the OS host and domain name into AMT, which its
 	// TLS certificate must match.
 	SyncHostname bool
-	TLS          TLS
+	// EnableAMT lets activation turn AMT on where the firmware reports it
+	// disabled (ME 16.1 and later); default true.
+	EnableAMT bool
+	TLS       TLS
 }
 
 // Redirection lists the redirection features to enable.
@@ -105,6 +108,7 @@ func DefaultProfile(name string) Profile {
 		UserConsent:         ConsentKVM,
 		Network:             Network{DHCP: true, SyncFromHost: true},
 		SyncHostname:        true,
+		EnableAMT:           true,
 		TLS:                 TLS{Enabled: true, Mode: TLSServer},
 	}
 }
@@ -133,6 +137,7 @@ type profileRaw struct {
 	UserConsent              *string   `hcl:"user_consent,optional"`
 	UserConsentRange         hcl.Range `hcl:"user_consent,attr_value_range"`
 	SyncHostname             *bool     `hcl:"sync_hostname,optional"`
+	EnableAMT                *bool     `hcl:"enable_amt,optional"`
 
 	Redirection *redirectionRaw `hcl:"redirection,block"`
 	Network     *networkRaw     `hcl:"network,block"`
@@ -227,6 +232,9 @@ func (b *builder) profile(raw *profileRaw) Profile {
 
 	if raw.SyncHostname != nil {
 		p.SyncHostname = *raw.SyncHostname
+	}
+	if raw.EnableAMT != nil {
+		p.EnableAMT = *raw.EnableAMT
 	}
 	if r := raw.Redirection; r != nil {
 		setBool(r.KVM, &p.Redirection.KVM)

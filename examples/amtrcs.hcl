@@ -155,6 +155,11 @@ profile "office" {
   # them). Default true.
   sync_hostname = true
 
+  # Turn AMT on when the firmware reports it disabled (ME 16.1 and later can
+  # be enabled from the host). false refuses such a device instead, with the
+  # fix (enable it in the MEBx). Default true.
+  enable_amt = true
+
   # AMT's TLS listener, with a certificate from the internal CA.
   # Defaults: enabled true, mode "server"; "mutual" also asks clients for a
   # certificate from the internal CA.

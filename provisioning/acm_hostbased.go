@@ -18,6 +18,7 @@ import (
 func hostBasedSteps() []step {
 	s := []step{
 		sealPasswords(true, true),
+		{name: "enable-amt", do: stepEnableAMT},
 		{name: "get-realm", do: stepLocalRealm},
 		{name: "get-nonce", do: stepNonce},
 		{name: "add-cert-chain", do: stepAddChain},

@@ -20,6 +20,7 @@ import (
 func tlsSteps() []step {
 	s := []step{
 		sealPasswords(true, true),
+		{name: "enable-amt", do: stepEnableAMT},
 		{name: "start-configuration", do: stepStartConfiguration},
 		{name: "get-realm", do: stepSetupRealm},
 		{name: "set-admin-acl", do: stepSetupACL},

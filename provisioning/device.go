@@ -36,6 +36,10 @@ type Device struct {
 	// Host is the host-interface client (PTHI relayed by the agent); nil
 	// for legacy hello devices, which are reached over the network only.
 	Host *hostif.Client
+	// Mng is the manageability client (operational state, TLS enforced on
+	// the local ports); nil when the device has none or is reached over
+	// the network only.
+	Mng *hostif.Manageability
 	// Dial opens one stream to a firmware port (16992 or 16993): a relayed
 	// LMS stream, or TCP to the hello's source address.
 	Dial func(ctx context.Context, port int) (net.Conn, error)
@@ -56,8 +60,23 @@ func (d *Device) ReadInfo(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read device info: %w", err)
 	}
+	in.AMTState = d.readAMTState(ctx)
 	d.Info = in
 	return nil
+}
+
+// readAMTState reads the manageability client's flags; nil when there is
+// no client or it does not answer, and the device is then judged by its
+// version, as rpc-go goes on when it cannot read them.
+func (d *Device) readAMTState(ctx context.Context) *amt.AMTState {
+	if d.Mng == nil {
+		return nil
+	}
+	st, err := d.Mng.AMTState(ctx)
+	if err != nil {
+		return nil
+	}
+	return &st
 }
 
 // state reads control mode and provisioning state over the host interface.

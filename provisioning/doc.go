@@ -8,7 +8,7 @@
 //
 //	e, err := provisioning.New(st, provisioning.WorkshopCerts{W: workshop}, provisioning.Options{
 //		Domains: provisioning.StaticDomains(domains...), DeviceIdentityRoots: roots})
-//	dev := &provisioning.Device{Host: hostif.NewClient(t), Dial: relay, Hostname: "pc1", OSFQDN: "pc1.corp.example.com"}
+//	dev := &provisioning.Device{Host: hostif.NewClient(t), Mng: hostif.NewManageability(m), Dial: relay, Hostname: "pc1", OSFQDN: "pc1.corp.example.com"}
 //	if err := dev.ReadInfo(ctx); err != nil { ... }     // fills dev.Info over the host interface
 //	rep, err := e.Preflight(ctx, dev, profile)           // reads only; *PreflightError lists every reason
 //	res, err := e.Activate(ctx, dev, profile)            // picks the path: TLS (19+), host-based (7..18), CCM, upgrade

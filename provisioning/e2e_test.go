@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/hostif"
-	"github.com/amtrcs/amtrcs/amt/wsman"
 	"github.com/amtrcs/amtrcs/amtsim"
 	"github.com/amtrcs/amtrcs/csr/csrtest"
 	"github.com/amtrcs/amtrcs/store"
@@ -102,7 +99,7 @@ func (f *fixture) device(version string, edit func(*amtsim.Config)) (*amtsim.Dev
 }
 
 func agentDevice(sd *amtsim.Device) *Device {
-	return &Device{Host: hostif.NewClient(sd.Host()), Dial: sd.DialLMS, Hostname: "pc1", OSFQDN: "pc1." + testSuffix}
+	return &Device{Host: hostif.NewClient(sd.Host()), Mng: hostif.NewManageability(sd.Manageability()), Dial: sd.DialLMS, Hostname: "pc1", OSFQDN: "pc1." + testSuffix}
 }
 
 // authenticates proves the stored password is the device's: a digest
@@ -112,14 +109,7 @@ func (f *fixture) authenticates(sd *amtsim.Device) error {
 	if err != nil {
 		return err
 	}
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return sd.DialLMS(ctx, PortHTTP) }}
-	defer tr.CloseIdleConnections()
-	c, err := wsman.NewClient("http://127.0.0.1:16992/wsman", amt.AdminUser, pw, wsman.WithTransport(tr))
-	if err != nil {
-		return err
-	}
-	_, err = c.GetGeneralSettings(context.Background())
-	return err
+	return sd.CheckAdminPassword(context.Background(), pw)
 }
 
 func TestActivateACM(t *testing.T) {

@@ -79,6 +79,14 @@ func (e *Engine) Preflight(ctx context.Context, dev *Device, p Profile) (*Prefli
 	if r != nil {
 		reasons = append(reasons, *r)
 	}
+	if r := amtStateReason(dev, p); r != nil {
+		reasons = append(reasons, *r)
+	} else if st := dev.Info.AMTState; st != nil && !st.Operational() {
+		rep.Notes = append(rep.Notes, "AMT is disabled in firmware: activation enables it first (SetAmtOperationalState)")
+	}
+	if dev.Info.TLSEnforced() {
+		rep.Notes = append(rep.Notes, "the firmware enforces TLS on its local ports: WS-MAN goes to port 16993")
+	}
 	if path == PathHostBased || path == PathTLS || path == PathUpgrade {
 		rep.Clock, rep.ClockSource, rep.Notes = e.deviceClock(ctx, dev)
 		reasons = append(reasons, e.pickCert(ctx, dev, rep)...)
@@ -102,9 +110,16 @@ func (e *Engine) choosePath(dev *Device, p Profile, prof amt.Profile) (Path, *Re
 		return PathCCM, nil
 	case p.Mode == ModeCCM:
 		return PathCCM, &Reason{Rule: RuleDeviceState, Seen: seen, Want: "pre-provisioning for a CCM profile", Fix: "deactivate the device first"}
+	case st == amt.PreProvisioning && dev.Info.AMTState != nil && !dev.Info.TLSEnforced() && prof.AdminSetup:
+		// rpc-go picks host-based AdminSetup when the firmware does not
+		// enforce TLS locally (local.go activateACM), whatever the version.
+		return PathHostBased, nil
 	case st == amt.PreProvisioning && prof.TLSSetup:
+		// TLS-based setup: firmware that enforces TLS on its local ports
+		// (rpc-go's choice), and AMT 19+ when the flags were not read.
 		return PathTLS, nil
 	case st == amt.PreProvisioning && prof.AdminSetup:
+		// AdminSetup, over TLS on 16993 where the firmware enforces it.
 		return PathHostBased, nil
 	case st == amt.PreProvisioning:
 		return "", &Reason{Rule: RulePath, Seen: prof.Name + " offers neither AdminSetup nor TLS-based setup", Want: "a firmware that does", Fix: "update the firmware"}

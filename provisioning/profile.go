@@ -64,6 +64,10 @@ type Profile struct {
 	UserConsent  Consent     `json:"user_consent"`
 	Network      Network     `json:"network"`
 	SyncHostname bool        `json:"sync_hostname"`
+	// EnableAMT lets activation turn AMT on when the firmware reports it
+	// disabled (ME 16.1 and later), as rpc-go does; off, such a device is
+	// refused with the fix.
+	EnableAMT bool `json:"enable_amt"`
 	// TLS is how the device's TLS listener is set up after activation
 	// (ConfigureTLS); the zero value leaves TLS off.
 	TLS ProfileTLS `json:"tls"`
@@ -89,6 +93,7 @@ func DefaultProfile(name string) Profile {
 		UserConsent:  ConsentKVM,
 		Network:      Network{DHCP: true, SyncFromHost: true},
 		SyncHostname: true,
+		EnableAMT:    true,
 		TLS:          ProfileTLS{Enabled: true, Mode: TLSServerAuth},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/wsman"
@@ -45,6 +46,11 @@ type run struct {
 
 	local, setup, admin *conn
 	setupPW             string
+
+	// localPin is the SHA-256 of the self-signed certificate a provisioned,
+	// TLS-enforced firmware first presented in this run (localTLSConfig).
+	pinMu    sync.Mutex
+	localPin []byte
 }
 
 func (r *run) close() {
@@ -54,8 +60,10 @@ func (r *run) close() {
 	r.local, r.setup, r.admin = nil, nil, nil
 }
 
-// localConn is WS-MAN on 16992 with the local system account, the host's
-// credentials before provisioning.
+// localConn is WS-MAN with the local system account, the host's
+// credentials before provisioning: on 16992, or on 16993 when the firmware
+// enforces TLS on its local ports (the port rpc-go and Intel LMS pick by
+// that flag).
 func (r *run) localConn(ctx context.Context) (*conn, error) {
 	if r.local != nil {
 		return r.local, nil
@@ -67,7 +75,11 @@ func (r *run) localConn(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the local system account: %w", err)
 	}
-	c, err := r.dev.dialWSMAN(PortHTTP, acct.Username, acct.Password, nil)
+	port, tc := PortHTTP, (*tls.Config)(nil)
+	if r.dev.Info.TLSEnforced() {
+		port, tc = PortTLS, r.e.localTLSConfig(r, r.dev.Info.ControlMode != amt.ControlNone)
+	}
+	c, err := r.dev.dialWSMAN(port, acct.Username, acct.Password, tc)
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +119,10 @@ func (r *run) adminConn() (*conn, error) {
 		// TLS is configured: the firmware's own port 16993, its
 		// certificate verified against the pinned internal CA root.
 		c, err = r.dev.dialWSMAN(PortTLS, amt.AdminUser, r.adminPW, tc)
+	} else if r.dev.Host != nil && r.dev.Info.TLSEnforced() {
+		// The agent relays LMS, and the firmware takes WS-MAN on its
+		// local ports over TLS only.
+		c, err = r.dev.dialWSMAN(PortTLS, amt.AdminUser, r.adminPW, r.e.localTLSConfig(r, true))
 	} else if r.dev.Host != nil {
 		// The agent relays LMS: port 16992 on the host's loopback.
 		c, err = r.dev.dialWSMAN(PortHTTP, amt.AdminUser, r.adminPW, nil)
@@ -143,6 +159,55 @@ func (e *Engine) tlsConfig(cert *ProvisioningCert, pin []byte, pinAlg amt.HashAl
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return tc, nil }
 	}
 	return cfg
+}
+
+// localTLSConfig verifies the firmware on its local TLS port before the
+// internal CA has issued it a certificate. The firmware presents its
+// identity chain (checked as in TLS-based setup, without the pin, as rpc-go
+// does before provisioning), or, once provisioned, one self-signed
+// certificate, which rpc-go accepts after the control mode changed
+// (lmsTls.go HandleAMTTransition). Nothing vouches for that certificate:
+// the first one seen is pinned for the rest of the run, the stream is the
+// agent's relay to the host's own LMS, and digest authentication never
+// sends the password. provisioned says whether one certificate may do.
+func (e *Engine) localTLSConfig(r *run, provisioned bool) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		NextProtos:         []string{"http/1.1"},
+		InsecureSkipVerify: true, // VerifyConnection checks the chain or the pin
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 1 && provisioned {
+				return r.pinLocal(cs.PeerCertificates[0])
+			}
+			if err := checkDeviceChainShape(cs.PeerCertificates); err != nil {
+				return err
+			}
+			return e.verifyDevice(cs, nil, 0)
+		},
+	}
+}
+
+// pinLocal takes a provisioned firmware's self-signed certificate: it must
+// verify with its own key, and be the one first seen in this run.
+func (r *run) pinLocal(c *x509.Certificate) error {
+	// Its own key must verify its signature; CA flags are not asked of
+	// it, as firmware's self-signed certificate need not carry them.
+	if err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature); err != nil {
+		return Reason{Rule: RuleDeviceIdentity, Seen: fmt.Sprintf("one certificate %q that is not self-signed: %v", c.Subject.CommonName, err),
+			Want: "the firmware's identity chain, or its own self-signed certificate", Fix: "check that the stream reaches AMT port 16993 of this host"}
+	}
+	sum := amt.HashSHA256.Sum(c.Raw)
+	r.pinMu.Lock()
+	defer r.pinMu.Unlock()
+	if r.localPin == nil {
+		r.localPin = sum
+		return nil
+	}
+	if !bytes.Equal(r.localPin, sum) {
+		return Reason{Rule: RuleDeviceIdentity, Seen: "self-signed certificate " + amt.FormatHash(sum),
+			Want: "the one this session first saw, " + amt.FormatHash(r.localPin), Fix: "the firmware's certificate changed within one session: run the job again"}
+	}
+	return nil
 }
 
 // RuleDeviceIdentity names refusals of the device's TLS certificate.

@@ -120,6 +120,7 @@ func profileFromConfig(p config.Profile, lookupEnv func(string) (string, bool)) 
 		UserConsent:         provisioning.Consent(p.UserConsent),
 		Network:             provisioning.Network{DHCP: p.Network.DHCP, SyncFromHost: p.Network.SyncFromHost},
 		SyncHostname:        p.SyncHostname,
+		EnableAMT:           p.EnableAMT,
 		TLS:                 provisioning.ProfileTLS{Enabled: p.TLS.Enabled, Mode: provisioning.TLSMode(p.TLS.Mode)},
 	}
 	if p.AdminPassword == config.PasswordStatic {

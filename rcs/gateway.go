@@ -41,6 +41,7 @@ type agentConn struct {
 	ctlMu   sync.Mutex
 	lw      *wire.LineWriter
 	pthi    *relayedPTHI
+	mng     *relayedPTHI
 }
 
 // send writes an event on the control stream; a dead stream is the
@@ -83,6 +84,7 @@ func (a *agentConn) device() *provisioning.Device {
 		Hostname: a.report.Hostname,
 		OSFQDN:   a.report.FQDN,
 		Host:     hostif.NewClient(a.pthi),
+		Mng:      hostif.NewManageability(a.mng),
 		Dial: func(ctx context.Context, port int) (net.Conn, error) {
 			ch, err := wire.LMSChannel(port)
 			if err != nil {
@@ -93,10 +95,12 @@ func (a *agentConn) device() *provisioning.Device {
 	}
 }
 
-// relayedPTHI is a hostif.Transport over a PTHI stream to the agent, opened
-// on first use and reopened after a failure.
+// relayedPTHI is a hostif.Transport over a stream of MEI frames to the
+// agent (PTHI or the manageability client), opened on first use and
+// reopened after a failure.
 type relayedPTHI struct {
 	a  *agentConn
+	ch wire.Channel
 	mu sync.Mutex
 	t  *wire.FramedTransport
 }
@@ -105,7 +109,7 @@ func (p *relayedPTHI) Call(ctx context.Context, req []byte) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.t == nil {
-		c, err := p.a.openChannel(ctx, wire.ChannelPTHI)
+		c, err := p.a.openChannel(ctx, p.ch)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +165,8 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = ctl.SetReadDeadline(time.Time{})
 	ac := &agentConn{agentID: p.AgentID, report: report, sess: sess, ctl: ctl, lw: wire.NewLineWriter(ctl)}
-	ac.pthi = &relayedPTHI{a: ac}
+	ac.pthi = &relayedPTHI{a: ac, ch: wire.ChannelPTHI}
+	ac.mng = &relayedPTHI{a: ac, ch: wire.ChannelManageability}
 	id := report.Info.UUID.String()
 	g.register(id, ac)
 	defer g.unregister(id, ac)

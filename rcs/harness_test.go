@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,7 +19,6 @@ import (
 	"github.com/amtrcs/amtrcs/agent"
 	"github.com/amtrcs/amtrcs/agent/wire"
 	"github.com/amtrcs/amtrcs/amt"
-	"github.com/amtrcs/amtrcs/amt/wsman"
 	"github.com/amtrcs/amtrcs/amtsim"
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/csr"
@@ -189,7 +187,7 @@ func (e *env) agentFor(sd *amtsim.Device, profile string, once bool, events func
 		Profile:     profile,
 		Hostname:    host,
 		FQDN:        host + "." + testSuffix,
-		Backend:     &agent.InProcess{Label: host, Host: sd.Host(), Dial: sd.DialLMS},
+		Backend:     agent.OnDevice(host, sd),
 		TLS:         e.tlsCfg,
 		Events:      events,
 		Logger:      testLogger(),
@@ -222,14 +220,7 @@ func (e *env) runOnceWithin(sd *amtsim.Device, profile string, d time.Duration) 
 // authenticates proves a password is the device's: a digest exchange as
 // admin over its local port.
 func authenticates(sd *amtsim.Device, pw string) error {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return sd.DialLMS(ctx, 16992) }}
-	defer tr.CloseIdleConnections()
-	c, err := wsman.NewClient("http://127.0.0.1:16992/wsman", amt.AdminUser, pw, wsman.WithTransport(tr))
-	if err != nil {
-		return err
-	}
-	_, err = c.GetGeneralSettings(context.Background())
-	return err
+	return sd.CheckAdminPassword(context.Background(), pw)
 }
 
 // waitDevice polls the API until the device's record satisfies ok.

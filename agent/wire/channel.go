@@ -15,6 +15,9 @@ const (
 	ChannelPTHI     Channel = "pthi"      // host interface frames (MEI on a real host)
 	ChannelLMS16992 Channel = "lms:16992" // WS-MAN over HTTP, through LMS
 	ChannelLMS16993 Channel = "lms:16993" // WS-MAN over TLS, through LMS
+	// ChannelManageability carries frames of the manageability MEI client
+	// (operational state, TLS enforcement), framed as PTHI is.
+	ChannelManageability Channel = "mng"
 )
 
 // maxLine bounds a channel or answer line: the longest legitimate one is a
@@ -33,6 +36,10 @@ func LMSChannel(port int) (Channel, error) {
 	return "", fmt.Errorf("firmware port %d: want 16992 (WS-MAN over HTTP) or 16993 (WS-MAN over TLS)", port)
 }
 
+// Framed reports whether the channel carries length-prefixed MEI frames
+// (PTHI and the manageability client) rather than a firmware port's bytes.
+func (c Channel) Framed() bool { return c == ChannelPTHI || c == ChannelManageability }
+
 // Port returns the firmware port of an LMS channel, 0 for PTHI.
 func (c Channel) Port() int {
 	switch c {
@@ -47,10 +54,10 @@ func (c Channel) Port() int {
 // ParseChannel checks a channel name.
 func ParseChannel(s string) (Channel, error) {
 	switch c := Channel(s); c {
-	case ChannelPTHI, ChannelLMS16992, ChannelLMS16993:
+	case ChannelPTHI, ChannelManageability, ChannelLMS16992, ChannelLMS16993:
 		return c, nil
 	}
-	return "", fmt.Errorf("channel %q: want %q, %q or %q", truncate(s), ChannelPTHI, ChannelLMS16992, ChannelLMS16993)
+	return "", fmt.Errorf("channel %q: want %q, %q, %q or %q", truncate(s), ChannelPTHI, ChannelManageability, ChannelLMS16992, ChannelLMS16993)
 }
 
 // WriteChannel writes the line that opens a relayed stream.

@@ -209,6 +209,21 @@ type Info struct {
 	ProvisioningState amt.ProvisioningState `json:"provisioning_state"`
 	DNSSuffix         string                `json:"dns_suffix"`
 	Hashes            amt.HashTable         `json:"hashes"`
+	// AMTState is what the manageability client reported (operational,
+	// TLS enforced on the local ports); nil when it was not read.
+	AMTState *amt.AMTState `json:"amt_state,omitempty"`
+}
+
+// TLSEnforced reports whether the firmware serves WS-MAN on its local
+// ports over TLS only: what its manageability client said, or, when that
+// was not read, whether its version activates over TLS only (AMT 19+),
+// where plain 16992 would certainly be refused.
+func (in Info) TLSEnforced() bool {
+	if in.AMTState != nil {
+		return in.AMTState.TLSEnforced()
+	}
+	p, err := amt.LookupProfile(in.Version)
+	return err == nil && p.TLSSetup
 }
 
 // ReadInfo gathers Info with one call per fact.

@@ -152,7 +152,7 @@ func (r *reader) u32(what string) uint32 {
 // which may follow a password.
 func (r *reader) done() error {
 	if r.err == nil && len(r.b) != 0 {
-		trailing(r.cmd, len(r.b))
+		trailing(r.cmd.String(), len(r.b))
 	}
 	return r.err
 }
@@ -164,9 +164,9 @@ var debugLog atomic.Pointer[slog.Logger]
 // (nil: nowhere). The server and the agent set their logger at start.
 func SetDebugLogger(l *slog.Logger) { debugLog.Store(l) }
 
-func trailing(cmd amt.HostCommand, n int) {
+func trailing(command string, n int) {
 	if l := debugLog.Load(); l != nil {
-		l.Debug("host interface reply has bytes after its fields; ignored", "command", cmd.String(), "bytes", n)
+		l.Debug("host interface reply has bytes after its fields; ignored", "command", command, "bytes", n)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -214,7 +213,7 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, srv *rcs.Server, ap
 			return err
 		}
 		ag, err := agent.New(agent.Options{Server: gateway, EnrollToken: token, Hostname: m.host, FQDN: m.host + "." + demoSuffix,
-			Backend: &agent.InProcess{Label: m.host, Host: m.dev.Host(), Dial: m.dev.DialLMS}, TLS: tlsCfg, Once: true,
+			Backend: agent.OnDevice(m.host, m.dev), TLS: tlsCfg, Once: true,
 			Events: func(wire.Event) {}})
 		if err != nil {
 			return err
@@ -505,7 +504,7 @@ func (dm *demoMaint) connect(ctx context.Context, dev *amtsim.Device, host, fqdn
 	}
 	ready := make(chan wire.Event, 1)
 	ag, err := agent.New(agent.Options{Server: dm.gateway, EnrollToken: token, Hostname: host, FQDN: fqdn,
-		Backend: &agent.InProcess{Label: host, Host: dev.Host(), Dial: dev.DialLMS}, TLS: dm.tlsCfg,
+		Backend: agent.OnDevice(host, dev), TLS: dm.tlsCfg,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
 		Events: func(ev wire.Event) {
 			if ev.Final() {
@@ -695,11 +694,11 @@ func (dm *demoMaint) rotatePassword(ctx context.Context, m demoMember) demoMaint
 		switch {
 		case cur.Password == old.Password:
 			return errors.New("the server says done, and the stored password did not change")
-		case demoAuth(ctx, m.dev, cur.Password) != nil:
-			return fmt.Errorf("the device refuses the new password: %v", demoAuth(ctx, m.dev, cur.Password))
+		case m.dev.CheckAdminPassword(ctx, cur.Password) != nil:
+			return fmt.Errorf("the device refuses the new password: %v", m.dev.CheckAdminPassword(ctx, cur.Password))
 		}
 		var ae *wsman.AuthError
-		if err := demoAuth(ctx, m.dev, old.Password); !errors.As(err, &ae) {
+		if err := m.dev.CheckAdminPassword(ctx, old.Password); !errors.As(err, &ae) {
 			return fmt.Errorf("the old password should be refused; the device answered %v", err)
 		}
 		return nil
@@ -744,19 +743,6 @@ func demoTLSCheck(ctx context.Context, dev *amtsim.Device, ts *provisioning.TLSS
 		return fmt.Errorf("TLS to the device as %s: %w", fqdn, err)
 	}
 	return nil
-}
-
-// demoAuth proves a password on the device: a digest exchange as admin
-// over its local port.
-func demoAuth(ctx context.Context, dev *amtsim.Device, pw string) error {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dev.DialLMS(ctx, amtsim.PortHTTP) }}
-	defer tr.CloseIdleConnections()
-	c, err := wsman.NewClient(fmt.Sprintf("http://127.0.0.1:%d/wsman", amtsim.PortHTTP), amt.AdminUser, pw, wsman.WithTransport(tr))
-	if err != nil {
-		return err
-	}
-	_, err = c.GetGeneralSettings(ctx)
-	return err
 }
 
 // demoHealthOf is the report cut to the maintained devices.

@@ -24,7 +24,7 @@ func TestDeviceCommands(t *testing.T) {
 	sd := f.device("16.1.27", 0)
 	id := sd.ID().String()
 	ag, err := agent.New(agent.Options{Server: "https://" + f.gw, EnrollToken: f.enrollToken(), Hostname: "pc42",
-		Backend: &agent.InProcess{Label: "pc42", Host: sd.Host(), Dial: sd.DialLMS}, TLS: f.tlsCfg, MinBackoff: 50 * time.Millisecond})
+		Backend: agent.OnDevice("pc42", sd), TLS: f.tlsCfg, MinBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

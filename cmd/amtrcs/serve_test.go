@@ -21,7 +21,6 @@ import (
 
 	"github.com/amtrcs/amtrcs/agent"
 	"github.com/amtrcs/amtrcs/amt"
-	"github.com/amtrcs/amtrcs/amt/wsman"
 	"github.com/amtrcs/amtrcs/amtsim"
 	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/csr/csrtest"
@@ -205,14 +204,7 @@ func (f *serveFixture) device(version string, latency time.Duration) *amtsim.Dev
 }
 
 func passwordOpens(sd *amtsim.Device, pw string) error {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return sd.DialLMS(ctx, 16992) }}
-	defer tr.CloseIdleConnections()
-	c, err := wsman.NewClient("http://127.0.0.1:16992/wsman", amt.AdminUser, pw, wsman.WithTransport(tr))
-	if err != nil {
-		return err
-	}
-	_, err = c.GetGeneralSettings(context.Background())
-	return err
+	return sd.CheckAdminPassword(context.Background(), pw)
 }
 
 // amtrcs serve is killed with SIGKILL while activations run, and started
@@ -236,7 +228,7 @@ func TestServeKill9MidActivation(t *testing.T) {
 		// kill lands in the middle of many of them.
 		devs[i] = f.device(versions[i%3], 15*time.Millisecond)
 		ag, err := agent.New(agent.Options{Server: "https://" + f.gw, EnrollToken: f.enrollToken(), Hostname: fmt.Sprintf("pc%02d", i),
-			Backend: &agent.InProcess{Label: "pc", Host: devs[i].Host(), Dial: devs[i].DialLMS}, TLS: f.tlsCfg,
+			Backend: agent.OnDevice("pc", devs[i]), TLS: f.tlsCfg,
 			MinBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)

@@ -60,7 +60,7 @@ func newSimCmd(a *app) *cobra.Command {
 		Short: "Run a fleet of simulated AMT devices",
 		Long: "Run virtual Intel AMT devices that enforce the firmware's provisioning rules, for demos,\n" +
 			"CI and benchmarks. Each device is reached through the host port (one loopback TCP port for\n" +
-			"the whole fleet: a client writes \"AMTSIM/1 <uuid> pthi|lms:16992|lms:16993\" and then\n" +
+			"the whole fleet: a client writes \"AMTSIM/1 <uuid> pthi|mng|lms:16992|lms:16993\" and then\n" +
 			"speaks PTHI frames or the firmware port's bytes), and devices in legacy network setup\n" +
 			"(--hello) listen on port 16993 of their own loopback address and send hellos.\n" +
 			"A status endpoint (--listen) answers GET /status with each device's state, mode and last\n" +
@@ -248,7 +248,7 @@ func printSim(a *app, rep simReport) {
 		origin = "loaded from " + rep.StateFile
 	}
 	fmt.Fprintf(a.stdout, "%d simulated AMT devices (%s)\n", len(rep.Devices), origin)
-	fmt.Fprintf(a.stdout, "host port  %s  (write \"AMTSIM/1 <uuid> pthi|lms:16992|lms:16993\\n\")\n", rep.HostPort)
+	fmt.Fprintf(a.stdout, "host port  %s  (write \"AMTSIM/1 <uuid> pthi|mng|lms:16992|lms:16993\\n\")\n", rep.HostPort)
 	fmt.Fprintf(a.stdout, "status     %s\n", rep.Status)
 	if rep.IdentityRoot != "" {
 		fmt.Fprintf(a.stdout, "identity root written to %s\n", rep.IdentityRoot)

@@ -113,7 +113,7 @@ func (w *world) activate(host string) *amtsim.Device {
 }
 
 func (w *world) device(sd *amtsim.Device, host string) *provisioning.Device {
-	return &provisioning.Device{Host: hostif.NewClient(sd.Host()), Dial: sd.DialLMS, Hostname: host, OSFQDN: host + "." + suffix}
+	return &provisioning.Device{Host: hostif.NewClient(sd.Host()), Mng: hostif.NewManageability(sd.Manageability()), Dial: sd.DialLMS, Hostname: host, OSFQDN: host + "." + suffix}
 }
 
 // reach is the server's view: a device is reachable while "its agent is
