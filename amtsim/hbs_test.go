@@ -184,7 +184,7 @@ func agreeWithWorkshop(t *testing.T, v *simtest.Vendor, version, rule string) {
 	if vd.Usable != (rule == "") {
 		t.Fatalf("csr.Check usable=%t for AMT %s, but the simulator refused under %q (reasons %v)", vd.Usable, version, rule, vd.Reasons)
 	}
-	if rule != "" && !slices.ContainsFunc(vd.Reasons, func(r csr.Reason) bool { return r.Rule == rule }) {
+	if rule != "" && !slices.ContainsFunc(vd.Reasons, func(r amt.RuleError) bool { return r.Rule == rule }) {
 		t.Errorf("csr.Check reasons %v do not name the simulator's rule %q", vd.Reasons, rule)
 	}
 }

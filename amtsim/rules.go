@@ -9,30 +9,29 @@ import (
 	"time"
 
 	"github.com/amtrcs/amtrcs/amt"
-	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/dnssuffix"
 )
 
 // Names of the firmware rules a simulated device enforces. A refusal is
 // recorded in the device's event log as an *amt.RuleError carrying one of
 // these, and answered on the wire with the return code or TLS alert real
-// firmware gives. The certificate rules are package csr's, so that the
+// firmware gives. The certificate rules are package amt's, so that the
 // workshop and the simulator judge a chain by the same functions.
 const (
 	RuleChainOrder        = "certificate chain order"
 	RuleChainSignature    = "certificate chain signature"
 	RuleChainParse        = "certificate encoding"
-	RuleLeafMarking       = csr.RuleMarking
-	RuleServerAuthEKU     = csr.RuleServerAuth
-	RuleLeafKey           = csr.RuleKeyType
+	RuleLeafMarking       = amt.RuleMarking
+	RuleServerAuthEKU     = amt.RuleServerAuth
+	RuleLeafKey           = amt.RuleKeyType
 	RuleRootHash          = "trusted root hash"
 	RuleRootHashInactive  = "trusted root hash inactive"
 	RuleRootSelfSigned    = "self-signed root"
-	RuleSHA1Chain         = csr.RuleSHA1
-	RuleRSAKeySize        = csr.RuleRSASize
-	RuleChainLength       = csr.RuleChainLength
-	RuleValidity          = csr.RuleValidity
-	RuleDomainSuffix      = csr.RuleSuffix
+	RuleSHA1Chain         = amt.RuleSHA1
+	RuleRSAKeySize        = amt.RuleRSASize
+	RuleChainLength       = amt.RuleChainLength
+	RuleValidity          = amt.RuleValidity
+	RuleDomainSuffix      = amt.RuleSuffix
 	RuleNoSuffix          = "device DNS suffix"
 	RuleLeafHash          = "provisioning leaf hash"
 	RuleNonce             = "configuration nonce"
@@ -140,32 +139,28 @@ func certName(c *x509.Certificate) string {
 	return c.Subject.String()
 }
 
-func refusalOf(r csr.Reason) *amt.RuleError {
-	return &amt.RuleError{Rule: r.Rule, Seen: r.Seen, Want: r.Want, Fix: r.Fix}
-}
-
 // cert applies the rules to the certificate at position pos (0 is the leaf)
 // given the one before it (nil for the leaf). It returns the
 // AddNextCertInChain code and the refusal.
 func (k chainCheck) cert(pos int, c, prev *x509.Certificate, isLeaf, isRoot bool) (amt.ReturnCode, *amt.RuleError) {
 	name := certName(c)
-	if r, ok := csr.CheckChainLength(pos+1, k.maxLen, "AMT "+k.version.String()); !ok {
-		return amt.CertChainTooLong, refusalOf(r)
+	if r, ok := amt.CheckChainLength(pos+1, k.maxLen, "AMT "+k.version.String()); !ok {
+		return amt.CertChainTooLong, &r
 	}
 	if (pos == 0) != isLeaf {
 		seen := fmt.Sprintf("IsLeafCertificate=%t for certificate %d (%s)", isLeaf, pos+1, name)
 		return amt.CertChainInvalidParam, refusal(RuleChainOrder, seen, "the leaf first and only the first certificate flagged as leaf", "send the chain leaf first, intermediates next, root last")
 	}
-	if prev != nil && !csr.IssuedBy(prev, c) {
+	if prev != nil && !amt.IssuedBy(prev, c) {
 		return amt.CertChainVerifyFailed, refusal(RuleChainSignature, fmt.Sprintf("%s does not sign %s", name, certName(prev)), "each certificate signed by the next one", "send the chain in order leaf, intermediates, root, with the intermediates the vendor gave for this certificate")
 	}
-	for _, check := range []func() (csr.Reason, bool){
-		func() (csr.Reason, bool) { return csr.CheckValidity(c, name, k.now) },
-		func() (csr.Reason, bool) { return csr.CheckSHA1(c, name, k.profile) },
-		func() (csr.Reason, bool) { return csr.CheckRSASize(c, name, k.profile) },
+	for _, check := range []func() (amt.RuleError, bool){
+		func() (amt.RuleError, bool) { return amt.CheckValidity(c, name, k.now) },
+		func() (amt.RuleError, bool) { return amt.CheckSHA1(c, name, k.profile) },
+		func() (amt.RuleError, bool) { return amt.CheckRSASize(c, name, k.profile) },
 	} {
 		if r, ok := check(); !ok {
-			return amt.CertChainVerifyFailed, refusalOf(r)
+			return amt.CertChainVerifyFailed, &r
 		}
 	}
 	if isLeaf {
@@ -182,13 +177,13 @@ func (k chainCheck) cert(pos int, c, prev *x509.Certificate, isLeaf, isRoot bool
 }
 
 func (k chainCheck) leaf(c *x509.Certificate) (amt.ReturnCode, *amt.RuleError) {
-	checks := []func(*x509.Certificate) (csr.Reason, bool){csr.CheckKeyType, csr.CheckMarking}
+	checks := []func(*x509.Certificate) (amt.RuleError, bool){amt.CheckKeyType, amt.CheckMarking}
 	if !k.rules.SkipServerAuthEKU {
-		checks = append(checks, csr.CheckServerAuth)
+		checks = append(checks, amt.CheckServerAuth)
 	}
 	for _, check := range checks {
 		if r, ok := check(c); !ok {
-			return amt.CertChainVerifyFailed, refusalOf(r)
+			return amt.CertChainVerifyFailed, &r
 		}
 	}
 	if len(k.suffixes) == 0 {
@@ -210,7 +205,7 @@ func (k chainCheck) leaf(c *x509.Certificate) (amt.ReturnCode, *amt.RuleError) {
 
 func (k chainCheck) root(c *x509.Certificate) (amt.ReturnCode, *amt.RuleError) {
 	name := certName(c)
-	if !csr.IssuedBy(c, c) {
+	if !amt.IssuedBy(c, c) {
 		return amt.CertChainVerifyFailed, refusal(RuleRootSelfSigned, fmt.Sprintf("%s flagged as root is not self-signed", name), "the last certificate to be the self-signed root", "append the vendor's root certificate after the intermediates")
 	}
 	e, ok := k.hashes.Find(c.Raw)

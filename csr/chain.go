@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strings"
+
+	"github.com/amtrcs/amtrcs/amt"
 )
 
 // Chain is a delivery put in order: leaf first, then each issuer, up to a
@@ -33,7 +35,7 @@ type ChainOptions struct {
 	NoCompletion bool
 }
 
-func selfSigned(c *x509.Certificate) bool { return IssuedBy(c, c) }
+func selfSigned(c *x509.Certificate) bool { return amt.IssuedBy(c, c) }
 
 // samePublicKey compares keys through the Equal method every standard key
 // type has.
@@ -70,7 +72,7 @@ func BuildChain(certs []*x509.Certificate, opts ChainOptions) (*Chain, error) {
 					roots = MozillaRoots()
 				}
 				for _, r := range roots.Issuers(cur) {
-					if IssuedBy(cur, r) && selfSigned(r) {
+					if amt.IssuedBy(cur, r) && selfSigned(r) {
 						ch.Certs = append(ch.Certs, r)
 						ch.RootFrom = roots.Name()
 						ch.Complete = true
@@ -110,7 +112,7 @@ func (c *Chain) Leaf() *x509.Certificate { return c.Certs[0] }
 func pickIssuer(cur *x509.Certificate, certs []*x509.Certificate, used map[*x509.Certificate]bool) *x509.Certificate {
 	var selfSignedCand *x509.Certificate
 	for _, c := range certs {
-		if used[c] || !IssuedBy(cur, c) {
+		if used[c] || !amt.IssuedBy(cur, c) {
 			continue
 		}
 		if !selfSigned(c) {
@@ -135,7 +137,7 @@ func pickLeaf(certs []*x509.Certificate, key crypto.PublicKey) (*x509.Certificat
 				return c, nil
 			}
 		}
-		return nil, &inputError{Reason{Rule: "leaf certificate",
+		return nil, &inputError{amt.RuleError{Rule: "leaf certificate",
 			Seen: "no certificate of the delivery holds the public key of the given private key",
 			Want: "the certificate issued for that key",
 			Fix:  "import the files the vendor sent for this key, or the PFX exported with it"}}
@@ -149,7 +151,7 @@ func pickLeaf(certs []*x509.Certificate, key crypto.PublicKey) (*x509.Certificat
 		}
 		issuer := false
 		for _, o := range certs {
-			if o != c && IssuedBy(o, c) {
+			if o != c && amt.IssuedBy(o, c) {
 				issuer = true
 				break
 			}
@@ -175,7 +177,7 @@ func pickLeaf(certs []*x509.Certificate, key crypto.PublicKey) (*x509.Certificat
 		if len(certs) == 1 {
 			return certs[0], nil
 		}
-		return nil, &inputError{Reason{Rule: "leaf certificate",
+		return nil, &inputError{amt.RuleError{Rule: "leaf certificate",
 			Seen: fmt.Sprintf("%d CA certificates and no end-entity certificate", len(certs)),
 			Want: "the provisioning certificate issued for your CSR",
 			Fix:  "add the certificate file the vendor issued for your CSR"}}
@@ -184,7 +186,7 @@ func pickLeaf(certs []*x509.Certificate, key crypto.PublicKey) (*x509.Certificat
 	for i, c := range cands {
 		names[i] = describeName(c)
 	}
-	return nil, &inputError{Reason{Rule: "leaf certificate",
+	return nil, &inputError{amt.RuleError{Rule: "leaf certificate",
 		Seen: "several end-entity certificates: " + strings.Join(names, ", "),
 		Want: "one provisioning certificate per import",
 		Fix:  "import each certificate with its own chain"}}

@@ -143,7 +143,7 @@ func TestAAACertificateServicesNamedByCatalog(t *testing.T) {
 	for _, vd := range rep.Verdicts {
 		hasSHA1 := false
 		for _, r := range vd.Reasons {
-			hasSHA1 = hasSHA1 || r.Rule == csr.RuleSHA1
+			hasSHA1 = hasSHA1 || r.Rule == amt.RuleSHA1
 		}
 		if hasSHA1 != (vd.Version == v16) {
 			t.Errorf("%s: SHA-1 reason %v, reasons %q", vd.Profile, hasSHA1, reasonLines(vd))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,19 +15,11 @@ import (
 	"github.com/amtrcs/amtrcs/dnssuffix"
 )
 
-// Names of the rules Check applies, as they appear in Reason.Rule.
+// Names of the rules Check applies beyond the firmware's own (amt.RuleMarking
+// and the others of amt), as they appear in amt.RuleError.Rule.
 const (
 	RuleChainComplete = "chain complete"
 	RuleRootTrusted   = "root trusted by AMT"
-	RuleMarking       = "AMT marking"
-	RuleServerAuth    = "server authentication EKU"
-	RuleKeyType       = "key type"
-	RuleRSASize       = "RSA key size"
-	RuleSHA1          = "SHA-1 signature"
-	RuleValidity      = "validity"
-	RuleChainLength   = "chain length"
-	RuleSuffix        = "domain suffix"
-	RuleVersion       = "AMT version"
 )
 
 // ExpiryWarning is how long before not-after a certificate is reported as
@@ -100,10 +93,10 @@ type Finding struct {
 // Verdict says whether one AMT version can use the chain, and every reason
 // it cannot.
 type Verdict struct {
-	Version amt.Version `json:"version"`
-	Profile string      `json:"profile"`
-	Usable  bool        `json:"usable"`
-	Reasons []Reason    `json:"reasons,omitempty"`
+	Version amt.Version     `json:"version"`
+	Profile string          `json:"profile"`
+	Usable  bool            `json:"usable"`
+	Reasons []amt.RuleError `json:"reasons,omitempty"`
 }
 
 // Thumbprints are the SHA-1, SHA-256 and SHA-384 of a certificate's DER in
@@ -151,14 +144,14 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 	// somewhere else than BuildChain (the store, the RCS).
 	brokenAt := -1
 	for i := 0; i+1 < len(chain); i++ {
-		if !IssuedBy(chain[i], chain[i+1]) {
+		if !amt.IssuedBy(chain[i], chain[i+1]) {
 			brokenAt = i
 			r.Complete = false
 			break
 		}
 	}
 	for i, c := range chain {
-		typ, bits := describeKey(c.PublicKey)
+		typ, bits := amt.DescribeKey(c.PublicKey)
 		r.Certificates = append(r.Certificates, CertSummary{
 			Role: role(i, len(chain), r.Complete), Subject: c.Subject.String(), Issuer: c.Issuer.String(),
 			Serial: formatSerial(c), KeyType: typ, KeyBits: bits, SignatureAlgorithm: c.SignatureAlgorithm.String(),
@@ -168,14 +161,14 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 
 	// Version-independent facts, each both a finding and, where it is a
 	// fault for every version, a reason in every verdict.
-	var common []Reason
+	var common []amt.RuleError
 	add := func(check, status, detail string) {
 		r.Checks = append(r.Checks, Finding{Check: check, Status: status, Detail: detail})
 	}
 
 	switch {
 	case brokenAt >= 0:
-		rs := Reason{Rule: RuleChainComplete,
+		rs := amt.RuleError{Rule: RuleChainComplete,
 			Seen: fmt.Sprintf("%s is not signed by the next certificate, %q", label(chain, brokenAt, false), describeName(chain[brokenAt+1])),
 			Want: "each certificate signed by the one after it, leaf first",
 			Fix:  "import the vendor's files again so that amtrcs builds the chain itself"}
@@ -183,7 +176,7 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 		add(RuleChainComplete, "fail", rs.Seen)
 	case !r.Complete:
 		r.MissingIssuer = last.Issuer.String()
-		rs := Reason{Rule: RuleChainComplete,
+		rs := amt.RuleError{Rule: RuleChainComplete,
 			Seen: fmt.Sprintf("the issuer of %s, %q, is missing", label(chain, len(chain)-1, false), issuerName(last)),
 			Want: "every intermediate up to a root",
 			Fix:  fmt.Sprintf("add the certificate of %q from the vendor's delivery or website", issuerName(last))}
@@ -217,14 +210,14 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 		}
 	}
 
-	if rs, ok := CheckMarking(leaf); ok {
-		add(RuleMarking, "ok", rs.Seen)
+	if rs, ok := amt.CheckMarking(leaf); ok {
+		add(amt.RuleMarking, "ok", rs.Seen)
 	} else {
 		common = append(common, rs)
-		add(RuleMarking, "fail", rs.Seen)
+		add(amt.RuleMarking, "fail", rs.Seen)
 	}
 
-	for _, check := range []func(*x509.Certificate) (Reason, bool){CheckServerAuth, CheckKeyType} {
+	for _, check := range []func(*x509.Certificate) (amt.RuleError, bool){amt.CheckServerAuth, amt.CheckKeyType} {
 		if rs, ok := check(leaf); ok {
 			add(rs.Rule, "ok", rs.Seen)
 		} else {
@@ -235,26 +228,26 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 
 	var sha1Certs []string
 	for i, c := range chain {
-		if IsSHA1(c.SignatureAlgorithm) {
+		if amt.IsSHA1(c.SignatureAlgorithm) {
 			sha1Certs = append(sha1Certs, fmt.Sprintf("%s (%s)", label(chain, i, r.Complete), c.SignatureAlgorithm))
 		}
 	}
 	if len(sha1Certs) == 0 {
-		add(RuleSHA1, "ok", "no certificate of the chain is SHA-1 signed")
+		add(amt.RuleSHA1, "ok", "no certificate of the chain is SHA-1 signed")
 	} else {
-		add(RuleSHA1, "warn", "SHA-1 signed: "+strings.Join(sha1Certs, ", ")+"; refused from AMT 16")
+		add(amt.RuleSHA1, "warn", "SHA-1 signed: "+strings.Join(sha1Certs, ", ")+"; refused from AMT 16")
 	}
 
 	for i, c := range chain {
-		if rs, ok := CheckValidity(c, label(chain, i, r.Complete), now); !ok {
+		if rs, ok := amt.CheckValidity(c, label(chain, i, r.Complete), now); !ok {
 			common = append(common, rs)
-			add(RuleValidity, "fail", rs.Seen)
+			add(amt.RuleValidity, "fail", rs.Seen)
 		} else if now.Add(ExpiryWarning).After(c.NotAfter) {
-			add(RuleValidity, "warn", fmt.Sprintf("%s expires on %s, within 30 days", label(chain, i, r.Complete), c.NotAfter.UTC().Format(time.RFC3339)))
+			add(amt.RuleValidity, "warn", fmt.Sprintf("%s expires on %s, within 30 days", label(chain, i, r.Complete), c.NotAfter.UTC().Format(time.RFC3339)))
 		}
 	}
-	if !slices.ContainsFunc(r.Checks, func(f Finding) bool { return f.Check == RuleValidity }) {
-		add(RuleValidity, "ok", "every certificate is valid now and in 30 days")
+	if !slices.ContainsFunc(r.Checks, func(f Finding) bool { return f.Check == amt.RuleValidity }) {
+		add(amt.RuleValidity, "ok", "every certificate is valid now and in 30 days")
 	}
 
 	versions := opts.Versions
@@ -272,9 +265,9 @@ func Check(chain []*x509.Certificate, opts CheckOptions) Report {
 	}
 	for _, s := range opts.Suffixes {
 		if bad := suffixFail[s]; len(bad) > 0 {
-			add(RuleSuffix, "fail", fmt.Sprintf("%s: not covered by %q for %s", s, describeName(leaf), strings.Join(bad, ", ")))
+			add(amt.RuleSuffix, "fail", fmt.Sprintf("%s: not covered by %q for %s", s, describeName(leaf), strings.Join(bad, ", ")))
 		} else {
-			add(RuleSuffix, "ok", fmt.Sprintf("%s: covered by %q", s, describeName(leaf)))
+			add(amt.RuleSuffix, "ok", fmt.Sprintf("%s: covered by %q", s, describeName(leaf)))
 		}
 	}
 	return r
@@ -301,11 +294,11 @@ func formatSerial(c *x509.Certificate) string {
 	return strings.ToUpper(c.SerialNumber.Text(16))
 }
 
-func judgeVersion(chain []*x509.Certificate, root *x509.Certificate, v amt.Version, opts CheckOptions, common []Reason, suffixFail map[string][]string) Verdict {
+func judgeVersion(chain []*x509.Certificate, root *x509.Certificate, v amt.Version, opts CheckOptions, common []amt.RuleError, suffixFail map[string][]string) Verdict {
 	vd := Verdict{Version: v, Profile: "AMT " + v.String()}
 	p, err := amt.LookupProfile(v)
 	if err != nil {
-		vd.Reasons = append(vd.Reasons, reasonFromRule(RuleVersion, err))
+		vd.Reasons = append(vd.Reasons, reasonFromRule(amt.RuleAMTVersion, err))
 		return vd
 	}
 	vd.Profile = p.Name
@@ -315,21 +308,21 @@ func judgeVersion(chain []*x509.Certificate, root *x509.Certificate, v amt.Versi
 	}
 	for i, c := range chain {
 		name := label(chain, i, root != nil)
-		if rs, ok := CheckSHA1(c, name, p); !ok {
+		if rs, ok := amt.CheckSHA1(c, name, p); !ok {
 			vd.Reasons = append(vd.Reasons, rs)
 		}
-		if rs, ok := CheckRSASize(c, name, p); !ok {
+		if rs, ok := amt.CheckRSASize(c, name, p); !ok {
 			vd.Reasons = append(vd.Reasons, rs)
 		}
 	}
-	if rs, ok := CheckChainLength(len(chain), p.MaxChainLength, p.Name); !ok {
+	if rs, ok := amt.CheckChainLength(len(chain), p.MaxChainLength, p.Name); !ok {
 		vd.Reasons = append(vd.Reasons, rs)
 	}
 	for _, s := range opts.Suffixes {
 		res := dnssuffix.MatchCertificate(chain[0], s, v)
 		if !res.Match {
 			suffixFail[s] = append(suffixFail[s], p.Name)
-			vd.Reasons = append(vd.Reasons, Reason{Rule: RuleSuffix,
+			vd.Reasons = append(vd.Reasons, amt.RuleError{Rule: amt.RuleSuffix,
 				Seen: res.Reason,
 				Want: fmt.Sprintf("a certificate name that covers the device suffix %s", s),
 				Fix:  res.Fix})
@@ -341,7 +334,7 @@ func judgeVersion(chain []*x509.Certificate, root *x509.Certificate, v amt.Versi
 
 // rootReasons applies the hash table of version v, with the custom hashes
 // added as MEBx would add them.
-func rootReasons(root *x509.Certificate, v amt.Version, custom []amt.RootHash) []Reason {
+func rootReasons(root *x509.Certificate, v amt.Version, custom []amt.RootHash) []amt.RuleError {
 	table := amt.DefaultHashTable(v)
 	var refused []error
 	for _, h := range custom {
@@ -356,23 +349,24 @@ func rootReasons(root *x509.Certificate, v amt.Version, custom []amt.RootHash) [
 	case ok && e.Active:
 		return nil
 	case ok:
-		return []Reason{{Rule: RuleRootTrusted, Seen: fmt.Sprintf("root %q matches %q, which is deactivated", describeName(root), e.Name),
+		return []amt.RuleError{{Rule: RuleRootTrusted, Seen: fmt.Sprintf("root %q matches %q, which is deactivated", describeName(root), e.Name),
 			Want: "an active entry", Fix: "activate the hash in MEBx (Manage Certificates)"}}
 	case len(refused) > 0:
-		return []Reason{reasonFromRule(RuleRootTrusted, refused[0])}
+		return []amt.RuleError{reasonFromRule(RuleRootTrusted, refused[0])}
 	}
 	_, s256, _ := Thumbprints(root)
-	return []Reason{{Rule: RuleRootTrusted,
+	return []amt.RuleError{{Rule: RuleRootTrusted,
 		Seen: fmt.Sprintf("root %q (SHA-256 %s) is not trusted by AMT %s firmware", describeName(root), s256, v),
 		Want: "a root whose hash is in the firmware's default table, or added as a custom hash",
 		Fix:  "buy from a vendor whose root the firmware holds (see `amtrcs hashes`), or add this SHA-256 as a custom hash in MEBx and pass it with --trust-hash"}}
 }
 
-// reasonFromRule turns an amt.RuleError into a Reason, keeping its parts.
-func reasonFromRule(rule string, err error) Reason {
+// reasonFromRule finds the amt.RuleError inside err, or makes one of rule
+// and err's text.
+func reasonFromRule(rule string, err error) amt.RuleError {
 	var re *amt.RuleError
-	if ok := asRuleError(err, &re); ok {
-		return Reason{Rule: re.Rule, Seen: re.Seen, Want: re.Want, Fix: re.Fix}
+	if errors.As(err, &re) {
+		return *re
 	}
-	return Reason{Rule: rule, Seen: err.Error()}
+	return amt.RuleError{Rule: rule, Seen: err.Error()}
 }

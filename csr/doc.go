@@ -6,7 +6,8 @@
 //
 // Check is pure: the importer, the `cert check` command and the RCS preflight
 // all call it, so a delivery is judged the same way everywhere. The AMT facts
-// it applies (root hashes, version profiles) come from package amt and the
+// and rules it applies (root hashes, version profiles, the certificate
+// rules the simulator applies too) come from package amt and the
 // domain-suffix rule from package dnssuffix; this package must never hold a
 // copy of those rules.
 //

@@ -2,12 +2,12 @@ package csr
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
 	"strings"
+
+	"github.com/amtrcs/amtrcs/amt"
 )
 
 // KeyType is the kind of private key made for a CSR. AMT firmware accepts
@@ -36,11 +36,11 @@ func ParseKeyType(s string) (KeyType, error) {
 	}
 	l := string(k)
 	if strings.HasPrefix(l, "ec") || strings.HasPrefix(l, "p256") || strings.HasPrefix(l, "p384") || strings.HasPrefix(l, "ed25519") {
-		return "", Reason{Rule: "key type", Seen: s + " (elliptic curve)",
+		return "", amt.RuleError{Rule: amt.RuleKeyType, Seen: s + " (elliptic curve)",
 			Want: "rsa2048, rsa3072 or rsa4096",
 			Fix:  "AMT firmware accepts only RSA provisioning certificates: use --key rsa2048"}
 	}
-	return "", Reason{Rule: "key type", Seen: fmt.Sprintf("%q", s), Want: "rsa2048, rsa3072 or rsa4096",
+	return "", amt.RuleError{Rule: amt.RuleKeyType, Seen: fmt.Sprintf("%q", s), Want: "rsa2048, rsa3072 or rsa4096",
 		Fix: "use --key rsa2048 (the default)"}
 }
 
@@ -54,17 +54,4 @@ func GenerateKey(k KeyType) (crypto.Signer, error) {
 		return nil, fmt.Errorf("generate key: unknown key type %q", k)
 	}
 	return rsa.GenerateKey(rand.Reader, bits)
-}
-
-// describeKey names a public key's type and size, as reports show it.
-func describeKey(pub crypto.PublicKey) (typ string, bits int) {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return "RSA", k.N.BitLen()
-	case *ecdsa.PublicKey:
-		return "ECDSA " + k.Curve.Params().Name, k.Curve.Params().BitSize
-	case ed25519.PublicKey:
-		return "Ed25519", 256
-	}
-	return fmt.Sprintf("%T", pub), 0
 }

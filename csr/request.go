@@ -29,15 +29,15 @@ type Subject struct {
 // Validate checks the subject before any key is made.
 func (s Subject) Validate() error {
 	if s.CommonName == "" {
-		return Reason{Rule: "common name", Seen: "none", Want: "the DNS name of the certificate",
+		return amt.RuleError{Rule: "common name", Seen: "none", Want: "the DNS name of the certificate",
 			Fix: "give --cn NAME, or --host LABEL with --device-suffix to have it planned"}
 	}
 	if _, err := dnssuffix.ValidateCertName(s.CommonName); err != nil {
-		return Reason{Rule: "common name", Seen: err.Error(), Want: "a DNS name such as rcs.corp.example.com",
+		return amt.RuleError{Rule: "common name", Seen: err.Error(), Want: "a DNS name such as rcs.corp.example.com",
 			Fix: "give --cn a fully qualified DNS name"}
 	}
 	if s.Country != "" && !isCountryCode(s.Country) {
-		return Reason{Rule: "country", Seen: fmt.Sprintf("%q", s.Country),
+		return amt.RuleError{Rule: "country", Seen: fmt.Sprintf("%q", s.Country),
 			Want: "a two-letter ISO 3166 code such as US or DE", Fix: "give --country with two letters"}
 	}
 	return nil

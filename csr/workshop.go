@@ -67,7 +67,7 @@ type CSRRequest struct {
 
 // CoverageError refuses a name that does not cover every requested device
 // suffix. It is a verdict, not bad input: the CLI exits 1 on it.
-type CoverageError struct{ Reasons []Reason }
+type CoverageError struct{ Reasons []amt.RuleError }
 
 func (e *CoverageError) Error() string {
 	lines := make([]string, len(e.Reasons))
@@ -80,12 +80,12 @@ func (e *CoverageError) Error() string {
 // CheckCoverage refuses a certificate name that does not cover each device
 // suffix under every AMT profile, with dnssuffix's reason and fix.
 func CheckCoverage(name string, suffixes []string) error {
-	var reasons []Reason
+	var reasons []amt.RuleError
 	for _, s := range suffixes {
 		for _, p := range amt.Profiles() {
 			res := dnssuffix.Match(name, s, p.Version)
 			if !res.Match {
-				reasons = append(reasons, Reason{Rule: RuleSuffix, Seen: res.Reason,
+				reasons = append(reasons, amt.RuleError{Rule: amt.RuleSuffix, Seen: res.Reason,
 					Want: "a certificate name that covers the device suffix " + s, Fix: res.Fix})
 				break
 			}
@@ -249,7 +249,7 @@ func (w *Workshop) Import(d *Delivery, opts ImportOptions) (res *ImportResult, e
 	}
 	for _, c := range certs {
 		if len(c.ChainDER) > 0 && bytes.Equal(c.ChainDER[0], leaf.Raw) {
-			return nil, Reason{Rule: "already imported", Seen: fmt.Sprintf("this certificate is stored as %s", c.ID),
+			return nil, amt.RuleError{Rule: "already imported", Seen: fmt.Sprintf("this certificate is stored as %s", c.ID),
 				Want: "a certificate not yet imported", Fix: "use `amtrcs cert list` to see it"}
 		}
 	}
@@ -375,7 +375,7 @@ func matchCSR(certs []*x509.Certificate, csrs []CSRRecord) (*CSRRecord, crypto.P
 				continue
 			}
 			if csrs[i].Status != CSRPending {
-				return nil, nil, Reason{Rule: "private key", Seen: fmt.Sprintf("the certificate's key belongs to CSR %s, already issued as %s", csrs[i].ID, csrs[i].IssuedAs),
+				return nil, nil, amt.RuleError{Rule: "private key", Seen: fmt.Sprintf("the certificate's key belongs to CSR %s, already issued as %s", csrs[i].ID, csrs[i].IssuedAs),
 					Want: "a certificate for a pending CSR", Fix: "use `amtrcs cert list`: it is already imported"}
 			}
 			return &csrs[i], c.PublicKey, nil
@@ -387,7 +387,7 @@ func matchCSR(certs []*x509.Certificate, csrs []CSRRecord) (*CSRRecord, crypto.P
 			names = append(names, fmt.Sprintf("%q", describeName(c)))
 		}
 	}
-	return nil, nil, Reason{Rule: "private key",
+	return nil, nil, amt.RuleError{Rule: "private key",
 		Seen: fmt.Sprintf("the public key of %s matches no pending CSR of this store", strings.Join(names, ", ")),
 		Want: "a certificate issued for a CSR made by `amtrcs csr new`, or a PFX that holds its key",
 		Fix:  "import the PFX exported with the key, or run the import against the data directory where the CSR was made"}
@@ -495,7 +495,7 @@ func ParseExportFormat(s string) (ExportFormat, error) {
 	case ExportPFX, ExportPEM, ExportConsolePEM:
 		return f, nil
 	}
-	return "", Reason{Rule: "export format", Seen: fmt.Sprintf("%q", s), Want: "pfx, pem or console-pem",
+	return "", amt.RuleError{Rule: "export format", Seen: fmt.Sprintf("%q", s), Want: "pfx, pem or console-pem",
 		Fix: "give --format pfx (key and chain), pem (chain, leaf first) or console-pem (root and intermediates)"}
 }
 
@@ -531,13 +531,13 @@ func (w *Workshop) Export(id string, f ExportFormat, password string) (out []byt
 			_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: pc.Chain[i].Raw})
 		}
 		if b.Len() == 0 {
-			return nil, Reason{Rule: "console PEM", Seen: "the chain holds only the leaf", Want: "a root and intermediates to write",
+			return nil, amt.RuleError{Rule: "console PEM", Seen: "the chain holds only the leaf", Want: "a root and intermediates to write",
 				Fix: "import the vendor's chain files again so that the chain is complete"}
 		}
 		return b.Bytes(), nil
 	case ExportPFX:
 		if password == "" {
-			return nil, Reason{Rule: "PFX password", Seen: "none given", Want: "a password to encrypt the key with",
+			return nil, amt.RuleError{Rule: "PFX password", Seen: "none given", Want: "a password to encrypt the key with",
 				Fix: "give --password-file with the password for the PFX"}
 		}
 		key, err := w.Signer(id)
@@ -558,7 +558,7 @@ func (w *Workshop) Renew(id string) (*CSRRecord, error) {
 		return nil, err
 	}
 	if pc.Status == StatusSuperseded {
-		return nil, Reason{Rule: "renew", Seen: fmt.Sprintf("%s is already superseded by %s", id, pc.SupersededBy),
+		return nil, amt.RuleError{Rule: "renew", Seen: fmt.Sprintf("%s is already superseded by %s", id, pc.SupersededBy),
 			Want: "an active certificate", Fix: "renew " + pc.SupersededBy + " instead"}
 	}
 	csrs, err := w.CSRs()
@@ -569,7 +569,7 @@ func (w *Workshop) Renew(id string) (*CSRRecord, error) {
 	var suffixes []string
 	for _, r := range csrs {
 		if r.Renews == id && r.Status == CSRPending {
-			return nil, Reason{Rule: "renew", Seen: fmt.Sprintf("CSR %s already renews %s and waits for its certificate", r.ID, id),
+			return nil, amt.RuleError{Rule: "renew", Seen: fmt.Sprintf("CSR %s already renews %s and waits for its certificate", r.ID, id),
 				Want: "one pending renewal per certificate", Fix: fmt.Sprintf("send CSR %s to the vendor (`amtrcs csr show %s`) and import the result", r.ID, r.ID)}
 		}
 		if r.ID == pc.CSRID {
@@ -577,7 +577,7 @@ func (w *Workshop) Renew(id string) (*CSRRecord, error) {
 		}
 	}
 	if pc.CSRID == "" {
-		if _, bits := describeKey(pc.Leaf().PublicKey); bits > 2048 {
+		if _, bits := amt.DescribeKey(pc.Leaf().PublicKey); bits > 2048 {
 			kt = RSA3072
 			if bits > 3072 {
 				kt = RSA4096

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amtsim"
-	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/csr/csrtest"
 )
 
@@ -44,12 +44,12 @@ func TestCertCheckCache(t *testing.T) {
 	}{
 		{"first judgement", dev16, f.cert, now, "", 1},
 		{"same inputs again", dev16, f.cert, now.Add(time.Hour), "", 1},
-		{"device clock past not-after", dev16, f.cert, now.AddDate(2, 0, 0), csr.RuleValidity, 1},
-		{"device clock before not-before", dev16, f.cert, now.AddDate(0, -2, 0), csr.RuleValidity, 1},
+		{"device clock past not-after", dev16, f.cert, now.AddDate(2, 0, 0), amt.RuleValidity, 1},
+		{"device clock before not-before", dev16, f.cert, now.AddDate(0, -2, 0), amt.RuleValidity, 1},
 		{"other version", dev19, f.cert, now, "", 2},
-		{"other suffix", other, f.cert, now, csr.RuleSuffix, 3},
-		{"other suffix, cached", other, f.cert, now, csr.RuleSuffix, 3},
-		{"same id, renewed chain", dev16, renamed, now, csr.RuleSuffix, 4},
+		{"other suffix", other, f.cert, now, amt.RuleSuffix, 3},
+		{"other suffix, cached", other, f.cert, now, amt.RuleSuffix, 3},
+		{"same id, renewed chain", dev16, renamed, now, amt.RuleSuffix, 4},
 		{"first chain still passes", dev16, f.cert, now, "", 4},
 	}
 	for _, s := range steps {

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/amtrcs/amtrcs/csr"
+	"github.com/amtrcs/amtrcs/amt"
 )
 
 // Reason is one refusal in the shape every refusal of amtrcs takes: rule,
-// value seen, value wanted, fix. It is csr's type, so that certificate
-// reasons pass through unchanged.
-type Reason = csr.Reason
+// value seen, value wanted, fix. It is amt's type, so that firmware and
+// certificate refusals pass through unchanged.
+type Reason = amt.RuleError
 
 // Errors callers branch on.
 var (

@@ -279,7 +279,7 @@ type certVerdict struct {
 func (c *certChecks) verdict(pc *ProvisioningCert, v amt.Version, suffix string, now time.Time) certVerdict {
 	valid := true
 	for _, cert := range pc.Chain {
-		if _, ok := csr.CheckValidity(cert, "", now); !ok {
+		if _, ok := amt.CheckValidity(cert, "", now); !ok {
 			valid = false
 			break
 		}
@@ -322,8 +322,8 @@ func (c *certChecks) verdict(pc *ProvisioningCert, v amt.Version, suffix string,
 	return cv
 }
 
-// reasonsOf flattens an error into Reasons, keeping the parts of Reason,
-// amt.RuleError and joined errors.
+// reasonsOf flattens an error into Reasons, keeping the refusals inside it
+// (as values or pointers) and those of joined errors.
 func reasonsOf(err error) []Reason {
 	if err == nil {
 		return nil
@@ -341,7 +341,7 @@ func reasonsOf(err error) []Reason {
 	}
 	var re *amt.RuleError
 	if errors.As(err, &re) {
-		return []Reason{{Rule: re.Rule, Seen: re.Seen, Want: re.Want, Fix: re.Fix}}
+		return []Reason{*re}
 	}
 	return []Reason{{Rule: "error", Seen: err.Error()}}
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amtsim"
-	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/csr/csrtest"
 	"github.com/amtrcs/amtrcs/store"
 )
@@ -30,10 +30,10 @@ func TestPreflightRefusesBeforeAnyWrite(t *testing.T) {
 			h.Inactive = true
 			c.CustomHashes = []amtsim.CustomHash{h}
 		}, RuleRootInDevice, ClockDevice},
-		"suffix mismatch":        {plain, "16.1.27", func(c *amtsim.Config) { c.DHCPSuffix = "branch.example.net" }, csr.RuleSuffix, ClockDevice},
-		"SHA-1 chain on 16":      {sha1, "16.1.27", nil, csr.RuleSHA1, ClockDevice},
-		"expired by device time": {plain, "16.1.27", func(c *amtsim.Config) { c.ClockOffset = 2 * 365 * 24 * time.Hour }, csr.RuleValidity, ClockDevice},
-		"expired on AMT 19":      {plain, "19.0.5", func(c *amtsim.Config) { c.ClockOffset = 2 * 365 * 24 * time.Hour }, csr.RuleValidity, ""},
+		"suffix mismatch":        {plain, "16.1.27", func(c *amtsim.Config) { c.DHCPSuffix = "branch.example.net" }, amt.RuleSuffix, ClockDevice},
+		"SHA-1 chain on 16":      {sha1, "16.1.27", nil, amt.RuleSHA1, ClockDevice},
+		"expired by device time": {plain, "16.1.27", func(c *amtsim.Config) { c.ClockOffset = 2 * 365 * 24 * time.Hour }, amt.RuleValidity, ClockDevice},
+		"expired on AMT 19":      {plain, "19.0.5", func(c *amtsim.Config) { c.ClockOffset = 2 * 365 * 24 * time.Hour }, amt.RuleValidity, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestPreflightListsEveryReason(t *testing.T) {
 	if !errors.As(err, &pe) {
 		t.Fatalf("Preflight = %v", err)
 	}
-	for _, rule := range []string{RuleRootInDevice, csr.RuleSuffix, csr.RuleSHA1} {
+	for _, rule := range []string{RuleRootInDevice, amt.RuleSuffix, amt.RuleSHA1} {
 		if !pe.Has(rule) {
 			t.Errorf("missing rule %q in %v", rule, pe)
 		}

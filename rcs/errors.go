@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/amtrcs/amtrcs/csr"
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/store"
 )
@@ -92,7 +92,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // reasonOf finds the first rule-seen-want-fix reason inside err.
-func reasonOf(err error) (csr.Reason, bool) {
+func reasonOf(err error) (amt.RuleError, bool) {
 	var pe *provisioning.PreflightError
 	if errors.As(err, &pe) && len(pe.Reasons) > 0 {
 		return pe.Reasons[0], true
@@ -101,13 +101,13 @@ func reasonOf(err error) (csr.Reason, bool) {
 	if errors.As(err, &se) {
 		return se.Reason, true
 	}
-	var r csr.Reason
+	var r amt.RuleError
 	if errors.As(err, &r) {
 		return r, true
 	}
-	var rp *csr.Reason
+	var rp *amt.RuleError
 	if errors.As(err, &rp) && rp != nil {
 		return *rp, true
 	}
-	return csr.Reason{}, false
+	return amt.RuleError{}, false
 }

@@ -266,7 +266,7 @@ func workshopError(err error) error {
 	var (
 		re  *csr.RefusedError
 		ce  *csr.CoverageError
-		rsn csr.Reason
+		rsn amt.RuleError
 	)
 	switch {
 	case err == nil:
@@ -413,7 +413,7 @@ func newCertExportCmd(a *app) *cobra.Command {
 			defer done()
 			data, err := w.Export(args[0], f, pw)
 			if err != nil {
-				var rsn csr.Reason
+				var rsn amt.RuleError
 				if errors.As(err, &rsn) {
 					return usageError(err)
 				}
