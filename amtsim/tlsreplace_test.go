@@ -214,7 +214,7 @@ func TestTLSCertificateReplace(t *testing.T) {
 // next, as an RCS does: the selectors are the references it enumerated.
 func putContext(t *testing.T, c *wsman.Client, old, next string) error {
 	t.Helper()
-	_, err := wsman.Put(ctx(t), c, wsman.ResourceTLSCredentialContext, wsman.NewTLSCredentialContext(next), credentialSelectors(old)...)
+	_, err := wsman.Put[wsman.TLSCredentialContext](ctx(t), c, wsman.ResourceTLSCredentialContext, wsman.NewTLSCredentialContext(next), credentialSelectors(old)...)
 	return err
 }
 

@@ -329,7 +329,7 @@ func setCredential(ctx context.Context, c *conn, certID string) error {
 	if old.ElementInContext.InstanceID() == certID {
 		return nil
 	}
-	_, err = wsman.Put(ctx, c.Client, wsman.ResourceTLSCredentialContext, wsman.NewTLSCredentialContext(certID),
+	_, err = wsman.Put[wsman.TLSCredentialContext](ctx, c.Client, wsman.ResourceTLSCredentialContext, wsman.NewTLSCredentialContext(certID),
 		wsman.Selector{Name: "ElementInContext", EPR: &old.ElementInContext},
 		wsman.Selector{Name: "ElementProvidingContext", EPR: &old.ElementProvidingContext})
 	if err != nil {

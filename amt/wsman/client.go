@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -215,15 +216,31 @@ func Get[T any](ctx context.Context, c *Client, resourceURI string, selectors ..
 	return &v, nil
 }
 
-// Put replaces the instance that selectors pick with v and returns the
-// instance as the firmware now holds it.
-func Put[T any](ctx context.Context, c *Client, resourceURI string, v *T, selectors ...Selector) (*T, error) {
+// Put replaces the instance that selectors pick with body and returns the
+// instance as the firmware now holds it, a T. The body may be a type of its
+// own (B): a class's Put wants its elements in the schema's order, while
+// the firmware answers them in alphabetical order.
+func Put[T, B any](ctx context.Context, c *Client, resourceURI string, body *B, selectors ...Selector) (*T, error) {
 	var out T
-	_, err := c.Do(ctx, &Message{Action: ActionPut, ResourceURI: resourceURI, Selectors: selectors, Body: v}, &out)
+	_, err := c.Do(ctx, &Message{Action: ActionPut, ResourceURI: resourceURI, Selectors: selectors, Body: body}, &out)
 	if err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// bodyAs copies the instance src points at into a new B, field by field by
+// name: B is the same class with its elements in the order its Put sends
+// them. TestPutBodyFields checks that each such pair has the same fields.
+func bodyAs[B any](src any) *B {
+	var b B
+	bv, sv := reflect.ValueOf(&b).Elem(), reflect.ValueOf(src).Elem()
+	for i := range bv.NumField() {
+		if name := bv.Type().Field(i).Name; name != "XMLName" {
+			bv.Field(i).Set(sv.FieldByName(name))
+		}
+	}
+	return &b
 }
 
 // Delete removes the instance that selectors pick.

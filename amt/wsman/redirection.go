@@ -41,6 +41,24 @@ type OptInService struct {
 	SystemName              string   `xml:"SystemName"`
 }
 
+// optInServicePut is the body of an IPS_OptInService Put in the order the
+// Device Management Toolkit sends it, where the firmware answers
+// alphabetically: the same but for SystemName before
+// SystemCreationClassName.
+type optInServicePut struct {
+	XMLName                 xml.Name `xml:"http://intel.com/wbem/wscim/1/ips-schema/1/IPS_OptInService IPS_OptInService"`
+	CanModifyOptInPolicy    int      `xml:"CanModifyOptInPolicy"`
+	CreationClassName       string   `xml:"CreationClassName"`
+	ElementName             string   `xml:"ElementName"`
+	Name                    string   `xml:"Name"`
+	OptInCodeTimeout        int      `xml:"OptInCodeTimeout"`
+	OptInDisplayTimeout     int      `xml:"OptInDisplayTimeout"`
+	OptInRequired           int      `xml:"OptInRequired"`
+	OptInState              int      `xml:"OptInState"`
+	SystemName              string   `xml:"SystemName"`
+	SystemCreationClassName string   `xml:"SystemCreationClassName"`
+}
+
 // OptInRequired values.
 const (
 	OptInNone = 0
@@ -74,8 +92,9 @@ func (c *Client) GetRedirectionService(ctx context.Context) (*RedirectionService
 }
 
 // PutRedirectionService replaces AMT_RedirectionService (ListenerEnabled).
+// Its schema order is alphabetical, so the answer's type serves as the body.
 func (c *Client) PutRedirectionService(ctx context.Context, s *RedirectionService) (*RedirectionService, error) {
-	return Put(ctx, c, ResourceRedirectionService, s)
+	return Put[RedirectionService](ctx, c, ResourceRedirectionService, s)
 }
 
 // RedirectionRequestStateChange enables or disables IDE-R and SOL.
@@ -90,7 +109,7 @@ func (c *Client) GetOptInService(ctx context.Context) (*OptInService, error) {
 
 // PutOptInService replaces IPS_OptInService (OptInRequired, timeouts).
 func (c *Client) PutOptInService(ctx context.Context, s *OptInService) (*OptInService, error) {
-	return Put(ctx, c, ResourceOptInService, s)
+	return Put[OptInService](ctx, c, ResourceOptInService, bodyAs[optInServicePut](s))
 }
 
 // GetKVMRedirectionSAP reads CIM_KVMRedirectionSAP.

@@ -114,6 +114,11 @@ func requestCases(t *testing.T) map[string]requestCase {
 		"tlscredentialcontext_create": {func(ctx context.Context, _ *testing.T, c *Client) error {
 			return errOnly(c.CreateTLSCredentialContext(ctx, "Intel(r) AMT Certificate: Handle: 1"))
 		}, []string{"amt/tls/credentialcontext/create.xml"}},
+		"tlscredentialcontext_put": {func(ctx context.Context, _ *testing.T, c *Client) error {
+			old := NewTLSCredentialContext("Intel(r) AMT Certificate: Handle: 0")
+			return errOnly(Put[TLSCredentialContext](ctx, c, ResourceTLSCredentialContext, NewTLSCredentialContext("Intel(r) AMT Certificate: Handle: 1"),
+				Selector{Name: "ElementInContext", EPR: &old.ElementInContext}, Selector{Name: "ElementProvidingContext", EPR: &old.ElementProvidingContext}))
+		}, []string{"amt/tls/credentialcontext/put.xml"}},
 		"tlscredentialcontext_enumerate": {func(ctx context.Context, _ *testing.T, c *Client) error {
 			return errOnly(c.TLSCredentialContexts(ctx))
 		}, []string{"amt/tls/credentialcontext/enumerate.xml", "amt/tls/credentialcontext/pull.xml"}},
@@ -193,6 +198,28 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(relatesTo.ReplaceAll(data, []byte("<b:RelatesTo>"+h.MessageID+"</b:RelatesTo>")))
 }
 
+// record makes the call of tc against a recorder and returns the requests
+// it sent, as they went on the wire.
+func record(t *testing.T, tc requestCase) [][]byte {
+	t.Helper()
+	rec := &recorder{responses: tc.responses, t: t}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	c, err := NewClient(srv.URL+"/wsman", "admin", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.call(context.Background(), t, c); err != nil {
+		t.Fatalf("call: %v", err)
+	}
+	if len(rec.responses) != 0 {
+		t.Errorf("%d responses unused: the call sent fewer requests than expected", len(rec.responses))
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.requests
+}
+
 // TestRequestGolden pins the bytes each typed call puts on the wire,
 // against testdata/requests/<name>.xml (one envelope per line). Run with
 // -update to rewrite them after a deliberate change.
@@ -201,20 +228,8 @@ func TestRequestGolden(t *testing.T) {
 	for name, tc := range requestCases(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			rec := &recorder{responses: tc.responses, t: t}
-			srv := httptest.NewServer(rec)
-			defer srv.Close()
-			c, err := NewClient(srv.URL+"/wsman", "admin", "pw")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := tc.call(context.Background(), t, c); err != nil {
-				t.Fatalf("call: %v", err)
-			}
-			if len(rec.responses) != 0 {
-				t.Errorf("%d responses unused: the call sent fewer requests than expected", len(rec.responses))
-			}
-			got := append(bytes.Join(rec.requests, []byte("\n")), '\n')
+			requests := record(t, tc)
+			got := append(bytes.Join(requests, []byte("\n")), '\n')
 			path := filepath.Join("testdata", "requests", name+".xml")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -233,7 +248,7 @@ func TestRequestGolden(t *testing.T) {
 			}
 			// Every request is itself a well-formed envelope our own Mux
 			// can route: the header names the class and the action.
-			for _, r := range rec.requests {
+			for _, r := range requests {
 				h, err := DecodeEnvelope(bytes.NewReader(r), Limits{}, nil)
 				if err != nil || h.ResourceURI == "" || h.Action == "" || h.MessageID == "" || h.ReplyTo.Address != AnonymousAddress {
 					t.Errorf("request header %+v, %v", h, err)

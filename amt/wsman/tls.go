@@ -56,6 +56,21 @@ type TLSSettingData struct {
 	TrustedCN                     []string `xml:"TrustedCN,omitempty"`
 }
 
+// tlsSettingDataPut is the body of an AMT_TLSSettingData Put: the elements
+// in the class's schema order, as the Device Management Toolkit sends them
+// and hardware accepts them. The firmware's answer is alphabetical, hence a
+// type of its own.
+type tlsSettingDataPut struct {
+	XMLName                       xml.Name `xml:"http://intel.com/wbem/wscim/1/amt-schema/1/AMT_TLSSettingData AMT_TLSSettingData"`
+	ElementName                   string   `xml:"ElementName"`
+	InstanceID                    string   `xml:"InstanceID"`
+	MutualAuthentication          bool     `xml:"MutualAuthentication"`
+	Enabled                       bool     `xml:"Enabled"`
+	TrustedCN                     []string `xml:"TrustedCN,omitempty"`
+	AcceptNonSecureConnections    bool     `xml:"AcceptNonSecureConnections"`
+	NonSecureConnectionsSupported *bool    `xml:"NonSecureConnectionsSupported,omitempty"`
+}
+
 // InstanceIDs of the two AMT_TLSSettingData instances.
 const (
 	TLSSettingRemote = "Intel(r) AMT 802.3 TLS Settings"
@@ -82,9 +97,10 @@ func (c *Client) GetTLSSettingData(ctx context.Context, instanceID string) (*TLS
 	return Get[TLSSettingData](ctx, c, ResourceTLSSettingData, Selector{Name: "InstanceID", Value: instanceID})
 }
 
-// PutTLSSettingData replaces the TLS setting s.InstanceID with s.
+// PutTLSSettingData replaces the TLS setting s.InstanceID with s, sent in
+// the class's schema order.
 func (c *Client) PutTLSSettingData(ctx context.Context, s *TLSSettingData) (*TLSSettingData, error) {
-	return Put(ctx, c, ResourceTLSSettingData, s, Selector{Name: "InstanceID", Value: s.InstanceID})
+	return Put[TLSSettingData](ctx, c, ResourceTLSSettingData, bodyAs[tlsSettingDataPut](s), Selector{Name: "InstanceID", Value: s.InstanceID})
 }
 
 // TLSSettings lists both TLS settings.
