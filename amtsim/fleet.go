@@ -30,6 +30,8 @@ type FleetConfig struct {
 	Latency         time.Duration `json:"latency,omitempty"`
 	FlashWriteLimit int           `json:"flash_write_limit,omitempty"`
 	HostReplies     HostReplies   `json:"host_replies,omitempty"`
+	LocalTLS        LocalTLS      `json:"local_tls,omitempty"`
+	AMTDisabled     bool          `json:"amt_disabled,omitempty"`
 	Rules           Rules         `json:"rules"`
 	Clock           Clock         `json:"-"`
 }
@@ -88,6 +90,7 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 			Version: cfg.Version, DHCPSuffix: cfg.DHCPSuffix, MEBxSuffix: cfg.MEBxSuffix, SuffixPrecedence: cfg.SuffixPrecedence,
 			OSHostname: fmt.Sprintf("pc%05d", i+1), CustomHashes: customs, Clock: cfg.Clock, Latency: cfg.Latency, HostReplies: cfg.HostReplies,
 			Rules: cfg.Rules, Identity: id, FlashWriteLimit: cfg.FlashWriteLimit,
+			LocalTLS: cfg.LocalTLS, AMTDisabled: cfg.AMTDisabled,
 		}
 		if cfg.HelloServer != "" {
 			dc.Hello = HelloConfig{Server: cfg.HelloServer, Interval: cfg.HelloInterval, Source: LoopbackAddress(i).String()}

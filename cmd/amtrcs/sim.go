@@ -50,7 +50,8 @@ type simFlags struct {
 	helloInterval, latency, duration  time.Duration
 	state, listen, hostPort, rootOut  string
 	flashLimit                        int
-	hostReplies                       string
+	hostReplies, localTLS             string
+	amtDisabled                       bool
 }
 
 func newSimCmd(a *app) *cobra.Command {
@@ -80,6 +81,8 @@ func newSimCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.hello, "hello", "", "put every device in legacy network setup, sending hellos to this host:port (TCP 9971 on a real network)")
 	fl.DurationVar(&f.helloInterval, "hello-interval", amtsim.DefaultHelloInterval, "time between hellos (retries 0 to 14)")
 	fl.DurationVar(&f.latency, "latency", 0, "firmware delay added to every WS-MAN and PTHI call, for example 200ms")
+	fl.StringVar(&f.localTLS, "local-tls", "version", "WS-MAN on the local ports: enforced (16992 closed, 16993 only; ME 16.1+), open, or version (enforced from AMT 19 on)")
+	fl.BoolVar(&f.amtDisabled, "amt-disabled", false, "start every device with AMT's operational state off (ME 16.1+), as some PCs ship; activation turns it on")
 	fl.StringVar(&f.hostReplies, "host-replies", "exact", "shape of host-interface replies: exact, or padded (bytes after the fields, Unprovision with the status alone, as some firmware sends)")
 	fl.IntVar(&f.flashLimit, "flash-write-limit", 0, "persistent writes a device takes before answering 6 / 38 (0: no limit)")
 	fl.StringVar(&f.state, "state", "", "load the fleet from this file when it exists, and save it there on exit")
@@ -145,9 +148,13 @@ func (f *simFlags) fleetConfig() (amtsim.FleetConfig, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--host-replies: %w", err)
 	}
+	local, err := amtsim.ParseLocalTLS(f.localTLS)
+	if err != nil {
+		return cfg, fmt.Errorf("--local-tls: %w", err)
+	}
 	return amtsim.FleetConfig{
-		HostReplies: replies,
-		Devices:     f.devices, Version: v, DHCPSuffix: f.suffix, MEBxSuffix: f.mebxSuffix, SuffixPrecedence: prec,
+		HostReplies: replies, LocalTLS: local, AMTDisabled: f.amtDisabled,
+		Devices: f.devices, Version: v, DHCPSuffix: f.suffix, MEBxSuffix: f.mebxSuffix, SuffixPrecedence: prec,
 		TrustHashes: hashes, HelloServer: f.hello, HelloInterval: f.helloInterval, Latency: f.latency, FlashWriteLimit: f.flashLimit,
 	}, nil
 }
