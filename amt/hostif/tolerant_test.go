@@ -78,3 +78,54 @@ func TestRepliesWithTrailingBytes(t *testing.T) {
 		t.Fatalf("short account body: %v", err)
 	}
 }
+
+// FuzzClientReplies feeds every typed call of the client a reply built
+// from the fuzzer's bytes, framed as the answer to that call: no reply may
+// panic a reader, and a reply that decodes keeps to its bounds. The seeds
+// are the shapes real firmware sends: exact, two bytes after the fields (a
+// 68-byte GetLocalSystemAccount body), and Unprovision's status alone.
+func FuzzClientReplies(f *testing.F) {
+	fw := &tableFirmware{table: amt.DefaultHashTable(amt.Version{Major: 16})}
+	for which, cmd := range []amt.HostCommand{amt.CmdGetCodeVersions, amt.CmdGetLocalSystemAccount, amt.CmdGetCertHashEntry, amt.CmdUnprovision, amt.CmdGetLANInterfaceSettings} {
+		body := make([]byte, 4)
+		if cmd == amt.CmdGetLocalSystemAccount {
+			body = make([]byte, localAccountReq)
+		}
+		resp, err := Serve(fw, EncodeRequest(cmd, body))
+		if err != nil {
+			f.Fatal(err)
+		}
+		// which picks the call below: the same order as this list.
+		f.Add(uint8(which), resp[amt.HostHeaderLen:])
+		f.Add(uint8(which), reshape(resp, 2, -1)[amt.HostHeaderLen:])
+		f.Add(uint8(which), reshape(resp, 0, 4)[amt.HostHeaderLen:])
+	}
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		var cmd amt.HostCommand
+		c := NewClient(TransportFunc(func(_ context.Context, req []byte) ([]byte, error) {
+			cmd, _, _ = DecodeRequest(req)
+			out := make([]byte, amt.HostHeaderLen, amt.HostHeaderLen+len(body))
+			putHeader(out, cmd.Response(), len(body))
+			return append(out, body...), nil
+		}))
+		ctx := context.Background()
+		switch which % 8 {
+		case 0:
+			_, _ = c.CodeVersions(ctx)
+		case 1:
+			_, _ = c.LocalSystemAccount(ctx)
+		case 2:
+			_, _ = c.CertHashEntry(ctx, 1)
+		case 3:
+			_, _, _ = c.Unprovision(ctx, 1)
+		case 4:
+			_, _ = c.LANInterfaceSettings(ctx, 0)
+		case 5:
+			_, _ = c.HashTable(ctx)
+		case 6:
+			_, _ = c.DNSSuffix(ctx)
+		case 7:
+			_, _ = c.UUID(ctx)
+		}
+	})
+}
