@@ -2,8 +2,6 @@ package amtsim
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -146,8 +144,7 @@ func (d *Device) mngCall(ctx context.Context, req []byte) ([]byte, error) {
 // identity chain before provisioning (what rpc-go verifies against the
 // On-Die root when it connects then), and one self-signed certificate
 // after it (the single certificate rpc-go's HandleAMTTransition accepts
-// once the control mode has changed). Real firmware's key is RSA; the
-// simulator's self-signed key is ECDSA P-256, which costs it nothing.
+// once the control mode has changed).
 func (d *Device) localTLSCertLocked() (*tls.Certificate, error) {
 	if d.st.ProvState != amt.PostProvisioning {
 		if d.localIdentity == nil {
@@ -164,24 +161,11 @@ func (d *Device) localTLSCertLocked() (*tls.Certificate, error) {
 		return d.localIdentity, nil
 	}
 	if d.selfSigned == nil {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		c, err := selfSignedCert(d.uuid, d.clock.Now())
 		if err != nil {
 			return nil, err
 		}
-		now := d.clock.Now()
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "iAMT " + d.uuid.String()},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.AddDate(20, 0, 0),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-		if err != nil {
-			return nil, err
-		}
-		d.selfSigned = &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		d.selfSigned = c
 	}
 	return d.selfSigned, nil
 }
@@ -210,4 +194,28 @@ func (d *Device) CheckAdminPassword(ctx context.Context, pw string) error {
 	}
 	_, err = c.GetGeneralSettings(ctx)
 	return err
+}
+
+// selfSignedCert is the firmware's own certificate: one self-signed RSA
+// certificate, what AMT presents where no CA has issued it one (legacy
+// network setup on AMT 7 to 18, the local TLS port after provisioning).
+// Its key comes from the simulator's pool.
+func selfSignedCert(uuid amt.UUID, now time.Time) (*tls.Certificate, error) {
+	key, err := pool.get()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "iAMT " + uuid.String()},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(20, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("amtsim: self-signed certificate: %w", err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

@@ -2,6 +2,9 @@ package provisioning
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -133,5 +136,29 @@ func TestAMTStateReason(t *testing.T) {
 		case c.fix != "" && (r == nil || !strings.Contains(r.Fix, c.fix) || r.Rule != RuleAMTDisabled):
 			t.Errorf("%v: %v, want a %q refusal naming %s", c.state, r, RuleAMTDisabled, c.fix)
 		}
+	}
+}
+
+// A certificate taken unverified is pinned for the session: the same one
+// passes again, another is refused with the rule and both hashes.
+func TestPinSession(t *testing.T) {
+	one := &x509.Certificate{Raw: []byte("first certificate"), Subject: pkix.Name{CommonName: "iAMT"}}
+	two := &x509.Certificate{Raw: []byte("another certificate")}
+	r := &run{res: &Result{}}
+	for i, c := range []*x509.Certificate{one, one} {
+		if err := r.pinSession(tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+	err := r.pinSession(tls.ConnectionState{PeerCertificates: []*x509.Certificate{two}})
+	var re Reason
+	if !errors.As(err, &re) || re.Rule != RuleDeviceIdentity || !strings.Contains(re.Want, amt.FormatHash(amt.HashSHA256.Sum(one.Raw))) {
+		t.Fatalf("another certificate: %v, want a %q refusal naming the pinned hash", err, RuleDeviceIdentity)
+	}
+	if len(r.res.Notes) != 1 || !strings.Contains(r.res.Notes[0], "pinned") {
+		t.Errorf("notes %q, want one saying the certificate was pinned", r.res.Notes)
+	}
+	if err := (&run{}).pinSession(tls.ConnectionState{}); err == nil {
+		t.Error("no certificate accepted")
 	}
 }

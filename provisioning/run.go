@@ -47,8 +47,8 @@ type run struct {
 	local, setup, admin *conn
 	setupPW             string
 
-	// localPin is the SHA-256 of the self-signed certificate a provisioned,
-	// TLS-enforced firmware first presented in this run (localTLSConfig).
+	// localPin is the SHA-256 of the device certificate first taken
+	// unverified in this run (pinSession).
 	pinMu    sync.Mutex
 	localPin []byte
 }
@@ -94,7 +94,11 @@ func (r *run) setupConn(pw string) (*conn, error) {
 	if r.setup != nil && r.setupPW == pw {
 		return r.setup, nil
 	}
-	c, err := r.dev.dialWSMAN(PortTLS, amt.AdminUser, pw, r.e.tlsConfig(r.cert, r.pin, r.pinAlg))
+	verify := r.pinSession // legacy setup: nothing vouches for AMT 7-18's own certificate
+	if r.pin != nil {
+		verify = func(cs tls.ConnectionState) error { return r.e.verifyDevice(cs, r.pin, r.pinAlg) }
+	}
+	c, err := r.dev.dialWSMAN(PortTLS, amt.AdminUser, pw, r.e.tlsConfig(r.cert, verify))
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +131,9 @@ func (r *run) adminConn() (*conn, error) {
 		// The agent relays LMS: port 16992 on the host's loopback.
 		c, err = r.dev.dialWSMAN(PortHTTP, amt.AdminUser, r.adminPW, nil)
 	} else {
-		c, err = r.dev.dialWSMAN(PortTLS, amt.AdminUser, r.adminPW, r.e.tlsConfig(r.cert, nil, 0))
+		// A device reached over the network whose TLS the internal CA
+		// has not configured yet presents its own certificate.
+		c, err = r.dev.dialWSMAN(PortTLS, amt.AdminUser, r.adminPW, r.e.tlsConfig(r.cert, r.pinSession))
 	}
 	if err != nil {
 		return nil, err
@@ -137,16 +143,15 @@ func (r *run) adminConn() (*conn, error) {
 }
 
 // tlsConfig presents cert's chain as client certificate (when cert is not
-// nil) and verifies the device: its certificate must chain to a
-// device-identity root, and, when pin is set, hash to pin.
-func (e *Engine) tlsConfig(cert *ProvisioningCert, pin []byte, pinAlg amt.HashAlgorithm) *tls.Config {
+// nil) and checks the device with verify.
+func (e *Engine) tlsConfig(cert *ProvisioningCert, verify func(tls.ConnectionState) error) *tls.Config {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
-		// The device's name is no DNS name ("AMT RCFG"); VerifyConnection
-		// checks its identity chain and the pinned hash instead.
+		// The device's name is no DNS name ("AMT RCFG"); verify checks
+		// its identity chain, the pinned hash, or the session's pin.
 		InsecureSkipVerify: true,
-		VerifyConnection:   func(cs tls.ConnectionState) error { return e.verifyDevice(cs, pin, pinAlg) },
+		VerifyConnection:   verify,
 	}
 	if cert != nil {
 		tc := &tls.Certificate{PrivateKey: cert.Signer, Leaf: cert.Chain[0]}
@@ -164,48 +169,45 @@ func (e *Engine) tlsConfig(cert *ProvisioningCert, pin []byte, pinAlg amt.HashAl
 // localTLSConfig verifies the firmware on its local TLS port before the
 // internal CA has issued it a certificate. The firmware presents its
 // identity chain (checked as in TLS-based setup, without the pin, as rpc-go
-// does before provisioning), or, once provisioned, one self-signed
-// certificate, which rpc-go accepts after the control mode changed
-// (lmsTls.go HandleAMTTransition). Nothing vouches for that certificate:
-// the first one seen is pinned for the rest of the run, the stream is the
-// agent's relay to the host's own LMS, and digest authentication never
-// sends the password. provisioned says whether one certificate may do.
+// does before provisioning), or, once provisioned, one certificate of its
+// own, which rpc-go accepts after the control mode changed (lmsTls.go
+// HandleAMTTransition). provisioned says whether one certificate may do.
 func (e *Engine) localTLSConfig(r *run, provisioned bool) *tls.Config {
-	return &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		NextProtos:         []string{"http/1.1"},
-		InsecureSkipVerify: true, // VerifyConnection checks the chain or the pin
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 1 && provisioned {
-				return r.pinLocal(cs.PeerCertificates[0])
-			}
-			if err := checkDeviceChainShape(cs.PeerCertificates); err != nil {
-				return err
-			}
-			return e.verifyDevice(cs, nil, 0)
-		},
-	}
+	return e.tlsConfig(nil, func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 1 && provisioned {
+			return r.pinSession(cs)
+		}
+		if err := checkDeviceChainShape(cs.PeerCertificates); err != nil {
+			return err
+		}
+		return e.verifyDevice(cs, nil, 0)
+	})
 }
 
-// pinLocal takes a provisioned firmware's self-signed certificate: it must
-// verify with its own key, and be the one first seen in this run.
-func (r *run) pinLocal(c *x509.Certificate) error {
-	// Its own key must verify its signature; CA flags are not asked of
-	// it, as firmware's self-signed certificate need not carry them.
-	if err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature); err != nil {
-		return Reason{Rule: RuleDeviceIdentity, Seen: fmt.Sprintf("one certificate %q that is not self-signed: %v", c.Subject.CommonName, err),
-			Want: "the firmware's identity chain, or its own self-signed certificate", Fix: "check that the stream reaches AMT port 16993 of this host"}
+// pinSession takes a device certificate that nothing vouches for (AMT 7 to
+// 18 in legacy setup, where MeshCentral does no certificate check either;
+// a provisioned firmware's own certificate before the internal CA's): the
+// first one seen is pinned for the rest of the run, so every later
+// connection of the session reaches the same firmware, and its SHA-256 is
+// noted in the result. Digest authentication never sends the password.
+func (r *run) pinSession(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return Reason{Rule: RuleDeviceIdentity, Seen: "no certificate", Want: "the firmware's TLS certificate", Fix: "check that the stream reaches AMT port 16993"}
 	}
+	c := cs.PeerCertificates[0]
 	sum := amt.HashSHA256.Sum(c.Raw)
 	r.pinMu.Lock()
 	defer r.pinMu.Unlock()
 	if r.localPin == nil {
 		r.localPin = sum
+		if r.res != nil {
+			r.res.Notes = append(r.res.Notes, fmt.Sprintf("device certificate %q (SHA-256 %s) taken unverified, as firmware's own certificate must be, and pinned for this session", c.Subject.CommonName, amt.FormatHash(sum)))
+		}
 		return nil
 	}
 	if !bytes.Equal(r.localPin, sum) {
-		return Reason{Rule: RuleDeviceIdentity, Seen: "self-signed certificate " + amt.FormatHash(sum),
-			Want: "the one this session first saw, " + amt.FormatHash(r.localPin), Fix: "the firmware's certificate changed within one session: run the job again"}
+		return Reason{Rule: RuleDeviceIdentity, Seen: "certificate " + amt.FormatHash(sum),
+			Want: "the one this session first saw, " + amt.FormatHash(r.localPin), Fix: "the firmware's certificate changed within one session, or another host answered: check the network path and run the job again"}
 	}
 	return nil
 }
