@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -160,5 +161,29 @@ func TestPinSession(t *testing.T) {
 	}
 	if err := (&run{}).pinSession(tls.ConnectionState{}); err == nil {
 		t.Error("no certificate accepted")
+	}
+}
+
+// The firmware applies a commit after answering it: confirm waits while
+// the host interface still reports the old state, as RPS waits after
+// CommitChanges, instead of failing at the first read.
+func TestConfirmWaitsForFirmware(t *testing.T) {
+	f := newFixture(t, Options{})
+	sd, dev := f.device("16.1.27", nil)
+	res, err := f.e.Activate(context.Background(), dev, DefaultProfile("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := 2 // reads that still see in-provisioning
+	dev.Host = hostif.NewClient(hostif.TransportFunc(func(ctx context.Context, req []byte) ([]byte, error) {
+		if cmd, _, _ := hostif.DecodeRequest(req); cmd == amt.CmdGetProvisioningState && late > 0 {
+			late--
+			return hostif.EncodeResponse(cmd, amt.HostSuccess, binary.LittleEndian.AppendUint32(nil, uint32(amt.InProvisioning))), nil
+		}
+		return sd.Host().Call(ctx, req)
+	}))
+	r := &run{e: f.e, dev: dev, res: res}
+	if err := r.confirm(context.Background(), amt.ControlACM); err != nil || late != 0 {
+		t.Fatalf("confirm = %v with %d late reads left, want it to wait for post-provisioning", err, late)
 	}
 }

@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -139,13 +140,17 @@ func splitFQDN(fqdn, hostname string) (host, domain string) {
 }
 
 // confirm checks the device reached mode: over the host interface when
-// there is one, else over WS-MAN.
+// there is one (waiting while the firmware applies the change), else over
+// WS-MAN.
 func (r *run) confirm(ctx context.Context, want amt.ControlMode) error {
 	var mode amt.ControlMode
 	var st amt.ProvisioningState
 	if r.dev.Host != nil {
 		var err error
-		if mode, st, err = r.dev.state(ctx); err != nil {
+		mode, st, err = waitState(ctx, r.dev, func(m amt.ControlMode, s amt.ProvisioningState) bool {
+			return s == amt.PostProvisioning && m == want
+		})
+		if err != nil && !errors.Is(err, errStateNotReached) {
 			return err
 		}
 	} else {

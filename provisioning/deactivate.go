@@ -109,19 +109,39 @@ func addrString(d *Device) string {
 // waitUnprovisioned polls the host interface until the firmware reports
 // pre-provisioning: unprovisioning finishes after the call returns.
 func waitUnprovisioned(ctx context.Context, dev *Device) error {
+	_, st, err := waitState(ctx, dev, func(_ amt.ControlMode, st amt.ProvisioningState) bool { return st == amt.PreProvisioning })
+	if err != nil {
+		return fmt.Errorf("device still reports %s 30 s after unprovisioning: %w", st, err)
+	}
+	return nil
+}
+
+// errStateNotReached: the firmware answered, but not with the state
+// waited for.
+var errStateNotReached = errors.New("state not reached")
+
+// waitState polls the host interface until ok holds for what the firmware
+// reports, for at most 30 s, and returns the last state read; the error is
+// errStateNotReached, the last read's error or the context's. Firmware
+// applies a commit or an unprovision after answering it (RPS waits after
+// CommitChanges before it checks, activation.ts WAIT_AFTER_COMMIT).
+func waitState(ctx context.Context, dev *Device, ok func(amt.ControlMode, amt.ProvisioningState) bool) (amt.ControlMode, amt.ProvisioningState, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mode, st, err := dev.state(ctx)
-		if err == nil && st == amt.PreProvisioning {
+		if err == nil && ok(mode, st) {
 			dev.Info.ControlMode, dev.Info.ProvisioningState = mode, st
-			return nil
+			return mode, st, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("device still reports %s (%v) 30 s after unprovisioning", st, err)
+			if err == nil {
+				err = errStateNotReached
+			}
+			return mode, st, err
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return mode, st, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
