@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -217,30 +216,16 @@ func Get[T any](ctx context.Context, c *Client, resourceURI string, selectors ..
 }
 
 // Put replaces the instance that selectors pick with body and returns the
-// instance as the firmware now holds it, a T. The body may be a type of its
-// own (B): a class's Put wants its elements in the schema's order, while
-// the firmware answers them in alphabetical order.
-func Put[T, B any](ctx context.Context, c *Client, resourceURI string, body *B, selectors ...Selector) (*T, error) {
+// instance as the firmware now holds it, a T. body is an instance, or an
+// instance with its elements put in a class's schema order (inOrder): a
+// class's Put wants that order, while the firmware answers alphabetically.
+func Put[T any](ctx context.Context, c *Client, resourceURI string, body any, selectors ...Selector) (*T, error) {
 	var out T
 	_, err := c.Do(ctx, &Message{Action: ActionPut, ResourceURI: resourceURI, Selectors: selectors, Body: body}, &out)
 	if err != nil {
 		return nil, err
 	}
 	return &out, nil
-}
-
-// bodyAs copies the instance src points at into a new B, field by field by
-// name: B is the same class with its elements in the order its Put sends
-// them. TestPutBodyFields checks that each such pair has the same fields.
-func bodyAs[B any](src any) *B {
-	var b B
-	bv, sv := reflect.ValueOf(&b).Elem(), reflect.ValueOf(src).Elem()
-	for i := range bv.NumField() {
-		if name := bv.Type().Field(i).Name; name != "XMLName" {
-			bv.Field(i).Set(sv.FieldByName(name))
-		}
-	}
-	return &b
 }
 
 // Delete removes the instance that selectors pick.

@@ -32,33 +32,18 @@ type EthernetPortSettings struct {
 	WLANLinkProtectionLevel      *int     `xml:"WLANLinkProtectionLevel,omitempty"`
 }
 
-// ethernetPortSettingsPut is the body of an AMT_EthernetPortSettings Put:
-// the elements in the class's schema order, as the Device Management
-// Toolkit sends them, where the firmware answers alphabetically. What the
+// ethernetPortSettingsPutOrder is the element order of an
+// AMT_EthernetPortSettings Put: the class's schema order, as the Device
+// Management Toolkit sends it, where the firmware answers alphabetically. What the
 // firmware reported goes back, read-only elements included, at their
 // schema places.
-type ethernetPortSettingsPut struct {
-	XMLName                      xml.Name `xml:"http://intel.com/wbem/wscim/1/amt-schema/1/AMT_EthernetPortSettings AMT_EthernetPortSettings"`
-	ElementName                  string   `xml:"ElementName"`
-	InstanceID                   string   `xml:"InstanceID"`
-	SharedMAC                    bool     `xml:"SharedMAC"`
-	MACAddress                   string   `xml:"MACAddress"`
-	LinkIsUp                     bool     `xml:"LinkIsUp"`
-	LinkPolicy                   []int    `xml:"LinkPolicy,omitempty"`
-	LinkPreference               *int     `xml:"LinkPreference,omitempty"`
-	LinkControl                  *int     `xml:"LinkControl,omitempty"`
-	SharedStaticIp               *bool    `xml:"SharedStaticIp,omitempty"` //nolint:revive // the class's own spelling
-	SharedDynamicIP              *bool    `xml:"SharedDynamicIP,omitempty"`
-	IpSyncEnabled                *bool    `xml:"IpSyncEnabled,omitempty"` //nolint:revive // the class's own spelling
-	DHCPEnabled                  bool     `xml:"DHCPEnabled"`
-	IPAddress                    string   `xml:"IPAddress,omitempty"`
-	SubnetMask                   string   `xml:"SubnetMask,omitempty"`
-	DefaultGateway               string   `xml:"DefaultGateway,omitempty"`
-	PrimaryDNS                   string   `xml:"PrimaryDNS,omitempty"`
-	SecondaryDNS                 string   `xml:"SecondaryDNS,omitempty"`
-	ConsoleTcpMaxRetransmissions *int     `xml:"ConsoleTcpMaxRetransmissions,omitempty"` //nolint:revive // the class's own spelling
-	WLANLinkProtectionLevel      *int     `xml:"WLANLinkProtectionLevel,omitempty"`
-	PhysicalConnectionType       int      `xml:"PhysicalConnectionType"`
+var ethernetPortSettingsPutOrder = []string{
+	"ElementName", "InstanceID", "SharedMAC", "MACAddress", "LinkIsUp",
+	"LinkPolicy", "LinkPreference", "LinkControl", "SharedStaticIp",
+	"SharedDynamicIP", "IpSyncEnabled", "DHCPEnabled", "IPAddress",
+	"SubnetMask", "DefaultGateway", "PrimaryDNS", "SecondaryDNS",
+	"ConsoleTcpMaxRetransmissions", "WLANLinkProtectionLevel",
+	"PhysicalConnectionType",
 }
 
 // InstanceID of the wired interface's settings.
@@ -72,7 +57,7 @@ func (c *Client) GetEthernetPortSettings(ctx context.Context, instanceID string)
 // PutEthernetPortSettings replaces the settings of s.InstanceID with s,
 // sent in the class's schema order.
 func (c *Client) PutEthernetPortSettings(ctx context.Context, s *EthernetPortSettings) (*EthernetPortSettings, error) {
-	return Put[EthernetPortSettings](ctx, c, ResourceEthernetPortSettings, bodyAs[ethernetPortSettingsPut](s), Selector{Name: "InstanceID", Value: s.InstanceID})
+	return Put[EthernetPortSettings](ctx, c, ResourceEthernetPortSettings, inOrder(s, ethernetPortSettingsPutOrder), Selector{Name: "InstanceID", Value: s.InstanceID})
 }
 
 // EthernetPorts lists the settings of every interface.

@@ -37,38 +37,21 @@ type GeneralSettings struct {
 	WsmanOnlyMode                 bool     `xml:"WsmanOnlyMode"`
 }
 
-// generalSettingsPut is the body of an AMT_GeneralSettings Put: the
-// elements in the class's schema order, as the Device Management Toolkit
-// sends them, where the firmware answers alphabetically. The read-only
+// generalSettingsPutOrder is the element order of an AMT_GeneralSettings
+// Put: the class's schema order, as the Device Management Toolkit sends it,
+// where the firmware answers alphabetically. The read-only
 // elements (NetworkInterfaceEnabled, DigestRealm, PrivacyLevel, PowerSource)
 // go back as read, at their schema places: Put replaces the instance, and
 // firmware ignores read-only values it is sent.
-type generalSettingsPut struct {
-	XMLName                       xml.Name `xml:"http://intel.com/wbem/wscim/1/amt-schema/1/AMT_GeneralSettings AMT_GeneralSettings"`
-	ElementName                   string   `xml:"ElementName"`
-	InstanceID                    string   `xml:"InstanceID"`
-	NetworkInterfaceEnabled       bool     `xml:"NetworkInterfaceEnabled"`
-	DigestRealm                   string   `xml:"DigestRealm"`
-	IdleWakeTimeout               int      `xml:"IdleWakeTimeout"`
-	HostName                      string   `xml:"HostName"`
-	DomainName                    string   `xml:"DomainName"`
-	PingResponseEnabled           bool     `xml:"PingResponseEnabled"`
-	WsmanOnlyMode                 bool     `xml:"WsmanOnlyMode"`
-	PreferredAddressFamily        int      `xml:"PreferredAddressFamily"`
-	DHCPv6ConfigurationTimeout    int      `xml:"DHCPv6ConfigurationTimeout"`
-	DDNSUpdateEnabled             bool     `xml:"DDNSUpdateEnabled"`
-	DDNSUpdateByDHCPServerEnabled bool     `xml:"DDNSUpdateByDHCPServerEnabled"`
-	SharedFQDN                    bool     `xml:"SharedFQDN"`
-	HostOSFQDN                    string   `xml:"HostOSFQDN"`
-	DDNSTTL                       int      `xml:"DDNSTTL"`
-	AMTNetworkEnabled             int      `xml:"AMTNetworkEnabled"`
-	RmcpPingResponseEnabled       bool     `xml:"RmcpPingResponseEnabled"`
-	DDNSPeriodicUpdateInterval    int      `xml:"DDNSPeriodicUpdateInterval"`
-	PresenceNotificationInterval  int      `xml:"PresenceNotificationInterval"`
-	PrivacyLevel                  int      `xml:"PrivacyLevel"`
-	PowerSource                   int      `xml:"PowerSource"`
-	ThunderboltDockEnabled        *int     `xml:"ThunderboltDockEnabled,omitempty"`
-	DHCPSyncRequiresHostname      *int     `xml:"DHCPSyncRequiresHostname,omitempty"`
+var generalSettingsPutOrder = []string{
+	"ElementName", "InstanceID", "NetworkInterfaceEnabled", "DigestRealm",
+	"IdleWakeTimeout", "HostName", "DomainName", "PingResponseEnabled",
+	"WsmanOnlyMode", "PreferredAddressFamily", "DHCPv6ConfigurationTimeout",
+	"DDNSUpdateEnabled", "DDNSUpdateByDHCPServerEnabled", "SharedFQDN",
+	"HostOSFQDN", "DDNSTTL", "AMTNetworkEnabled", "RmcpPingResponseEnabled",
+	"DDNSPeriodicUpdateInterval", "PresenceNotificationInterval",
+	"PrivacyLevel", "PowerSource", "ThunderboltDockEnabled",
+	"DHCPSyncRequiresHostname",
 }
 
 // GetGeneralSettings reads AMT_GeneralSettings (the digest realm first of all).
@@ -91,5 +74,5 @@ func (c *Client) SetHostAndDomain(ctx context.Context, hostName, domainName stri
 // PutGeneralSettings replaces AMT_GeneralSettings with gs, sent in the
 // class's schema order.
 func (c *Client) PutGeneralSettings(ctx context.Context, gs *GeneralSettings) (*GeneralSettings, error) {
-	return Put[GeneralSettings](ctx, c, ResourceGeneralSettings, bodyAs[generalSettingsPut](gs))
+	return Put[GeneralSettings](ctx, c, ResourceGeneralSettings, inOrder(gs, generalSettingsPutOrder))
 }

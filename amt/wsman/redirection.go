@@ -41,22 +41,14 @@ type OptInService struct {
 	SystemName              string   `xml:"SystemName"`
 }
 
-// optInServicePut is the body of an IPS_OptInService Put in the order the
-// Device Management Toolkit sends it, where the firmware answers
+// optInServicePutOrder is the element order of an IPS_OptInService Put as
+// the Device Management Toolkit sends it, where the firmware answers
 // alphabetically: the same but for SystemName before
 // SystemCreationClassName.
-type optInServicePut struct {
-	XMLName                 xml.Name `xml:"http://intel.com/wbem/wscim/1/ips-schema/1/IPS_OptInService IPS_OptInService"`
-	CanModifyOptInPolicy    int      `xml:"CanModifyOptInPolicy"`
-	CreationClassName       string   `xml:"CreationClassName"`
-	ElementName             string   `xml:"ElementName"`
-	Name                    string   `xml:"Name"`
-	OptInCodeTimeout        int      `xml:"OptInCodeTimeout"`
-	OptInDisplayTimeout     int      `xml:"OptInDisplayTimeout"`
-	OptInRequired           int      `xml:"OptInRequired"`
-	OptInState              int      `xml:"OptInState"`
-	SystemName              string   `xml:"SystemName"`
-	SystemCreationClassName string   `xml:"SystemCreationClassName"`
+var optInServicePutOrder = []string{
+	"CanModifyOptInPolicy", "CreationClassName", "ElementName", "Name",
+	"OptInCodeTimeout", "OptInDisplayTimeout", "OptInRequired", "OptInState",
+	"SystemName", "SystemCreationClassName",
 }
 
 // OptInRequired values.
@@ -109,7 +101,7 @@ func (c *Client) GetOptInService(ctx context.Context) (*OptInService, error) {
 
 // PutOptInService replaces IPS_OptInService (OptInRequired, timeouts).
 func (c *Client) PutOptInService(ctx context.Context, s *OptInService) (*OptInService, error) {
-	return Put[OptInService](ctx, c, ResourceOptInService, bodyAs[optInServicePut](s))
+	return Put[OptInService](ctx, c, ResourceOptInService, inOrder(s, optInServicePutOrder))
 }
 
 // GetKVMRedirectionSAP reads CIM_KVMRedirectionSAP.

@@ -56,19 +56,13 @@ type TLSSettingData struct {
 	TrustedCN                     []string `xml:"TrustedCN,omitempty"`
 }
 
-// tlsSettingDataPut is the body of an AMT_TLSSettingData Put: the elements
-// in the class's schema order, as the Device Management Toolkit sends them
-// and hardware accepts them. The firmware's answer is alphabetical, hence a
-// type of its own.
-type tlsSettingDataPut struct {
-	XMLName                       xml.Name `xml:"http://intel.com/wbem/wscim/1/amt-schema/1/AMT_TLSSettingData AMT_TLSSettingData"`
-	ElementName                   string   `xml:"ElementName"`
-	InstanceID                    string   `xml:"InstanceID"`
-	MutualAuthentication          bool     `xml:"MutualAuthentication"`
-	Enabled                       bool     `xml:"Enabled"`
-	TrustedCN                     []string `xml:"TrustedCN,omitempty"`
-	AcceptNonSecureConnections    bool     `xml:"AcceptNonSecureConnections"`
-	NonSecureConnectionsSupported *bool    `xml:"NonSecureConnectionsSupported,omitempty"`
+// tlsSettingDataPutOrder is the element order of an AMT_TLSSettingData
+// Put: the class's schema order, as the Device Management Toolkit sends it
+// and hardware accepts it. The firmware's answer is alphabetical.
+var tlsSettingDataPutOrder = []string{
+	"ElementName", "InstanceID", "MutualAuthentication", "Enabled",
+	"TrustedCN", "AcceptNonSecureConnections",
+	"NonSecureConnectionsSupported",
 }
 
 // InstanceIDs of the two AMT_TLSSettingData instances.
@@ -100,7 +94,7 @@ func (c *Client) GetTLSSettingData(ctx context.Context, instanceID string) (*TLS
 // PutTLSSettingData replaces the TLS setting s.InstanceID with s, sent in
 // the class's schema order.
 func (c *Client) PutTLSSettingData(ctx context.Context, s *TLSSettingData) (*TLSSettingData, error) {
-	return Put[TLSSettingData](ctx, c, ResourceTLSSettingData, bodyAs[tlsSettingDataPut](s), Selector{Name: "InstanceID", Value: s.InstanceID})
+	return Put[TLSSettingData](ctx, c, ResourceTLSSettingData, inOrder(s, tlsSettingDataPutOrder), Selector{Name: "InstanceID", Value: s.InstanceID})
 }
 
 // TLSSettings lists both TLS settings.
