@@ -178,10 +178,11 @@ func (t *tapConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write taps p before it is sent: the reply may come back, and the
+// connection close, before the write returns.
 func (t *tapConn) Write(p []byte) (int, error) {
-	n, err := t.Conn.Write(p)
-	t.out.add(p[:n])
-	return n, err
+	t.out.add(p)
+	return t.Conn.Write(p)
 }
 
 func (t *tapConn) Close() error {
