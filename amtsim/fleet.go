@@ -138,6 +138,18 @@ func (f *Fleet) StartHello() error {
 	return errors.Join(errs...)
 }
 
+// NewFleetOf serves devices made with New through one host port, for
+// tests that need a device of known UUID behind it.
+func NewFleetOf(ds ...*Device) (*Fleet, error) {
+	f := newFleet(FleetConfig{}, nil)
+	for _, d := range ds {
+		if err := f.add(d); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
 // NewReplayFleet serves replayed devices through the host port, as a fleet
 // serves simulated ones. It has no identity root: a replay answers what
 // was captured and sets nothing up.
