@@ -212,3 +212,23 @@ func wsmanGeneral(t *testing.T, b agent.Backend) *wsman.GeneralSettings {
 	}
 	return g
 }
+
+// Every capture in testdata/captures, the simulator's or a real PC's added
+// there, replays through the host port and reads as `agent info` reads.
+func TestReplayEveryCapture(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "captures", "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no captures in testdata/captures: %v", err)
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			r, err := amtsim.LoadReplay(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := readFactsThroughHostPort(t, r); f.UUID != r.ID() || f.Version == "" {
+				t.Errorf("replay reads UUID %s version %q, want %s and a version", f.UUID, f.Version, r.ID())
+			}
+		})
+	}
+}
