@@ -45,6 +45,7 @@ type Fleet struct {
 	mu      sync.RWMutex
 	devices []*Device
 	byUUID  map[amt.UUID]*Device
+	replays map[amt.UUID]*Replay
 	ports   []net.Listener
 }
 
@@ -135,6 +136,45 @@ func (f *Fleet) StartHello() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// NewFleetOf serves devices made with New through one host port, for
+// tests that need a device of known UUID behind it.
+func NewFleetOf(ds ...*Device) (*Fleet, error) {
+	f := newFleet(FleetConfig{}, nil)
+	for _, d := range ds {
+		if err := f.add(d); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// NewReplayFleet serves replayed devices through the host port, as a fleet
+// serves simulated ones. It has no identity root: a replay answers what
+// was captured and sets nothing up.
+func NewReplayFleet(rs ...*Replay) (*Fleet, error) {
+	f := newFleet(FleetConfig{}, nil)
+	f.replays = make(map[amt.UUID]*Replay)
+	for _, r := range rs {
+		if _, dup := f.replays[r.ID()]; dup {
+			return nil, fmt.Errorf("amtsim: two replays of device %s; want one capture per device", r.ID())
+		}
+		f.replays[r.ID()] = r
+	}
+	return f, nil
+}
+
+// Replays lists the replayed devices, sorted by UUID.
+func (f *Fleet) Replays() []*Replay {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]*Replay, 0, len(f.replays))
+	for _, r := range f.replays {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID().String() < out[j].ID().String() })
+	return out
 }
 
 // Devices lists the devices in creation order.

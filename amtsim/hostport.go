@@ -48,6 +48,30 @@ func truncate(s string) string {
 	return s
 }
 
+// hostDevice is what the host port serves: a simulated device, or a device
+// replayed from a capture.
+type hostDevice interface {
+	hostCall(ctx context.Context, req []byte) ([]byte, error)
+	mngCall(ctx context.Context, req []byte) ([]byte, error)
+	DialLMS(ctx context.Context, port int) (net.Conn, error)
+}
+
+var (
+	_ hostDevice = (*Device)(nil)
+	_ hostDevice = (*Replay)(nil)
+)
+
+// hostDevice finds what the host port serves for u.
+func (f *Fleet) hostDevice(u amt.UUID) (hostDevice, bool) {
+	if d, ok := f.Device(u); ok {
+		return d, true
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, ok := f.replays[u]
+	return r, ok
+}
+
 // ListenHostPort listens on addr, which must be a loopback address (port 0
 // picks one), and serves the host port until the fleet is closed.
 func (f *Fleet) ListenHostPort(addr string) (net.Listener, error) {
@@ -100,7 +124,7 @@ func (f *Fleet) serveHostConn(c net.Conn) {
 		_ = wire.WriteAnswer(c, err)
 		return
 	}
-	d, ok := f.Device(u)
+	d, ok := f.hostDevice(u)
 	if !ok {
 		_ = wire.WriteAnswer(c, fmt.Errorf("no device %s in this fleet", u))
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amtrcs/amtrcs/agent"
+	"github.com/amtrcs/amtrcs/agent/capture"
 	"github.com/amtrcs/amtrcs/agent/wire"
 	"github.com/amtrcs/amtrcs/amt"
 )
@@ -23,7 +24,7 @@ type agentFlags struct {
 	server, token, profile, ca string
 	insecure                   bool
 	backend, sim, device       string
-	meiDevice                  string
+	meiDevice, capture         string
 	state                      string
 	hostname, fqdn             string
 	once, debug                bool
@@ -46,16 +47,20 @@ func newAgentCmd(a *app) *cobra.Command {
 			return runAgent(ctx, a, &f)
 		},
 	}
+	// The backend flags are shared with `agent info`.
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.backend, "backend", "mei", "host interface: mei (/dev/mei0 and LMS on this PC) or sim (a simulator's host port)")
+	pf.StringVar(&f.meiDevice, "mei-device", "/dev/mei0", "MEI character device (backend mei)")
+	pf.StringVar(&f.sim, "sim", "", "simulator host port host:port (backend sim)")
+	pf.StringVar(&f.device, "device", "", "simulated device UUID (backend sim)")
+	pf.StringVar(&f.capture, "capture", "", "record every exchange with the firmware to this file (JSON lines, mode 0600, secrets blanked)")
+	cmd.AddCommand(newAgentInfoCmd(a, &f))
 	fl := cmd.Flags()
 	fl.StringVar(&f.server, "server", "https://127.0.0.1:8444", "RCS agent gateway (or API) base URL")
 	fl.StringVar(&f.token, "token", "", "one-time enrollment token (needed until the state file holds a credential)")
 	fl.StringVar(&f.profile, "profile", "", "profile to ask for (default: the RCS picks by domain)")
 	fl.StringVar(&f.ca, "ca", "", "PEM file of the RCS certificate or its CA (default: <data-dir>/rcs-server.crt when present, plus the system roots)")
 	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "do not verify the RCS certificate (only for a first try against the self-signed default)")
-	fl.StringVar(&f.backend, "backend", "mei", "host interface: mei (/dev/mei0 and LMS on this PC) or sim (a simulator's host port)")
-	fl.StringVar(&f.meiDevice, "mei-device", "/dev/mei0", "MEI character device (backend mei)")
-	fl.StringVar(&f.sim, "sim", "", "simulator host port host:port (backend sim)")
-	fl.StringVar(&f.device, "device", "", "simulated device UUID (backend sim)")
 	fl.StringVar(&f.state, "state", "", "state file for the agent credential (default <data-dir>/agent-state.json, or agent-<uuid>.json with --backend sim)")
 	fl.StringVar(&f.hostname, "hostname", "", "host name to report (default the OS's)")
 	fl.StringVar(&f.fqdn, "fqdn", "", "FQDN to report (default the host name when it has a dot)")
@@ -64,9 +69,11 @@ func newAgentCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func runAgent(ctx context.Context, a *app, f *agentFlags) error {
-	var backend agent.Backend
-	state := f.state
+// openBackend is the backend the flags name, recording to the capture file
+// when one is given, and the default state file for it; done closes the
+// capture.
+func (f *agentFlags) openBackend(a *app) (backend agent.Backend, state string, done func() error, err error) {
+	state = f.state
 	switch f.backend {
 	case "mei":
 		backend = &agent.MEI{Device: f.meiDevice}
@@ -75,19 +82,59 @@ func runAgent(ctx context.Context, a *app, f *agentFlags) error {
 		}
 	case "sim":
 		if f.sim == "" || f.device == "" {
-			return usageError(fmt.Errorf("--backend sim needs --sim HOST:PORT (the simulator's host port) and --device UUID"))
+			return nil, "", nil, usageError(fmt.Errorf("--backend sim needs --sim HOST:PORT (the simulator's host port) and --device UUID"))
 		}
 		u, err := amt.ParseUUID(f.device)
 		if err != nil {
-			return usageError(err)
+			return nil, "", nil, usageError(err)
 		}
 		backend = &agent.SimHostPort{Addr: f.sim, Device: u.String()}
 		if state == "" {
 			state = filepath.Join(a.dataDir, "agent-"+u.String()+".json")
 		}
 	default:
-		return usageError(fmt.Errorf("--backend %q: want mei or sim", f.backend))
+		return nil, "", nil, usageError(fmt.Errorf("--backend %q: want mei or sim", f.backend))
 	}
+	if f.capture == "" {
+		return backend, state, func() error { return nil }, nil
+	}
+	file, err := os.OpenFile(f.capture, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		// A file that existed keeps its mode through O_TRUNC.
+		err = file.Chmod(0o600)
+	}
+	if err != nil {
+		return nil, "", nil, usageError(fmt.Errorf("--capture: %w", err))
+	}
+	c, err := agent.Capture(backend, file, capture.Header{Version: version, Time: time.Now().UTC()})
+	if err != nil {
+		file.Close()
+		return nil, "", nil, usageError(fmt.Errorf("--capture: %w", err))
+	}
+	done = func() error {
+		werr := c.Wait()
+		if cerr := file.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return verdictError(fmt.Errorf("--capture %s: %w", f.capture, werr))
+		}
+		fmt.Fprintf(a.stderr, "capture written to %s (secrets blanked)\n", f.capture)
+		return nil
+	}
+	return c, state, done, nil
+}
+
+func runAgent(ctx context.Context, a *app, f *agentFlags) (err error) {
+	backend, state, done, err := f.openBackend(a)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if derr := done(); err == nil {
+			err = derr
+		}
+	}()
 	tlsCfg, err := tlsConfigFor(a.dataDir, f.ca, f.insecure)
 	if err != nil {
 		return err

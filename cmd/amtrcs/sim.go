@@ -52,6 +52,7 @@ type simFlags struct {
 	flashLimit                        int
 	hostReplies, localTLS             string
 	amtDisabled                       bool
+	replay                            []string
 }
 
 func newSimCmd(a *app) *cobra.Command {
@@ -90,6 +91,7 @@ func newSimCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.hostPort, "host-port", "127.0.0.1:16990", "loopback address of the host port")
 	fl.StringVar(&f.rootOut, "identity-root", "", "also write the device-identity root certificate (PEM) to this file, for the RCS to trust")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: run until interrupted)")
+	fl.StringArrayVar(&f.replay, "replay", nil, "serve the device recorded in this capture (`amtrcs agent --capture`) through the host port instead of a simulated fleet; repeat for several")
 	return cmd
 }
 
@@ -166,6 +168,9 @@ func runSim(cmd *cobra.Command, a *app, f *simFlags) error {
 	if err := loopbackAddr("host-port", f.hostPort); err != nil {
 		return usageError(err)
 	}
+	if len(f.replay) > 0 {
+		return runReplay(cmd, a, f)
+	}
 	cfg, err := f.fleetConfig()
 	if err != nil {
 		return usageError(err)
@@ -232,20 +237,86 @@ func runSim(cmd *cobra.Command, a *app, f *simFlags) error {
 		printSim(a, rep)
 	}
 
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if f.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
-		defer cancel()
-	}
-	<-ctx.Done()
+	waitSim(cmd, f.duration)
 	if f.state != "" {
 		if err := fleet.Save(f.state); err != nil {
 			return verdictError(fmt.Errorf("save fleet: %w", err))
 		}
 		fmt.Fprintf(a.stderr, "amtrcs sim: fleet saved to %s\n", f.state)
 	}
+	return nil
+}
+
+// waitSim returns on Ctrl-C, SIGTERM or after d (0: no limit).
+func waitSim(cmd *cobra.Command, d time.Duration) {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	<-ctx.Done()
+}
+
+// replayReport is what `amtrcs sim --replay` serves.
+type replayReport struct {
+	HostPort string         `json:"host_port"`
+	Devices  []replayDevice `json:"devices"`
+}
+
+type replayDevice struct {
+	UUID     string    `json:"uuid"`
+	Capture  string    `json:"capture"`
+	Backend  string    `json:"captured_from"`
+	Captured time.Time `json:"captured_at"`
+	Notes    []string  `json:"notes"`
+}
+
+// runReplay serves captured devices through the host port, where agents
+// reach them as they reach simulated ones.
+func runReplay(cmd *cobra.Command, a *app, f *simFlags) error {
+	for _, name := range []string{"devices", "amt-version", "suffix", "mebx-suffix", "trust-hash", "hello", "latency", "state", "host-replies", "local-tls", "amt-disabled", "flash-write-limit"} {
+		if cmd.Flags().Changed(name) {
+			return usageError(fmt.Errorf("--%s with --replay: a replayed device answers as captured, so it takes no simulator setting; drop --%s", name, name))
+		}
+	}
+	var rs []*amtsim.Replay
+	rep := replayReport{}
+	for _, path := range f.replay {
+		r, err := amtsim.LoadReplay(path)
+		if err != nil {
+			return usageError(fmt.Errorf("--replay: %w", err))
+		}
+		rs = append(rs, r)
+		h := r.Header()
+		rep.Devices = append(rep.Devices, replayDevice{UUID: r.ID().String(), Capture: path, Backend: h.Backend, Captured: h.Time, Notes: r.Notes()})
+	}
+	fleet, err := amtsim.NewReplayFleet(rs...)
+	if err != nil {
+		return usageError(fmt.Errorf("--replay: %w", err))
+	}
+	defer fleet.Close()
+	hp, err := fleet.ListenHostPort(f.hostPort)
+	if err != nil {
+		return usageError(err)
+	}
+	rep.HostPort = hp.Addr().String()
+	if a.json {
+		if err := a.printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "%d replayed AMT devices\n", len(rep.Devices))
+		fmt.Fprintf(a.stdout, "host port  %s  (write \"AMTSIM/1 <uuid> pthi|mng|lms:16992\\n\")\n\n", rep.HostPort)
+		for _, d := range rep.Devices {
+			fmt.Fprintf(a.stdout, "%s  from %s (%s, captured %s)\n", d.UUID, d.Capture, d.Backend, d.Captured.Format(time.RFC3339))
+			for _, n := range d.Notes {
+				fmt.Fprintf(a.stdout, "  %s\n", n)
+			}
+		}
+	}
+	waitSim(cmd, f.duration)
 	return nil
 }
 
