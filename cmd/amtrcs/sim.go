@@ -307,7 +307,7 @@ func runReplay(cmd *cobra.Command, a *app, f *simFlags) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(a.stdout, "%d replayed AMT devices\n", len(rep.Devices))
+		fmt.Fprintf(a.stdout, "%s replayed\n", plural(len(rep.Devices), "AMT device", "AMT devices"))
 		fmt.Fprintf(a.stdout, "host port  %s  (write \"AMTSIM/1 <uuid> pthi|mng|lms:16992\\n\")\n\n", rep.HostPort)
 		for _, d := range rep.Devices {
 			fmt.Fprintf(a.stdout, "%s  from %s (%s, captured %s)\n", d.UUID, d.Capture, d.Backend, d.Captured.Format(time.RFC3339))
@@ -325,7 +325,7 @@ func printSim(a *app, rep simReport) {
 	if rep.Loaded {
 		origin = "loaded from " + rep.StateFile
 	}
-	fmt.Fprintf(a.stdout, "%d simulated AMT devices (%s)\n", len(rep.Devices), origin)
+	fmt.Fprintf(a.stdout, "%s (%s)\n", plural(len(rep.Devices), "simulated AMT device", "simulated AMT devices"), origin)
 	fmt.Fprintf(a.stdout, "host port  %s  (write \"AMTSIM/1 <uuid> pthi|mng|lms:16992|lms:16993\\n\")\n", rep.HostPort)
 	fmt.Fprintf(a.stdout, "status     %s\n", rep.Status)
 	if rep.IdentityRoot != "" {
@@ -363,4 +363,12 @@ func simStatusHandler(fleet *amtsim.Fleet, rootPEM []byte) http.Handler {
 		_, _ = w.Write(rootPEM)
 	})
 	return mux
+}
+
+// plural counts n things with the singular or plural noun.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
