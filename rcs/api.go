@@ -65,8 +65,16 @@ func (s *Server) gatewayHandler() http.Handler {
 	return m
 }
 
-func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": Version, "agents": s.gw.count()})
+// health answers liveness to anyone; the version and the agent count,
+// which help whoever maps the fleet, only to an admin.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	out := map[string]any{"status": "ok"}
+	if r.Header.Get("Authorization") != "" || (r.TLS != nil && len(r.TLS.VerifiedChains) > 0) {
+		if p, err := s.authenticate(r); err == nil && p.Kind == kindAdmin {
+			out["version"], out["agents"] = Version, s.gw.count()
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (g *gateway) count() int {
@@ -256,6 +264,10 @@ func (s *Server) putProfile(create bool) func(http.ResponseWriter, *http.Request
 				return
 			}
 		}
+		if err := checkName("profile", p.Name); err != nil {
+			writeError(w, err)
+			return
+		}
 		p.AdminPasswordStatic, p.MEBxPasswordStatic = req.AdminPasswordValue, req.MEBxPasswordValue
 		if create {
 			if ok, err := s.exists(store.Profiles, p.Name); err != nil || ok {
@@ -349,6 +361,10 @@ func (s *Server) putDomain(create bool) func(http.ResponseWriter, *http.Request,
 				writeError(w, apiErr(http.StatusBadRequest, "domain name", fmt.Sprintf("%q in the body, %q in the path", d.Name, name), "the same name", "send the path's name in the body, or none"))
 				return
 			}
+		}
+		if err := checkName("domain", d.Name); err != nil {
+			writeError(w, err)
+			return
 		}
 		d.Updated = s.now()
 		err := s.st.Update(func(tx *store.Tx) error {

@@ -165,12 +165,25 @@ func (s *Server) tlsConfig() *tls.Config {
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{*s.tlsCert},
 		NextProtos:   []string{"http/1.1"},
+		CipherSuites: aeadSuites,
 	}
 	if s.clientCAs != nil {
 		c.ClientCAs = s.clientCAs
 		c.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return c
+}
+
+// aeadSuites are the TLS 1.2 suites the API and gateway offer: forward
+// secret and authenticated encryption only, no CBC with SHA-1 MACs (TLS 1.3
+// suites are AEAD by design and not configurable).
+var aeadSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // Start opens the listeners of the configuration: the API (HTTPS), the
