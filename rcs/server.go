@@ -49,6 +49,11 @@ type Options struct {
 	Hello HelloOptions
 	// MaxJobs bounds concurrent activations (default 256).
 	MaxJobs int
+	// ReadTimeout bounds the read of one request, headers and body, on
+	// the API and gateway listeners (default 30 s): a client trickling a
+	// body holds a connection that long at most. The agents' websocket is
+	// not bound by it (the upgrade clears it).
+	ReadTimeout time.Duration
 }
 
 // Server is a running RCS.
@@ -63,6 +68,7 @@ type Server struct {
 	clientCAs *x509.CertPool
 	certProv  CertProvider
 	tlsCert   *tls.Certificate
+	readTO    time.Duration
 
 	gw        *gateway
 	jobs      *jobRunner
@@ -99,6 +105,10 @@ func New(opts Options) (*Server, error) {
 		cfg: opts.Config, st: opts.Store, log: opts.Logger, now: opts.Now,
 		lookupEnv: opts.LookupEnv, clientCAs: opts.ClientCAs,
 		listeners: map[string]net.Listener{}, helloOpts: opts.Hello,
+		readTO: opts.ReadTimeout,
+	}
+	if s.readTO <= 0 {
+		s.readTO = DefaultReadTimeout
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.workshop = csr.NewWorkshop(opts.Store, csr.WorkshopOptions{Now: opts.Now, Actor: "rcs"})
@@ -221,6 +231,10 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// DefaultReadTimeout bounds the read of one API request: the largest body is
+// 64 KiB, which any client sends in far less.
+const DefaultReadTimeout = 30 * time.Second
+
 // MaintenanceInterval is how often the scheduler looks for due maintenance
 // tasks; each task's own period comes from the config's maintenance block.
 const MaintenanceInterval = time.Minute
@@ -241,7 +255,8 @@ func (s *Server) serveHTTP(ln net.Listener, h http.Handler) {
 	hs := &http.Server{
 		Handler:           h,
 		TLSConfig:         s.tlsConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, s.readTO),
+		ReadTimeout:       s.readTO,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
