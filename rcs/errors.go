@@ -73,6 +73,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, err error) {
 	ae := toAPIError(err)
+	if rec, ok := w.(*refusalRecorder); ok {
+		rec.rule = ae.Rule
+	}
 	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="amtrcs"`)
 	}

@@ -71,6 +71,8 @@ type Server struct {
 	readTO    time.Duration
 
 	gw        *gateway
+	denials   *denials
+	stopDeny  chan struct{}
 	jobs      *jobRunner
 	hello     *HelloListener
 	helloOpts HelloOptions
@@ -154,6 +156,7 @@ func New(opts Options) (*Server, error) {
 		maxJobs = 256
 	}
 	s.gw = newGateway(s)
+	s.denials = newDenials(s)
 	s.jobs = newJobRunner(s, maxJobs)
 	if s.maint, err = s.NewMaintenance(); err != nil {
 		return nil, err
@@ -204,14 +207,14 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
-	s.serveHTTP(apiLn, s.Handler())
+	s.serveHTTP(apiLn, s.auditRefusals(s.Handler()))
 	if gw := s.cfg.Server.AgentGateway; gw != "" && (gw != s.cfg.Server.API || strings.HasSuffix(gw, ":0")) {
 		gwLn, err := s.listen("agent_gateway", gw)
 		if err != nil {
 			s.Close()
 			return err
 		}
-		s.serveHTTP(gwLn, s.gatewayHandler())
+		s.serveHTTP(gwLn, s.auditRefusals(s.gatewayHandler()))
 	}
 	if h := s.cfg.Server.Hello; h != "" {
 		ln, err := s.listen("hello", h)
@@ -226,6 +229,9 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = s.hello.Serve(s.ctx, ln) }()
 	}
+	s.stopDeny = make(chan struct{})
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.denials.run(s.stopDeny) }()
 	s.jobs.resumeOrphans()
 	s.maint.Start(MaintenanceInterval)
 	return nil
@@ -318,6 +324,9 @@ func (s *Server) Close() error {
 	s.maint.Stop()
 	s.gw.closeAll()
 	s.jobs.wait()
+	if s.stopDeny != nil {
+		close(s.stopDeny) // writes the counts not yet written
+	}
 	s.wg.Wait()
 	return nil
 }
