@@ -79,13 +79,6 @@ func (d *denials) flush() {
 	}
 }
 
-// size is how many kinds are being counted.
-func (d *denials) size() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.counts)
-}
-
 func (d *denials) write(k denialKey, n int, first, last time.Time) {
 	err := d.s.st.Batch(func(tx *store.Tx) error {
 		return tx.Audit(store.Event{Actor: "anonymous", Action: ActionRefused, Subject: k.route, Outcome: store.OutcomeDenied,

@@ -145,9 +145,12 @@ func namesSecret(key string) bool {
 func (t *Tx) AuditLog(f AuditFilter) ([]Event, error) {
 	var out []Event
 	c := t.bucket(Audit).Cursor()
-	k, v := c.Last()
-	if f.BeforeSeq > 0 {
-		if k, v = c.Seek(seqKey(f.BeforeSeq)); k == nil {
+	var k, v []byte
+	switch {
+	case f.BeforeSeq == 0:
+		k, v = c.Last()
+	default:
+		if k, _ = c.Seek(seqKey(f.BeforeSeq)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
