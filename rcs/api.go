@@ -65,8 +65,16 @@ func (s *Server) gatewayHandler() http.Handler {
 	return m
 }
 
-func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": Version, "agents": s.gw.count()})
+// health answers liveness to anyone; the version and the agent count,
+// which help whoever maps the fleet, only to an admin.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	out := map[string]any{"status": "ok"}
+	if r.Header.Get("Authorization") != "" || (r.TLS != nil && len(r.TLS.VerifiedChains) > 0) {
+		if p, err := s.authenticate(r); err == nil && p.Kind == kindAdmin {
+			out["version"], out["agents"] = Version, s.gw.count()
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (g *gateway) count() int {
@@ -92,15 +100,22 @@ func (s *Server) resolveDevice(ref string) (DeviceRecord, error) {
 	return DeviceRecord{}, apiErr(http.StatusNotFound, "device", fmt.Sprintf("%q is no known UUID, host name or FQDN", ref), "a device that reported to this server", "list devices with amtrcs device list")
 }
 
-func (s *Server) listDevices(w http.ResponseWriter, _ *http.Request, _ *principal) {
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *principal) {
+	pg, err := parsePage(r, DefaultPageSize)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	ds, err := s.Devices()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	ds, next := pageOf(ds, func(d DeviceRecord) string { return d.ID }, pg)
 	if ds == nil {
 		ds = []DeviceRecord{}
 	}
+	setNext(w, r, next)
 	writeJSON(w, http.StatusOK, ds)
 }
 
@@ -256,6 +271,10 @@ func (s *Server) putProfile(create bool) func(http.ResponseWriter, *http.Request
 				return
 			}
 		}
+		if err := checkName("profile", p.Name); err != nil {
+			writeError(w, err)
+			return
+		}
 		p.AdminPasswordStatic, p.MEBxPasswordStatic = req.AdminPasswordValue, req.MEBxPasswordValue
 		if create {
 			if ok, err := s.exists(store.Profiles, p.Name); err != nil || ok {
@@ -350,6 +369,10 @@ func (s *Server) putDomain(create bool) func(http.ResponseWriter, *http.Request,
 				return
 			}
 		}
+		if err := checkName("domain", d.Name); err != nil {
+			writeError(w, err)
+			return
+		}
 		d.Updated = s.now()
 		err := s.st.Update(func(tx *store.Tx) error {
 			if create {
@@ -396,6 +419,11 @@ func (s *Server) deleteDomain(w http.ResponseWriter, r *http.Request, p *princip
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ *principal) {
+	pg, err := parsePage(r, DefaultPageSize)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	jobs, err := s.jobList()
 	if err != nil {
 		writeError(w, err)
@@ -408,7 +436,9 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ *principal) 
 			out = append(out, j)
 		}
 	}
-	slices.SortFunc(out, func(a, b Job) int { return a.Created.Compare(b.Created) })
+	// Oldest first; the key makes the order total.
+	out, next := pageOf(out, func(j Job) string { return fmt.Sprintf("%020d/%s", j.Created.UnixNano(), j.ID) }, pg)
+	setNext(w, r, next)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -423,14 +453,17 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ *principal) {
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ *principal) {
 	q := r.URL.Query()
-	f := store.AuditFilter{Subject: q.Get("subject"), Action: q.Get("action"), Actor: q.Get("actor"), Limit: 100}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 10000 {
-			writeError(w, apiErr(http.StatusBadRequest, "limit", fmt.Sprintf("%q", l), "1 to 10000", "give a number of events"))
+	pg, err := parsePage(r, 100)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	f := store.AuditFilter{Subject: q.Get("subject"), Action: q.Get("action"), Actor: q.Get("actor"), Limit: pg.limit}
+	if pg.cursor != "" {
+		if f.BeforeSeq, err = strconv.ParseUint(pg.cursor, 10, 64); err != nil {
+			writeError(w, apiErr(http.StatusBadRequest, "page cursor", fmt.Sprintf("%q", pg.cursor), "the cursor of the previous page's Link header", "follow the Link header, or start without a cursor"))
 			return
 		}
-		f.Limit = n
 	}
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
@@ -448,6 +481,9 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ *principal) {
 	if ev == nil {
 		ev = []store.Event{}
 	}
+	if len(ev) == f.Limit {
+		setNext(w, r, strconv.FormatUint(ev[len(ev)-1].Seq, 10))
+	}
 	writeJSON(w, http.StatusOK, ev)
 }
 
@@ -462,12 +498,19 @@ type AgentInfo struct {
 	Revoked   bool      `json:"revoked,omitempty"`
 }
 
-func (s *Server) listAgents(w http.ResponseWriter, _ *http.Request, _ *principal) {
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ *principal) {
+	pg, err := parsePage(r, DefaultPageSize)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	as, err := store.List[agentRecord](s.st, store.Agents)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	as, next := pageOf(as, func(a agentRecord) string { return a.ID }, pg)
+	setNext(w, r, next)
 	out := []AgentInfo{}
 	for _, a := range as {
 		ac := s.gw.conn(a.Device)

@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -251,7 +250,7 @@ var errEnroll = apiErr(http.StatusUnauthorized, "agent enrollment", "the enrollm
 func (s *Server) enroll(token, hostname string) (id, credential string, err error) {
 	kind, tid, ok := parseToken(token)
 	if !ok || kind != kindEnroll {
-		return "", "", errEnroll
+		return "", "", enrollWrongKind(kind)
 	}
 	sum := hashToken(token)
 	cred, aid, csum, err := newToken(kindAgent)
@@ -278,9 +277,7 @@ func (s *Server) enroll(token, hostname string) (id, credential string, err erro
 		return tx.Audit(store.Event{Actor: "agent:" + aid, Action: "agent.enroll", Subject: aid, Outcome: store.OutcomeSuccess, Detail: map[string]string{"token_id": tid, "hostname": hostname}})
 	})
 	if err != nil {
-		if errors.Is(err, errEnroll) {
-			_ = s.st.Audit(store.Event{Actor: "anonymous", Action: "agent.enroll", Subject: tid, Outcome: store.OutcomeDenied})
-		}
+		// A refusal is audited, in aggregate, by auditRefusals.
 		return "", "", err
 	}
 	return aid, cred, nil

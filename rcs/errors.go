@@ -73,22 +73,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, err error) {
 	ae := toAPIError(err)
+	if rec, ok := w.(*refusalRecorder); ok {
+		rec.rule = ae.Rule
+	}
 	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="amtrcs"`)
 	}
 	writeJSON(w, ae.Status, ae)
-}
-
-// maxBody bounds request bodies: the largest is a profile or domain.
-const maxBody = 64 << 10
-
-func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return apiErr(http.StatusBadRequest, "request body", err.Error(), "one JSON object with the documented fields", "send Content-Type application/json with a valid body")
-	}
-	return nil
 }
 
 // reasonOf finds the first rule-seen-want-fix reason inside err.

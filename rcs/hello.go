@@ -1,6 +1,7 @@
 package rcs
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"io"
@@ -28,8 +29,15 @@ type HelloOptions struct {
 	// they are read (default 4), so one host cannot take every slot.
 	PerSource int
 	// MaxConns bounds the connections being read at once (default 1024).
+	// A new connection beyond it sheds the oldest one being read: a held
+	// connection gains its holder nothing but time, and a real device's
+	// hello takes a moment.
 	MaxConns int
-	Logger   *slog.Logger
+	// WarnEvery bounds the WARN lines about bad hellos to one per period
+	// (default a minute); the others are counted and the next line tells
+	// how many it stands for.
+	WarnEvery time.Duration
+	Logger    *slog.Logger
 }
 
 // HelloListener reads legacy hello messages on TCP (port 9971): each
@@ -39,9 +47,17 @@ type HelloListener struct {
 	queue    chan helloJob
 	mu       sync.Mutex
 	bySource map[netip.Addr]int
-	conns    int
+	held     *list.List // of *heldConn, oldest first
+	warn     warnLimiter
 	// Counters for tests and logs.
-	Accepted, Refused, Malformed, Dropped, Handled atomic.Int64
+	Accepted, Refused, Shed, Malformed, Dropped, Handled atomic.Int64
+}
+
+// heldConn is a connection being read; elem is nil once it left the list.
+type heldConn struct {
+	c    net.Conn
+	from netip.Addr
+	elem *list.Element
 }
 
 type helloJob struct {
@@ -66,10 +82,14 @@ func NewHelloListener(o HelloOptions) *HelloListener {
 	if o.MaxConns <= 0 {
 		o.MaxConns = 1024
 	}
+	if o.WarnEvery <= 0 {
+		o.WarnEvery = time.Minute
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &HelloListener{o: o, queue: make(chan helloJob, o.Queue), bySource: map[netip.Addr]int{}}
+	return &HelloListener{o: o, queue: make(chan helloJob, o.Queue), bySource: map[netip.Addr]int{}, held: list.New(),
+		warn: warnLimiter{every: o.WarnEvery, log: o.Logger}}
 }
 
 // Serve accepts on ln until ctx ends, then closes ln and waits for its
@@ -111,7 +131,8 @@ func (h *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 			break
 		}
 		from := addrOf(c.RemoteAddr())
-		if !h.admit(from) {
+		hc := &heldConn{c: c, from: from}
+		if !h.admit(hc) {
 			// Closing at once costs the listener nothing; a real device
 			// retries, a flood finds nothing to hold.
 			h.Refused.Add(1)
@@ -122,7 +143,7 @@ func (h *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			defer h.leave(from)
+			defer h.leave(hc)
 			h.read(ctx, c, from)
 		}()
 	}
@@ -140,24 +161,48 @@ func addrOf(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-func (h *HelloListener) admit(from netip.Addr) bool {
+// admit takes hc unless its source holds PerSource connections already;
+// at MaxConns it sheds the oldest connection to make room.
+func (h *HelloListener) admit(hc *heldConn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.conns >= h.o.MaxConns || h.bySource[from] >= h.o.PerSource {
+	if h.bySource[hc.from] >= h.o.PerSource {
 		return false
 	}
-	h.conns++
-	h.bySource[from]++
+	if h.held.Len() >= h.o.MaxConns {
+		old := h.held.Front().Value.(*heldConn)
+		h.removeLocked(old)
+		// Its reader sees the close, fails its read and leaves.
+		old.c.Close()
+		h.Shed.Add(1)
+	}
+	hc.elem = h.held.PushBack(hc)
+	h.bySource[hc.from]++
 	return true
 }
 
-func (h *HelloListener) leave(from netip.Addr) {
+func (h *HelloListener) leave(hc *heldConn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.conns--
-	if h.bySource[from]--; h.bySource[from] <= 0 {
-		delete(h.bySource, from)
+	h.removeLocked(hc)
+}
+
+func (h *HelloListener) removeLocked(hc *heldConn) {
+	if hc.elem == nil {
+		return
 	}
+	h.held.Remove(hc.elem)
+	hc.elem = nil
+	if h.bySource[hc.from]--; h.bySource[hc.from] <= 0 {
+		delete(h.bySource, hc.from)
+	}
+}
+
+// Held is how many connections are being read, and from how many sources.
+func (h *HelloListener) Held() (conns, sources int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held.Len(), len(h.bySource)
 }
 
 // read takes one hello: everything until the sender closes, at most
@@ -175,19 +220,19 @@ func (h *HelloListener) read(ctx context.Context, c net.Conn, from netip.Addr) {
 	}
 	if len(b) > hello.MaxSize {
 		h.Malformed.Add(1)
-		h.o.Logger.Warn("hello: message too long; dropped", "from", from, "max", hello.MaxSize)
+		h.warn.Warn("hello: message too long; dropped", "from", from, "max", hello.MaxSize)
 		return
 	}
 	m, err := hello.Decode(b)
 	if err != nil {
 		h.Malformed.Add(1)
-		h.o.Logger.Warn("hello: malformed; dropped", "from", from, "err", err)
+		h.warn.Warn("hello: malformed; dropped", "from", from, "err", err)
 		return
 	}
 	select {
 	case h.queue <- helloJob{m: m, from: from}:
 	default:
 		h.Dropped.Add(1)
-		h.o.Logger.Warn("hello: queue full; dropped (the device will send again)", "from", from, "device", m.UUID.String())
+		h.warn.Warn("hello: queue full; dropped (the device will send again)", "from", from, "device", m.UUID.String())
 	}
 }

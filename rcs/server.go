@@ -49,6 +49,11 @@ type Options struct {
 	Hello HelloOptions
 	// MaxJobs bounds concurrent activations (default 256).
 	MaxJobs int
+	// ReadTimeout bounds the read of one request, headers and body, on
+	// the API and gateway listeners (default 30 s): a client trickling a
+	// body holds a connection that long at most. The agents' websocket is
+	// not bound by it (the upgrade clears it).
+	ReadTimeout time.Duration
 }
 
 // Server is a running RCS.
@@ -63,8 +68,11 @@ type Server struct {
 	clientCAs *x509.CertPool
 	certProv  CertProvider
 	tlsCert   *tls.Certificate
+	readTO    time.Duration
 
 	gw        *gateway
+	denials   *denials
+	stopDeny  chan struct{}
 	jobs      *jobRunner
 	hello     *HelloListener
 	helloOpts HelloOptions
@@ -99,6 +107,10 @@ func New(opts Options) (*Server, error) {
 		cfg: opts.Config, st: opts.Store, log: opts.Logger, now: opts.Now,
 		lookupEnv: opts.LookupEnv, clientCAs: opts.ClientCAs,
 		listeners: map[string]net.Listener{}, helloOpts: opts.Hello,
+		readTO: opts.ReadTimeout,
+	}
+	if s.readTO <= 0 {
+		s.readTO = DefaultReadTimeout
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.workshop = csr.NewWorkshop(opts.Store, csr.WorkshopOptions{Now: opts.Now, Actor: "rcs"})
@@ -144,6 +156,7 @@ func New(opts Options) (*Server, error) {
 		maxJobs = 256
 	}
 	s.gw = newGateway(s)
+	s.denials = newDenials(s)
 	s.jobs = newJobRunner(s, maxJobs)
 	if s.maint, err = s.NewMaintenance(); err != nil {
 		return nil, err
@@ -165,12 +178,25 @@ func (s *Server) tlsConfig() *tls.Config {
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{*s.tlsCert},
 		NextProtos:   []string{"http/1.1"},
+		CipherSuites: aeadSuites,
 	}
 	if s.clientCAs != nil {
 		c.ClientCAs = s.clientCAs
 		c.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return c
+}
+
+// aeadSuites are the TLS 1.2 suites the API and gateway offer: forward
+// secret and authenticated encryption only, no CBC with SHA-1 MACs (TLS 1.3
+// suites are AEAD by design and not configurable).
+var aeadSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // Start opens the listeners of the configuration: the API (HTTPS), the
@@ -181,14 +207,14 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
-	s.serveHTTP(apiLn, s.Handler())
+	s.serveHTTP(apiLn, s.auditRefusals(s.Handler()))
 	if gw := s.cfg.Server.AgentGateway; gw != "" && (gw != s.cfg.Server.API || strings.HasSuffix(gw, ":0")) {
 		gwLn, err := s.listen("agent_gateway", gw)
 		if err != nil {
 			s.Close()
 			return err
 		}
-		s.serveHTTP(gwLn, s.gatewayHandler())
+		s.serveHTTP(gwLn, s.auditRefusals(s.gatewayHandler()))
 	}
 	if h := s.cfg.Server.Hello; h != "" {
 		ln, err := s.listen("hello", h)
@@ -203,10 +229,17 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = s.hello.Serve(s.ctx, ln) }()
 	}
+	s.stopDeny = make(chan struct{})
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.denials.run(s.stopDeny) }()
 	s.jobs.resumeOrphans()
 	s.maint.Start(MaintenanceInterval)
 	return nil
 }
+
+// DefaultReadTimeout bounds the read of one API request: the largest body is
+// 64 KiB, which any client sends in far less.
+const DefaultReadTimeout = 30 * time.Second
 
 // MaintenanceInterval is how often the scheduler looks for due maintenance
 // tasks; each task's own period comes from the config's maintenance block.
@@ -228,7 +261,8 @@ func (s *Server) serveHTTP(ln net.Listener, h http.Handler) {
 	hs := &http.Server{
 		Handler:           h,
 		TLSConfig:         s.tlsConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, s.readTO),
+		ReadTimeout:       s.readTO,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
@@ -290,6 +324,9 @@ func (s *Server) Close() error {
 	s.maint.Stop()
 	s.gw.closeAll()
 	s.jobs.wait()
+	if s.stopDeny != nil {
+		close(s.stopDeny) // writes the counts not yet written
+	}
 	s.wg.Wait()
 	return nil
 }

@@ -38,6 +38,9 @@ type AuditFilter struct {
 	Since   time.Time // events at or after
 	Until   time.Time // events before
 	Limit   int       // at most this many, newest first; 0 means no limit
+	// BeforeSeq, when set, selects events older than that sequence (the
+	// cursor of a page of the log).
+	BeforeSeq uint64
 }
 
 // minTrackedSecret is the shortest plaintext Audit looks for in events: a
@@ -142,7 +145,18 @@ func namesSecret(key string) bool {
 func (t *Tx) AuditLog(f AuditFilter) ([]Event, error) {
 	var out []Event
 	c := t.bucket(Audit).Cursor()
-	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+	var k, v []byte
+	switch {
+	case f.BeforeSeq == 0:
+		k, v = c.Last()
+	default:
+		if k, _ = c.Seek(seqKey(f.BeforeSeq)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	}
+	for ; k != nil; k, v = c.Prev() {
 		var e Event
 		if err := json.Unmarshal(v, &e); err != nil {
 			return out, fmt.Errorf("audit event %d: decode: %w", binary.BigEndian.Uint64(k), err)

@@ -107,7 +107,37 @@ func (e *apiRefusal) Error() string {
 
 // do calls the API; out receives the JSON answer. A refusal is an
 // *apiRefusal; an unreachable server is a usage error.
+// list reads every page of a list endpoint, following the Link header the
+// server sets while more pages follow.
+func list[T any](c *apiClient, path string) ([]T, error) {
+	var all []T
+	for path != "" {
+		var page []T
+		next, err := c.doPage("GET", path, nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		path = next
+	}
+	return all, nil
+}
+
 func (c *apiClient) do(method, path string, body, out any) error {
+	_, err := c.doPage(method, path, body, out)
+	return err
+}
+
+// nextPage is the path of the Link header's rel="next", or "".
+func nextPage(h http.Header) string {
+	l := h.Get("Link")
+	if !strings.HasSuffix(l, `>; rel="next"`) || !strings.HasPrefix(l, "</") {
+		return ""
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(l, "<"), `>; rel="next"`)
+}
+
+func (c *apiClient) doPage(method, path string, body, out any) (next string, err error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -115,7 +145,7 @@ func (c *apiClient) do(method, path string, body, out any) error {
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
-		return usageError(fmt.Errorf("--server %q: %v", c.base, err))
+		return "", usageError(fmt.Errorf("--server %q: %v", c.base, err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
@@ -123,24 +153,24 @@ func (c *apiClient) do(method, path string, body, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return usageError(fmt.Errorf("reach the RCS at %s: %v: start amtrcs serve, or fix --server/--ca", c.base, err))
+		return "", usageError(fmt.Errorf("reach the RCS at %s: %v: start amtrcs serve, or fix --server/--ca", c.base, err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if resp.StatusCode >= 300 {
 		r := &apiRefusal{Status: resp.StatusCode}
 		if json.Unmarshal(data, &r.Body) != nil || r.Body.Message == "" {
 			r.Body.Message = strings.TrimSpace(string(data))
 		}
-		return verdictError(r)
+		return "", verdictError(r)
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("server answer to %s %s: %v", method, path, err)
+			return "", fmt.Errorf("server answer to %s %s: %v", method, path, err)
 		}
 	}
-	return nil
+	return nextPage(resp.Header), nil
 }

@@ -34,8 +34,8 @@ func newDeviceListCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var ds []rcs.DeviceRecord
-			if err := c.do("GET", "/api/v1/devices", nil, &ds); err != nil {
+			ds, err := list[rcs.DeviceRecord](c, "/api/v1/devices")
+			if err != nil {
 				return err
 			}
 			if a.json {
