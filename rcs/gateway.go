@@ -114,6 +114,7 @@ func (p *relayedPTHI) Call(ctx context.Context, req []byte) ([]byte, error) {
 			return nil, err
 		}
 		p.t = wire.NewFramedTransport(c)
+		p.t.Timeout = wire.RelayCallTimeout // the agent times the firmware itself
 	}
 	resp, err := p.t.Call(ctx, req)
 	if err != nil {

@@ -48,9 +48,18 @@ func ReadFrame(r io.Reader) ([]byte, error) {
 }
 
 // DefaultCallTimeout bounds one host-interface call whose context has no
-// deadline: firmware answers within about 3 s (reference §12), the relay adds
-// a network round trip.
+// deadline, where the reader faces the firmware (the agent on the
+// simulator's host port): firmware answers within about 3 s (reference
+// §12).
 const DefaultCallTimeout = 15 * time.Second
+
+// RelayCallTimeout bounds a call the server relays through an agent. The
+// agent measures the firmware's silence itself (its MEI read timeout) and
+// closes the stream when the firmware does not answer, which the server
+// sees at once; this bound only catches an agent or a link that hangs. It
+// is long so that a busy server, or a busy host, is never taken for a
+// silent firmware.
+const RelayCallTimeout = 2 * time.Minute
 
 // FramedTransport is a hostif.Transport over a stream of length-prefixed
 // frames: a stream relayed by an agent, or the simulator's host port. Calls
@@ -58,6 +67,10 @@ const DefaultCallTimeout = 15 * time.Second
 // After a failed call the stream is closed, because a late reply would be
 // read as the answer to the next request.
 type FramedTransport struct {
+	// Timeout bounds a call whose context has no deadline (zero:
+	// DefaultCallTimeout).
+	Timeout time.Duration
+
 	mu     sync.Mutex
 	conn   net.Conn
 	broken error
@@ -68,8 +81,8 @@ var _ hostif.Transport = (*FramedTransport)(nil)
 // NewFramedTransport returns a transport over conn, which it owns.
 func NewFramedTransport(conn net.Conn) *FramedTransport { return &FramedTransport{conn: conn} }
 
-// Call sends one request and waits for its response, until ctx ends or
-// DefaultCallTimeout when ctx has no deadline.
+// Call sends one request and waits for its response, until ctx ends or,
+// when ctx has no deadline, Timeout.
 func (t *FramedTransport) Call(ctx context.Context, req []byte) ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -78,7 +91,11 @@ func (t *FramedTransport) Call(ctx context.Context, req []byte) ([]byte, error) 
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		deadline = time.Now().Add(DefaultCallTimeout)
+		d := t.Timeout
+		if d <= 0 {
+			d = DefaultCallTimeout
+		}
+		deadline = time.Now().Add(d)
 	}
 	_ = t.conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = t.conn.SetDeadline(time.Unix(1, 0)) })

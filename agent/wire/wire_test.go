@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -240,4 +241,29 @@ func FuzzReadReport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = ReadReport(NewLineReader(bytes.NewReader(b)))
 	})
+}
+
+// A call without a deadline of its own is bounded by the transport's
+// Timeout: the relay's is long, since the agent times the firmware itself
+// and a busy server must not be taken for a silent firmware.
+func TestFramedTransportTimeout(t *testing.T) {
+	if RelayCallTimeout <= DefaultCallTimeout {
+		t.Fatalf("RelayCallTimeout %s is not longer than the agent's DefaultCallTimeout %s", RelayCallTimeout, DefaultCallTimeout)
+	}
+	a, b := net.Pipe()
+	serveFrames(t, b, uuidFirmware{}, true)
+	tr := NewFramedTransport(a)
+	tr.Timeout = 20 * time.Millisecond
+	if _, err := hostif.NewClient(tr).UUID(context.Background()); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled call with a 20 ms Timeout: %v, want the deadline", err)
+	}
+	// A transport with an hour to wait serves an answer that comes when
+	// it comes.
+	a, b = net.Pipe()
+	serveFrames(t, b, uuidFirmware{id: amt.UUID{7}}, false)
+	tr = NewFramedTransport(a)
+	tr.Timeout = time.Hour
+	if got, err := hostif.NewClient(tr).UUID(context.Background()); err != nil || got != (amt.UUID{7}) {
+		t.Fatalf("UUID = %v, %v", got, err)
+	}
 }
