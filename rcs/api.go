@@ -27,6 +27,7 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("POST /api/v1/devices/{id}/activate", s.requireAdmin(s.activateDevice))
 	m.HandleFunc("POST /api/v1/devices/{id}/deactivate", s.requireAdmin(s.deactivateDevice))
 	m.HandleFunc("GET /api/v1/devices/{id}/password", s.requireAdmin(s.devicePassword))
+	m.HandleFunc("POST /api/v1/devices/{id}/forget", s.requireAdmin(s.forgetDevice))
 	m.HandleFunc("GET /api/v1/profiles", s.requireAdmin(s.listProfiles))
 	m.HandleFunc("POST /api/v1/profiles", s.requireAdmin(s.putProfile(true)))
 	m.HandleFunc("GET /api/v1/profiles/{name}", s.requireAdmin(s.getProfile))
@@ -172,6 +173,39 @@ func (s *Server) deviceJob(w http.ResponseWriter, r *http.Request, p *principal,
 		return
 	}
 	writeJSON(w, http.StatusAccepted, j)
+}
+
+// forgetDevice drops the session, maintenance state and sealed passwords
+// of a device unprovisioned out of band, so that it can be activated again.
+// The agent bound to it stays bound.
+func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request, p *principal) {
+	d, err := s.resolveDevice(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.jobs.idle(d.ID); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.eng.Forget(d.ID, p.Actor); err != nil {
+		writeError(w, err)
+		return
+	}
+	err = s.updateDevice(d.ID, func(d *DeviceRecord) {
+		d.State, d.Path, d.CertID, d.AdminSecret, d.Profile = StateDiscovered, "", "", "", ""
+		d.Error, d.Rule, d.Fix = "", "", ""
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out, err := s.device(d.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // DevicePassword is the answer of GET /api/v1/devices/{id}/password.

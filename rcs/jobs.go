@@ -111,7 +111,7 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	r.mu.Lock()
 	if id, busy := r.running[device]; busy {
 		r.mu.Unlock()
-		return Job{}, &APIError{Status: http.StatusConflict, Message: fmt.Sprintf("device %s has job %s running", device, id), Rule: "one job per device", Seen: "job " + id + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + id}
+		return Job{}, busyErr(device, id)
 	}
 	j := Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Status: JobRunning, Created: s.now()}
 	r.running[device] = j.ID
@@ -142,6 +142,20 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	r.wg.Add(1)
 	go r.run(j, fn)
 	return j, nil
+}
+
+// idle refuses, as start does, when a job runs on the device.
+func (r *jobRunner) idle(device string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id, busy := r.running[device]; busy {
+		return busyErr(device, id)
+	}
+	return nil
+}
+
+func busyErr(device, job string) error {
+	return &APIError{Status: http.StatusConflict, Message: fmt.Sprintf("device %s has job %s running", device, job), Rule: "one job per device", Seen: "job " + job + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + job}
 }
 
 func (r *jobRunner) release(device, job string) {
