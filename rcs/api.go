@@ -43,6 +43,10 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /api/v1/audit", s.requireAdmin(s.audit))
 	m.HandleFunc("GET /api/v1/agents", s.requireAdmin(s.listAgents))
 	m.HandleFunc("POST /api/v1/agents/tokens", s.requireAdmin(s.createEnrollToken))
+	m.HandleFunc("GET /api/v1/agents/tokens", s.requireAdmin(s.listEnrollTokens))
+	m.HandleFunc("POST /api/v1/agents/tokens/{id}/revoke", s.requireAdmin(s.revokeEnrollToken))
+	m.HandleFunc("POST /api/v1/agents/{id}/revoke", s.requireAdmin(s.revokeAgentAPI))
+	m.HandleFunc("POST /api/v1/agents/{id}/rebind", s.requireAdmin(s.rebindAgent))
 	m.HandleFunc("POST "+wire.EnrollPath, s.gw.handleEnroll)
 	m.HandleFunc("GET "+wire.ConnectPath, s.gw.handleConnect)
 	s.maint.RegisterRoutes(m)
@@ -483,32 +487,6 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ *principal) {
 		ev = []store.Event{}
 	}
 	writeJSON(w, http.StatusOK, ev)
-}
-
-// AgentInfo is an enrolled agent as the API shows it: no credential hash.
-type AgentInfo struct {
-	ID        string    `json:"id"`
-	Hostname  string    `json:"hostname,omitempty"`
-	Created   time.Time `json:"created"`
-	LastSeen  time.Time `json:"last_seen,omitzero"`
-	Device    string    `json:"device,omitempty"`
-	Connected bool      `json:"connected"`
-	Revoked   bool      `json:"revoked,omitempty"`
-}
-
-func (s *Server) listAgents(w http.ResponseWriter, _ *http.Request, _ *principal) {
-	as, err := store.List[agentRecord](s.st, store.Agents)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	out := []AgentInfo{}
-	for _, a := range as {
-		ac := s.gw.conn(a.Device)
-		out = append(out, AgentInfo{ID: a.ID, Hostname: a.Hostname, Created: a.Created, LastSeen: a.LastSeen, Device: a.Device, Revoked: a.Revoked,
-			Connected: ac != nil && ac.agentID == a.ID})
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 type tokenRequest struct {

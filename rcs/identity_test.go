@@ -109,3 +109,151 @@ func TestStoredPasswordNeverReplacedBlind(t *testing.T) {
 		})
 	}
 }
+
+// agents lists the enrolled agents by id.
+func (e *env) agents() map[string]rcs.AgentInfo {
+	e.t.Helper()
+	var as []rcs.AgentInfo
+	if code := e.call("GET", "/api/v1/agents", e.token, nil, &as); code != http.StatusOK {
+		e.t.Fatalf("agents: %d", code)
+	}
+	out := map[string]rcs.AgentInfo{}
+	for _, a := range as {
+		out[a.ID] = a
+	}
+	return out
+}
+
+// TestAgentSpeaksForItsDevice: a credential is bound to the device of its
+// first report; a report for another device, or from a second credential
+// for a bound device, is refused (403, audited, in the agents list) and
+// nothing runs; an admin moves the binding.
+func TestAgentSpeaksForItsDevice(t *testing.T) {
+	e := newEnv(t, nil)
+	x, z := e.device("16.1.27", nil), e.device("16.1.27", nil)
+	a, b := e.enrolled("pc-x"), e.enrolled("pc-z")
+	for _, run := range []struct {
+		cred string
+		sd   *amtsim.Device
+	}{{a.Credential, x}, {b.Credential, z}} {
+		if evs, err := e.runAs(run.cred, run.sd, ""); err != nil {
+			t.Fatalf("activate %s: %v %+v", run.sd.ID(), err, evs)
+		}
+	}
+	id := x.ID().String()
+	before := e.password(id)
+	c := e.enrolled("pc-new")
+	tests := []struct {
+		name, cred, agentID, rule string
+	}{
+		{"bound agent reports another device", b.Credential, b.AgentID, rcs.RuleAgentBinding},
+		{"new agent reports a bound device", c.Credential, c.AgentID, rcs.RuleDeviceBinding},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			y := e.forgery(x, "16.1.27")
+			evs, err := e.runAs(tt.cred, y, "")
+			if !errors.Is(err, agent.ErrRejected) || !strings.Contains(err.Error(), tt.rule) || !strings.Contains(err.Error(), "rebind") {
+				t.Fatalf("forged report: %v %+v, want a rejection naming %q and the fix", err, evs, tt.rule)
+			}
+			if st, _ := y.State(); st != amt.PreProvisioning {
+				t.Fatalf("the relayed PC was activated: %s", st)
+			}
+			if got := e.agents()[tt.agentID]; !strings.Contains(got.Refused, id) || got.RefusedAt.IsZero() {
+				t.Fatalf("agents list does not show the refusal: %+v", got)
+			}
+		})
+	}
+	if after := e.password(id); after != before {
+		t.Fatal("the stored password of X changed")
+	}
+	var audit []store.Event
+	e.call("GET", "/api/v1/audit?subject="+id+"&action=agent.report", e.token, nil, &audit)
+	if len(audit) != 2 || audit[0].Outcome != store.OutcomeDenied || audit[1].Outcome != store.OutcomeDenied {
+		t.Fatalf("refusals not audited: %+v", audit)
+	}
+	if got := e.agents()[a.AgentID]; got.Device != id || got.BoundHostname != "pc-"+id[:8] {
+		t.Fatalf("agent of X: %+v", got)
+	}
+
+	// The PC of X enrolled again: the admin moves X to the new agent, and
+	// the old credential no longer speaks for it.
+	var moved rcs.AgentInfo
+	if code := e.call("POST", "/api/v1/agents/"+c.AgentID+"/rebind", e.token, map[string]string{"device": id}, &moved); code != http.StatusOK || moved.Device != id || moved.Refused != "" {
+		t.Fatalf("rebind: %d %+v", code, moved)
+	}
+	if got := e.agents()[a.AgentID]; got.Device != "" {
+		t.Fatalf("the old agent still speaks for X: %+v", got)
+	}
+	if evs, err := e.runAs(c.Credential, x, ""); err != nil || evs[len(evs)-1].Kind != wire.EventIdle {
+		t.Fatalf("the moved agent on X: %v %+v", err, evs)
+	}
+	if _, err := e.runAs(a.Credential, x, ""); !errors.Is(err, agent.ErrRejected) {
+		t.Fatalf("the old agent on X: %v, want a rejection", err)
+	}
+	var ae rcs.APIError
+	if code := e.call("POST", "/api/v1/agents/"+c.AgentID+"/rebind", e.token, map[string]string{"device": "not-a-uuid"}, &ae); code != http.StatusBadRequest || ae.Fix == "" {
+		t.Fatalf("rebind to garbage: %d %+v", code, ae)
+	}
+}
+
+// TestRevocation: a revoked agent is disconnected at once and cannot
+// reconnect; a revoked enrollment token buys no agent.
+func TestRevocation(t *testing.T) {
+	e := newEnv(t, nil)
+	x := e.device("16.1.27", nil)
+	enr := e.enrolled("pc-x")
+	host := "pc-x"
+	ag, err := agent.New(agent.Options{
+		Server: "https://" + e.srv.Addr("agent_gateway").String(), Credential: enr.Credential,
+		Hostname: host, FQDN: host + "." + testSuffix, Backend: agent.OnDevice(host, x), TLS: e.tlsCfg,
+		Logger: testLogger(), MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ag.Run(ctx) }()
+	e.waitDevice(x.ID().String(), func(d rcs.DeviceRecord) bool { return d.Connected && d.State == rcs.StateProvisioned })
+
+	var got rcs.AgentInfo
+	if code := e.call("POST", "/api/v1/agents/"+enr.AgentID+"/revoke", e.token, nil, &got); code != http.StatusOK || !got.Revoked {
+		t.Fatalf("revoke: %d %+v", code, got)
+	}
+	// Run returns only when the live session ended and the reconnection
+	// was refused.
+	if err := <-done; !errors.Is(err, agent.ErrRejected) {
+		t.Fatalf("revoked agent: %v, want a rejection", err)
+	}
+	if d := e.waitDevice(x.ID().String(), func(d rcs.DeviceRecord) bool { return !d.Connected }); d.Connected {
+		t.Fatal("still connected")
+	}
+	var audit []store.Event
+	e.call("GET", "/api/v1/audit?subject="+enr.AgentID+"&action=agent.revoke", e.token, nil, &audit)
+	if len(audit) != 1 {
+		t.Fatalf("revocation audit %+v", audit)
+	}
+
+	var tok rcs.EnrollToken
+	if code := e.call("POST", "/api/v1/agents/tokens", e.token, nil, &tok); code != http.StatusCreated {
+		t.Fatalf("token: %d", code)
+	}
+	if code := e.call("POST", "/api/v1/agents/tokens/"+tok.ID+"/revoke", e.token, nil, nil); code != http.StatusNoContent {
+		t.Fatalf("revoke token: %d", code)
+	}
+	var ae rcs.APIError
+	if code := e.call("POST", wire.EnrollPath, "", wire.EnrollRequest{Token: tok.Token, Hostname: "pc"}, &ae); code != http.StatusUnauthorized || !strings.Contains(ae.Message, "revoked") {
+		t.Fatalf("enroll with a revoked token: %d %+v", code, ae)
+	}
+	var ts []rcs.EnrollTokenInfo
+	e.call("GET", "/api/v1/agents/tokens", e.token, nil, &ts)
+	found := false
+	for _, ti := range ts {
+		found = found || (ti.ID == tok.ID && !ti.Revoked.IsZero())
+	}
+	if !found {
+		t.Fatalf("token list %+v does not show the revocation", ts)
+	}
+}
