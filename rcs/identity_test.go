@@ -257,3 +257,47 @@ func TestRevocation(t *testing.T) {
 		t.Fatalf("token list %+v does not show the revocation", ts)
 	}
 }
+
+// TestServerChoosesProfile: an agent's --profile is honoured only when the
+// device's domain allows it; the admin allows it in the domain.
+func TestServerChoosesProfile(t *testing.T) {
+	e := newEnv(t, nil)
+	lab := map[string]any{"name": "lab", "mode": "ccm", "admin_password": "random", "mebx_password": "random", "user_consent": "all", "network": map[string]bool{"dhcp": true, "sync_from_host": true}}
+	if code := e.call("POST", "/api/v1/profiles", e.token, lab, nil); code != http.StatusCreated {
+		t.Fatalf("create profile: %d", code)
+	}
+	sd := e.device("16.1.27", nil)
+	enr := e.enrolled("pc-1")
+	_, err := e.runAs(enr.Credential, sd, "lab")
+	var je *agent.JobError
+	if !errors.As(err, &je) || !strings.Contains(je.Event.Error, rcs.RuleProfileChoice) || !strings.Contains(je.Event.Error, `"lab"`) || !strings.Contains(je.Event.Fix, "allowed_profiles") {
+		t.Fatalf("agent asking for a profile its domain does not allow: %v", err)
+	}
+	if st, _ := sd.State(); st != amt.PreProvisioning {
+		t.Fatalf("the device was activated with the agent's profile: %s", st)
+	}
+	d := e.allowProfile("lab")
+	if evs, err := e.runAs(enr.Credential, sd, "lab"); err != nil {
+		t.Fatalf("allowed profile: %v %+v", err, evs)
+	}
+	if _, mode := sd.State(); mode != amt.ControlCCM {
+		t.Fatalf("after the allowed CCM profile: %s", mode)
+	}
+	var ae rcs.APIError
+	d.AllowedProfiles = []string{"nosuch"}
+	if code := e.call("PUT", "/api/v1/domains/corp", e.token, d, &ae); code != http.StatusUnprocessableEntity || ae.Fix == "" {
+		t.Fatalf("allowing an unknown profile: %d %+v", code, ae)
+	}
+}
+
+// allowProfile lets agents of the test domain ask for profile name.
+func (e *env) allowProfile(name string) rcs.Domain {
+	e.t.Helper()
+	var d rcs.Domain
+	e.call("GET", "/api/v1/domains/corp", e.token, nil, &d)
+	d.AllowedProfiles = append(d.AllowedProfiles, name)
+	if code := e.call("PUT", "/api/v1/domains/corp", e.token, d, &d); code != http.StatusOK {
+		e.t.Fatalf("allow profile %s: %d", name, code)
+	}
+	return d
+}

@@ -332,7 +332,14 @@ func (r *jobRunner) onReport(id string, ac *agentConn) {
 		return
 	}
 	info := rep.Info
-	prof, perr := s.profileFor(rep.Profile, suffixOf(info.DNSSuffix, rep.FQDN))
+	prof, perr := s.profileFor(rep.Profile, suffixOf(info.DNSSuffix, rep.FQDN), false)
+	activates := info.ProvisioningState == amt.PreProvisioning || info.ControlMode == amt.ControlCCM && rep.Profile != ""
+	var ae *APIError
+	if errors.As(perr, &ae) && ae.Rule == RuleProfileChoice && activates {
+		r.failNow(id, actor, perr)
+		send(wire.EventFailed, "", perr.Error(), ae.Fix)
+		return
+	}
 	switch {
 	case info.ProvisioningState == amt.PreProvisioning,
 		info.ControlMode == amt.ControlCCM && perr == nil && prof.Mode == provisioning.ModeACM && rep.Profile != "":
@@ -364,7 +371,7 @@ func (r *jobRunner) onReport(id string, ac *agentConn) {
 // activateFresh is Activate with the device's profile, for a resume that
 // found no session.
 func (r *jobRunner) activateFresh(ctx context.Context, ac *agentConn) (*provisioning.Result, error) {
-	prof, err := r.s.profileFor(ac.report.Profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN))
+	prof, err := r.s.profileFor(ac.report.Profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN), false)
 	if err != nil {
 		return nil, err
 	}
@@ -496,10 +503,11 @@ func (s *Server) startDeviceJob(id, kind, profile, actor string) (Job, error) {
 				profile = d.Profile
 			}
 		}
-		if profile == "" {
+		byAdmin := profile != ""
+		if !byAdmin {
 			profile = ac.report.Profile
 		}
-		prof, err := s.profileFor(profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN))
+		prof, err := s.profileFor(profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN), byAdmin)
 		if err != nil {
 			return Job{}, err
 		}
