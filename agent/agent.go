@@ -74,7 +74,8 @@ func (e *JobError) Error() string {
 }
 
 // ErrRejected wraps a refusal by the RCS that reconnecting cannot cure: a
-// spent or unknown enrollment token, a revoked credential.
+// spent or unknown enrollment token, a revoked credential, a report for a
+// device the credential does not speak for.
 var ErrRejected = errors.New("rejected by the RCS")
 
 type state struct {
@@ -350,6 +351,13 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 		a.log.Debug("agent: event", "kind", ev.Kind, "step", ev.Step, "msg", ev.Message, "err", ev.Error)
 		if a.opts.Events != nil {
 			a.opts.Events(ev)
+		}
+		if ev.Kind == wire.EventFailed && (ev.Status == http.StatusUnauthorized || ev.Status == http.StatusForbidden) {
+			msg := ev.Error
+			if ev.Fix != "" {
+				msg += "; fix: " + ev.Fix
+			}
+			return nil, fmt.Errorf("%w: report: %s", ErrRejected, msg)
 		}
 		if ev.Final() {
 			e := ev

@@ -25,6 +25,9 @@ type Domain struct {
 	MEBxSuffix string
 	// Profile names the profile applied to devices of this domain.
 	Profile string
+	// AllowedProfiles are the other profiles an agent of this domain may
+	// ask for (agent --profile); the server refuses any other.
+	AllowedProfiles []string
 }
 
 type domainRaw struct {
@@ -40,6 +43,7 @@ type domainRaw struct {
 	MEBxSuffixRange           hcl.Range      `hcl:"mebx_suffix,attr_value_range"`
 	Profile                   *string        `hcl:"profile,optional"`
 	ProfileRange              hcl.Range      `hcl:"profile,attr_value_range"`
+	AllowedProfiles           hcl.Expression `hcl:"allowed_profiles,optional"`
 }
 
 // domains runs after profiles so that profile references can be checked.
@@ -99,6 +103,14 @@ func (b *builder) domains(raws []domainRaw, c *Config) {
 			} else {
 				d.MEBxSuffix = normalizeName(*raw.MEBxSuffix)
 			}
+		}
+		allowed, _ := b.stringList(raw.AllowedProfiles)
+		for _, it := range allowed {
+			if _, ok := c.Profile(it.val); !ok {
+				b.errorf(it.rng, "Unknown profile", "domain %q allowed_profiles lists %q: no such profile; want one of %s; fix: define profile %q or remove it from the list", raw.Name, it.val, profileNames(c), it.val)
+				continue
+			}
+			d.AllowedProfiles = append(d.AllowedProfiles, it.val)
 		}
 		if raw.Profile != nil {
 			if _, ok := c.Profile(*raw.Profile); !ok {

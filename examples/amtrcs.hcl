@@ -104,8 +104,12 @@ domain "corp" {
   provisioning_cert = "rcs-corp-2025"
   # The PKI DNS suffix expected in (or set into) the MEBx. Default: none.
   mebx_suffix = "corp.example.com"
-  # The profile devices of this domain get. Default "default".
+  # The profile devices of this domain get. Default "default". The server
+  # chooses it: an agent's --profile is honoured only when it names this
+  # profile or one in allowed_profiles, and refused otherwise.
   profile = "office"
+  # Other profiles an agent of this domain may ask for. Default: none.
+  allowed_profiles = ["lab"]
 }
 
 domain "lab" {

@@ -60,6 +60,10 @@ func (e *Engine) Activate(ctx context.Context, dev *Device, p Profile) (*Result,
 }
 
 func (e *Engine) activate(ctx context.Context, dev *Device, p Profile) (*Result, error) {
+	if err := e.guardStoredPassword(dev.ID(), dev.Info.ProvisioningState == amt.PostProvisioning); err != nil {
+		e.denied(dev.ID(), "provision.activate", err)
+		return &Result{Device: dev.ID()}, err
+	}
 	rep, err := e.Preflight(ctx, dev, p)
 	if err != nil {
 		e.denied(dev.ID(), "provision.preflight", err)

@@ -65,11 +65,28 @@
 // pre-provisioned one starts over; an in-provisioning one (TLS-based setup
 // started, not committed) is stopped and started over.
 //
+// # A stored password is never replaced blind
+//
+// A device recorded as provisioned (its session ended well, or got past
+// the step that provisions it, and the store holds its admin password) is
+// changed only by a session that first proves the firmware with the stored
+// password over digest authentication: Resume's continuation, the CCM to
+// ACM upgrade, rotation, deactivation and the maintenance tasks all
+// authenticate before they write. An activation of such a record, or a
+// hello in its name, is refused with a *StateError (RuleStoredPassword)
+// whose fix is to deactivate the device, or, once an admin has checked in
+// MEBx that it was unprovisioned out of band, to Forget it. The report that
+// names the device comes from an agent, and an agent can lie: this is what
+// keeps an agent that relays one device under another's UUID from
+// overwriting the other's password.
+//
 // # What this package must never do
 //
 //   - send a secret anywhere but to the device it belongs to: no password,
 //     key, nonce or digest in a log line, an error, an audit event or JSON;
 //   - set a password in firmware before it is sealed and committed;
+//   - replace the stored password of a device recorded as provisioned
+//     without first proving the firmware with it;
 //   - let the provisioning key leave its crypto.Signer (the TLS-based path
 //     terminates TLS here, over the relayed stream);
 //   - write to a device during Preflight;

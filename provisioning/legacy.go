@@ -173,6 +173,10 @@ func (e *Engine) legacyDevice(id amt.UUID, source netip.Addr) *Device {
 }
 
 func (e *Engine) activateLegacy(ctx context.Context, dev *Device, p Profile, hashes []hello.Hash) (*Result, error) {
+	if err := e.guardStoredPassword(dev.ID(), false); err != nil {
+		e.denied(dev.ID(), "provision.hello", err)
+		return nil, err
+	}
 	if err := p.Validate(); err != nil {
 		pe := &PreflightError{Device: dev.ID(), Reasons: reasonsOf(err)}
 		e.denied(dev.ID(), "provision.preflight", pe)

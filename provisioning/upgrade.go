@@ -16,10 +16,23 @@ import (
 // AdminSetup, as admin with the device's stored password, which stays.
 func upgradeSteps() []step {
 	s := []step{
-		{name: "load-password", do: func(_ context.Context, r *run) error {
+		{name: "load-password", do: func(ctx context.Context, r *run) error {
 			if err := r.loadPasswords(); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("%w: no sealed admin password for this CCM device; deactivate it and activate again", ErrUnknownPassword)
+				}
+				return err
+			}
+			// The stored password is never replaced blind: the firmware
+			// proves it holds it before the MEBx password is sealed anew.
+			c, err := r.adminConn()
+			if err != nil {
+				return err
+			}
+			if _, err := c.GetGeneralSettings(ctx); err != nil {
+				if isAuth(err) {
+					return &StateError{Device: r.sess.Device, Reason: Reason{Rule: RuleStoredPassword, Seen: "the firmware refuses the stored admin password",
+						Want: "the password this RCS set", Fix: "the device was re-provisioned by another tool, or another device answered: deactivate it in MEBx and activate it again"}}
 				}
 				return err
 			}

@@ -27,6 +27,7 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("POST /api/v1/devices/{id}/activate", s.requireAdmin(s.activateDevice))
 	m.HandleFunc("POST /api/v1/devices/{id}/deactivate", s.requireAdmin(s.deactivateDevice))
 	m.HandleFunc("GET /api/v1/devices/{id}/password", s.requireAdmin(s.devicePassword))
+	m.HandleFunc("POST /api/v1/devices/{id}/forget", s.requireAdmin(s.forgetDevice))
 	m.HandleFunc("GET /api/v1/profiles", s.requireAdmin(s.listProfiles))
 	m.HandleFunc("POST /api/v1/profiles", s.requireAdmin(s.putProfile(true)))
 	m.HandleFunc("GET /api/v1/profiles/{name}", s.requireAdmin(s.getProfile))
@@ -42,6 +43,10 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /api/v1/audit", s.requireAdmin(s.audit))
 	m.HandleFunc("GET /api/v1/agents", s.requireAdmin(s.listAgents))
 	m.HandleFunc("POST /api/v1/agents/tokens", s.requireAdmin(s.createEnrollToken))
+	m.HandleFunc("GET /api/v1/agents/tokens", s.requireAdmin(s.listEnrollTokens))
+	m.HandleFunc("POST /api/v1/agents/tokens/{id}/revoke", s.requireAdmin(s.revokeEnrollToken))
+	m.HandleFunc("POST /api/v1/agents/{id}/revoke", s.requireAdmin(s.revokeAgentAPI))
+	m.HandleFunc("POST /api/v1/agents/{id}/rebind", s.requireAdmin(s.rebindAgent))
 	m.HandleFunc("POST "+wire.EnrollPath, s.gw.handleEnroll)
 	m.HandleFunc("GET "+wire.ConnectPath, s.gw.handleConnect)
 	s.maint.RegisterRoutes(m)
@@ -187,6 +192,39 @@ func (s *Server) deviceJob(w http.ResponseWriter, r *http.Request, p *principal,
 		return
 	}
 	writeJSON(w, http.StatusAccepted, j)
+}
+
+// forgetDevice drops the session, maintenance state and sealed passwords
+// of a device unprovisioned out of band, so that it can be activated again.
+// The agent bound to it stays bound.
+func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request, p *principal) {
+	d, err := s.resolveDevice(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.jobs.idle(d.ID); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.eng.Forget(d.ID, p.Actor); err != nil {
+		writeError(w, err)
+		return
+	}
+	err = s.updateDevice(d.ID, func(d *DeviceRecord) {
+		d.State, d.Path, d.CertID, d.AdminSecret, d.Profile = StateDiscovered, "", "", "", ""
+		d.Error, d.Rule, d.Fix = "", "", ""
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out, err := s.device(d.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // DevicePassword is the answer of GET /api/v1/devices/{id}/password.
@@ -485,39 +523,6 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ *principal) {
 		setNext(w, r, strconv.FormatUint(ev[len(ev)-1].Seq, 10))
 	}
 	writeJSON(w, http.StatusOK, ev)
-}
-
-// AgentInfo is an enrolled agent as the API shows it: no credential hash.
-type AgentInfo struct {
-	ID        string    `json:"id"`
-	Hostname  string    `json:"hostname,omitempty"`
-	Created   time.Time `json:"created"`
-	LastSeen  time.Time `json:"last_seen,omitzero"`
-	Device    string    `json:"device,omitempty"`
-	Connected bool      `json:"connected"`
-	Revoked   bool      `json:"revoked,omitempty"`
-}
-
-func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ *principal) {
-	pg, err := parsePage(r, DefaultPageSize)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	as, err := store.List[agentRecord](s.st, store.Agents)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	as, next := pageOf(as, func(a agentRecord) string { return a.ID }, pg)
-	setNext(w, r, next)
-	out := []AgentInfo{}
-	for _, a := range as {
-		ac := s.gw.conn(a.Device)
-		out = append(out, AgentInfo{ID: a.ID, Hostname: a.Hostname, Created: a.Created, LastSeen: a.LastSeen, Device: a.Device, Revoked: a.Revoked,
-			Connected: ac != nil && ac.agentID == a.ID})
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 type tokenRequest struct {

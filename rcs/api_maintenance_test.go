@@ -84,6 +84,7 @@ func TestMaintenanceThroughAPI(t *testing.T) {
 	if code := e.call("POST", "/api/v1/profiles", e.token, prof, nil); code != http.StatusCreated {
 		t.Fatalf("create profile: %d", code)
 	}
+	e.allowProfile("maint")
 	drifted, rotated := e.device("16.1.27", nil), e.device("11.8.55", nil)
 	e.connected(drifted, "maint")
 	e.connected(rotated, "maint")

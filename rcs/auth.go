@@ -42,10 +42,12 @@ type tokenRecord struct {
 	Expires   time.Time `json:"expires,omitzero"`
 	Used      time.Time `json:"used,omitzero"`     // enrollment tokens: when spent
 	UsedBy    string    `json:"used_by,omitempty"` // the agent it made
+	Revoked   time.Time `json:"revoked,omitzero"`
+	RevokedBy string    `json:"revoked_by,omitempty"`
 }
 
-// agentRecord is an enrolled agent: its credential's hash and what it last
-// said.
+// agentRecord is an enrolled agent: its credential's hash, the device it
+// speaks for, and what it last said.
 type agentRecord struct {
 	ID       string    `json:"id"`
 	Hostname string    `json:"hostname,omitempty"`
@@ -53,8 +55,18 @@ type agentRecord struct {
 	Created  time.Time `json:"created"`
 	Enrolled string    `json:"enrolled_with"` // enrollment token id
 	LastSeen time.Time `json:"last_seen,omitzero"`
-	Device   string    `json:"device,omitempty"`
-	Revoked  bool      `json:"revoked,omitempty"`
+	// Device is the device the credential speaks for: bound at its first
+	// report, moved only by an admin (rebind).
+	Device        string    `json:"device,omitempty"`
+	Bound         time.Time `json:"bound,omitzero"`
+	BoundHostname string    `json:"bound_hostname,omitempty"` // the host name of the binding report
+	Revoked       bool      `json:"revoked,omitempty"`
+	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	RevokedBy     string    `json:"revoked_by,omitempty"`
+	// Refused is the agent's last refused report (what it claimed), for
+	// the admin's list.
+	Refused   string    `json:"refused,omitempty"`
+	RefusedAt time.Time `json:"refused_at,omitzero"`
 }
 
 // newToken makes a token of kind and returns it with its id and hash.
@@ -243,7 +255,7 @@ func (s *Server) NewEnrollToken(actor string, ttl time.Duration) (token, id stri
 	return token, id, expires, err
 }
 
-var errEnroll = apiErr(http.StatusUnauthorized, "agent enrollment", "the enrollment token is unknown, spent or expired", "a fresh one-time token", "make a new one with POST /api/v1/agents/tokens and give it to amtrcs agent --token")
+var errEnroll = apiErr(http.StatusUnauthorized, "agent enrollment", "the enrollment token is unknown, spent, revoked or expired", "a fresh one-time token", "make a new one with POST /api/v1/agents/tokens and give it to amtrcs agent --token")
 
 // enroll spends an enrollment token and makes an agent with its own
 // credential, in one transaction so a token buys exactly one agent.
@@ -264,7 +276,7 @@ func (s *Server) enroll(token, hostname string) (id, credential string, err erro
 		if err := tx.Get(store.Tokens, tid, &rec); err != nil || rec.Kind != kindEnroll || !hashEqual(rec.SHA256, sum) {
 			return errEnroll
 		}
-		if !rec.Used.IsZero() || now.After(rec.Expires) {
+		if !rec.Used.IsZero() || !rec.Revoked.IsZero() || now.After(rec.Expires) {
 			return errEnroll
 		}
 		rec.Used, rec.UsedBy = now, aid

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,12 +21,15 @@ import (
 // Domain is a set of DNS suffixes, the provisioning certificate that covers
 // them (an id of the certificate workshop) and the profile their devices get.
 type Domain struct {
-	Name       string    `json:"name"`
-	Suffixes   []string  `json:"suffixes"`
-	CertID     string    `json:"cert_id"`
-	Profile    string    `json:"profile,omitempty"`
-	MEBxSuffix string    `json:"mebx_suffix,omitempty"`
-	Updated    time.Time `json:"updated,omitzero"`
+	Name     string   `json:"name"`
+	Suffixes []string `json:"suffixes"`
+	CertID   string   `json:"cert_id"`
+	Profile  string   `json:"profile,omitempty"`
+	// AllowedProfiles are the other profiles an agent of the domain may
+	// ask for; the server refuses any other.
+	AllowedProfiles []string  `json:"allowed_profiles,omitempty"`
+	MEBxSuffix      string    `json:"mebx_suffix,omitempty"`
+	Updated         time.Time `json:"updated,omitzero"`
 }
 
 // validate checks a domain against the names rule, the stored certificates
@@ -58,6 +63,11 @@ func (s *Server) validateDomain(tx *store.Tx, d *Domain) error {
 	if d.Profile != "" {
 		if ok, _ := tx.Exists(store.Profiles, d.Profile); !ok {
 			return apiErr(http.StatusUnprocessableEntity, "domain profile", fmt.Sprintf("profile %q does not exist", d.Profile), "a stored profile", "create the profile first, or leave profile empty for \"default\"")
+		}
+	}
+	for _, p := range d.AllowedProfiles {
+		if ok, _ := tx.Exists(store.Profiles, p); !ok {
+			return apiErr(http.StatusUnprocessableEntity, "domain allowed profiles", fmt.Sprintf("profile %q does not exist", p), "stored profiles", "create the profile first, or remove it from allowed_profiles")
 		}
 	}
 	return tx.ForEach(store.Domains, func(id string, raw []byte) error {
@@ -174,7 +184,7 @@ func (s *Server) seed() error {
 			s.log.Warn("domain of the configuration not loaded: provisioning_cert_file is not read by the server; import the file with amtrcs cert import and set provisioning_cert to its id", "domain", d.Name)
 			continue
 		}
-		rec := Domain{Name: d.Name, Suffixes: append([]string(nil), d.Suffixes...), CertID: d.ProvisioningCert, Profile: d.Profile, MEBxSuffix: d.MEBxSuffix, Updated: s.now()}
+		rec := Domain{Name: d.Name, Suffixes: append([]string(nil), d.Suffixes...), CertID: d.ProvisioningCert, Profile: d.Profile, AllowedProfiles: append([]string(nil), d.AllowedProfiles...), MEBxSuffix: d.MEBxSuffix, Updated: s.now()}
 		err = s.st.Update(func(tx *store.Tx) error {
 			if err := s.validateDomain(tx, &rec); err != nil {
 				return err
@@ -196,19 +206,35 @@ func (s *Server) exists(b store.Bucket, id string) (ok bool, err error) {
 	return ok, err
 }
 
-// profileFor picks the profile of a device: the one the agent asked for,
-// else its domain's, else "default".
-func (s *Server) profileFor(requested, suffix string) (provisioning.Profile, error) {
-	name := requested
-	if name == "" {
-		if d, ok, err := s.domainFor(suffix); err != nil {
-			return provisioning.Profile{}, err
-		} else if ok && d.Profile != "" {
-			name = d.Profile
-		}
+// RuleProfileChoice names the refusal of a profile an agent asked for
+// that the device's domain does not allow.
+const RuleProfileChoice = "profile choice"
+
+// profileFor picks the profile of a device. The server chooses: the
+// device's domain's profile (else "default"), or what requested names when
+// an admin asks for it, or when an agent asks for one its domain allows
+// (the domain's own or one of its allowed_profiles).
+func (s *Server) profileFor(requested, suffix string, byAdmin bool) (provisioning.Profile, error) {
+	d, inDomain, err := s.domainFor(suffix)
+	if err != nil {
+		return provisioning.Profile{}, err
 	}
-	if name == "" {
-		name = config.DefaultProfileName
+	own := config.DefaultProfileName
+	if inDomain && d.Profile != "" {
+		own = d.Profile
+	}
+	name := own
+	if requested != "" && requested != own {
+		if !byAdmin && !(inDomain && slices.Contains(d.AllowedProfiles, requested)) {
+			where, fix := "a device of no domain (suffix "+strconv.Quote(suffix)+")", "run the agent without --profile, or an admin activates the device with the profile: amtrcs device activate DEVICE --profile "+requested
+			if inDomain {
+				where = "a device of domain " + strconv.Quote(d.Name)
+				fix = "run the agent without --profile, or add " + strconv.Quote(requested) + " to domain " + strconv.Quote(d.Name) + "'s allowed_profiles (PUT /api/v1/domains/" + d.Name + ")"
+			}
+			return provisioning.Profile{}, apiErr(http.StatusForbidden, RuleProfileChoice, fmt.Sprintf("the agent asked for profile %q on %s", requested, where),
+				fmt.Sprintf("%q or one of the domain's allowed_profiles %q", own, d.AllowedProfiles), fix)
+		}
+		name = requested
 	}
 	p, err := provisioning.GetProfile(s.st, name)
 	if errors.Is(err, store.ErrNotFound) {

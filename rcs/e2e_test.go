@@ -93,6 +93,7 @@ func TestCCMUpgradeDeactivate(t *testing.T) {
 	if code := e.call("POST", "/api/v1/profiles", e.token, ccm, nil); code != http.StatusCreated {
 		t.Fatalf("create profile: %d", code)
 	}
+	e.allowProfile("ccm")
 	sd := e.device("16.1.27", nil)
 	id := sd.ID().String()
 	finals := make(chan wire.Event, 8)

@@ -2,7 +2,6 @@ package rcs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"github.com/amtrcs/amtrcs/agent/wire"
 	"github.com/amtrcs/amtrcs/amt/hostif"
 	"github.com/amtrcs/amtrcs/provisioning"
-	"github.com/amtrcs/amtrcs/store"
 )
 
 // reportTimeout bounds how long a connected agent may take to send its
@@ -165,6 +163,22 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = ctl.SetReadDeadline(time.Time{})
+	if err := s.bindReport(p.AgentID, report); err != nil {
+		ae := toAPIError(err)
+		s.log.Warn("agent gateway: report refused", "agent", p.AgentID, "device", report.Info.UUID.String(), "rule", ae.Rule, "err", err)
+		_ = wire.NewLineWriter(ctl).Write(wire.Event{Time: s.now(), Kind: wire.EventFailed, Error: ae.Message, Fix: ae.Fix, Status: ae.Status})
+		// The agent hangs up when it has read the refusal; a silent one
+		// is hung up on.
+		_ = ctl.Close()
+		t := time.NewTimer(reportTimeout)
+		defer t.Stop()
+		select {
+		case <-sess.CloseChan():
+		case <-t.C:
+		case <-s.ctx.Done():
+		}
+		return
+	}
 	ac := &agentConn{agentID: p.AgentID, report: report, sess: sess, ctl: ctl, lw: wire.NewLineWriter(ctl)}
 	ac.pthi = &relayedPTHI{a: ac, ch: wire.ChannelPTHI}
 	ac.mng = &relayedPTHI{a: ac, ch: wire.ChannelManageability}
@@ -172,7 +186,6 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 	g.register(id, ac)
 	defer g.unregister(id, ac)
 	s.log.Info("agent connected", "agent", p.AgentID, "device", id, "version", report.Info.Version.String(), "host", report.Hostname)
-	s.noteAgent(p.AgentID, id)
 	if err := s.recordReport(report, p.AgentID); err != nil {
 		s.log.Error("record the agent's report", "device", id, "err", err)
 	}
@@ -217,6 +230,22 @@ func (g *gateway) send(id string, ev wire.Event) {
 	}
 }
 
+// disconnect ends the live sessions of an agent (a revoked one, or one an
+// admin moved to another device).
+func (g *gateway) disconnect(agentID string) {
+	g.mu.Lock()
+	var conns []*agentConn
+	for _, c := range g.conns {
+		if c.agentID == agentID {
+			conns = append(conns, c)
+		}
+	}
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.sess.Close()
+	}
+}
+
 func (g *gateway) closeAll() {
 	g.mu.Lock()
 	conns := make([]*agentConn, 0, len(g.conns))
@@ -245,19 +274,4 @@ func (g *gateway) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.EnrollResponse{AgentID: id, Credential: cred})
-}
-
-// noteAgent records when an agent was last seen and for which device.
-func (s *Server) noteAgent(agentID, device string) {
-	err := s.st.Batch(func(tx *store.Tx) error {
-		var a agentRecord
-		if err := tx.Get(store.Agents, agentID, &a); err != nil {
-			return err
-		}
-		a.LastSeen, a.Device = s.now(), device
-		return tx.Put(store.Agents, agentID, a)
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.Warn("record agent", "agent", agentID, "err", err)
-	}
 }

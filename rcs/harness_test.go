@@ -181,9 +181,17 @@ func (e *env) enrollToken() string {
 func (e *env) agentFor(sd *amtsim.Device, profile string, once bool, events func(wire.Event)) *agent.Agent {
 	e.t.Helper()
 	host := fmt.Sprintf("pc-%s", sd.ID().String()[:8])
+	// The agent keeps its credential, as the CLI's does: its credential
+	// speaks for this device only.
+	state := filepath.Join(e.dir, "agent-"+sd.ID().String()+".json")
+	token := ""
+	if _, err := os.Stat(state); err != nil {
+		token = e.enrollToken()
+	}
 	a, err := agent.New(agent.Options{
 		Server:      "https://" + e.srv.Addr("agent_gateway").String(),
-		EnrollToken: e.enrollToken(),
+		EnrollToken: token,
+		StateFile:   state,
 		Profile:     profile,
 		Hostname:    host,
 		FQDN:        host + "." + testSuffix,

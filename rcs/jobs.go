@@ -111,7 +111,7 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	r.mu.Lock()
 	if id, busy := r.running[device]; busy {
 		r.mu.Unlock()
-		return Job{}, &APIError{Status: http.StatusConflict, Message: fmt.Sprintf("device %s has job %s running", device, id), Rule: "one job per device", Seen: "job " + id + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + id}
+		return Job{}, busyErr(device, id)
 	}
 	j := Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Status: JobRunning, Created: s.now()}
 	r.running[device] = j.ID
@@ -142,6 +142,20 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	r.wg.Add(1)
 	go r.run(j, fn)
 	return j, nil
+}
+
+// idle refuses, as start does, when a job runs on the device.
+func (r *jobRunner) idle(device string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id, busy := r.running[device]; busy {
+		return busyErr(device, id)
+	}
+	return nil
+}
+
+func busyErr(device, job string) error {
+	return &APIError{Status: http.StatusConflict, Message: fmt.Sprintf("device %s has job %s running", device, job), Rule: "one job per device", Seen: "job " + job + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + job}
 }
 
 func (r *jobRunner) release(device, job string) {
@@ -318,7 +332,14 @@ func (r *jobRunner) onReport(id string, ac *agentConn) {
 		return
 	}
 	info := rep.Info
-	prof, perr := s.profileFor(rep.Profile, suffixOf(info.DNSSuffix, rep.FQDN))
+	prof, perr := s.profileFor(rep.Profile, suffixOf(info.DNSSuffix, rep.FQDN), false)
+	activates := info.ProvisioningState == amt.PreProvisioning || info.ControlMode == amt.ControlCCM && rep.Profile != ""
+	var ae *APIError
+	if errors.As(perr, &ae) && ae.Rule == RuleProfileChoice && activates {
+		r.failNow(id, actor, perr)
+		send(wire.EventFailed, "", perr.Error(), ae.Fix)
+		return
+	}
 	switch {
 	case info.ProvisioningState == amt.PreProvisioning,
 		info.ControlMode == amt.ControlCCM && perr == nil && prof.Mode == provisioning.ModeACM && rep.Profile != "":
@@ -350,7 +371,7 @@ func (r *jobRunner) onReport(id string, ac *agentConn) {
 // activateFresh is Activate with the device's profile, for a resume that
 // found no session.
 func (r *jobRunner) activateFresh(ctx context.Context, ac *agentConn) (*provisioning.Result, error) {
-	prof, err := r.s.profileFor(ac.report.Profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN))
+	prof, err := r.s.profileFor(ac.report.Profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN), false)
 	if err != nil {
 		return nil, err
 	}
@@ -482,10 +503,11 @@ func (s *Server) startDeviceJob(id, kind, profile, actor string) (Job, error) {
 				profile = d.Profile
 			}
 		}
-		if profile == "" {
+		byAdmin := profile != ""
+		if !byAdmin {
 			profile = ac.report.Profile
 		}
-		prof, err := s.profileFor(profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN))
+		prof, err := s.profileFor(profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN), byAdmin)
 		if err != nil {
 			return Job{}, err
 		}

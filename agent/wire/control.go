@@ -40,6 +40,10 @@ type Event struct {
 	Message string    `json:"message,omitempty"`
 	Error   string    `json:"error,omitempty"`
 	Fix     string    `json:"fix,omitempty"`
+	// Status is set on a refusal of the session itself, as HTTP would
+	// say it (403: this credential may not speak for the device it
+	// reported): reconnecting cannot cure it, and the agent stops.
+	Status int `json:"status,omitempty"`
 }
 
 // Final reports whether the event ends a job.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -154,7 +155,7 @@ func runDemo(cmd *cobra.Command, a *app, f *demoFlags) error {
 	fmt.Fprintf(a.stderr, "demo: provisioning certificate %s (CN rcs.%s) imported; root SHA-256 %X added to the devices as a custom hash\n", stack.CertID, demoSuffix, rootHash.Hash[:8])
 	api := &apiClient{base: srv.URL(), token: stack.AdminToken, http: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: time.Minute}}
 	fmt.Fprintf(a.stderr, "demo: API %s; profile \"demo\" (ACM) and domain \"demo\" (%s) configured\n", srv.URL(), demoSuffix)
-	if err := runDemoFleet(ctx, a, f, srv, api, versions, idCA, rootHash, tlsCfg); err != nil || !f.serve {
+	if err := runDemoFleet(ctx, a, f, dir, srv, api, versions, idCA, rootHash, tlsCfg); err != nil || !f.serve {
 		return err
 	}
 	return serveAfterDemo(cmd.Context(), a, srv.URL(), dir)
@@ -175,7 +176,7 @@ func serveAfterDemo(ctx context.Context, a *app, url, dir string) error {
 	return nil
 }
 
-func runDemoFleet(ctx context.Context, a *app, f *demoFlags, srv *rcs.Server, api *apiClient, versions []amt.Version, idCA *amtsim.IdentityCA, root amt.RootHash, tlsCfg *tls.Config) error {
+func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rcs.Server, api *apiClient, versions []amt.Version, idCA *amtsim.IdentityCA, root amt.RootHash, tlsCfg *tls.Config) error {
 	// 4. The fleet: one device in the middle has a suffix the certificate
 	// does not cover.
 	bad := f.devices / 2
@@ -212,7 +213,9 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, srv *rcs.Server, ap
 		if err != nil {
 			return err
 		}
-		ag, err := agent.New(agent.Options{Server: gateway, EnrollToken: token, Hostname: m.host, FQDN: m.host + "." + demoSuffix,
+		// The agent keeps its credential as the CLI's does: it speaks for
+		// this device only, and the maintenance phase reconnects with it.
+		ag, err := agent.New(agent.Options{Server: gateway, EnrollToken: token, StateFile: demoAgentState(dir, m.dev), Hostname: m.host, FQDN: m.host + "." + demoSuffix,
 			Backend: agent.OnDevice(m.host, m.dev), TLS: tlsCfg, Once: true,
 			Events: func(wire.Event) {}})
 		if err != nil {
@@ -284,7 +287,7 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, srv *rcs.Server, ap
 			picks, hosts = append(picks, m.dev), append(hosts, m.host)
 		}
 	}
-	maint, rep, merr := runDemoMaintenance(ctx, a, srv, api, tlsCfg, demoPicks(picks, hosts, versions))
+	maint, rep, merr := runDemoMaintenance(ctx, a, srv, api, tlsCfg, dir, demoPicks(picks, hosts, versions))
 	if a.json {
 		if err := a.printJSON(demoOutput{Activation: rows, Maintenance: maint, Health: rep}); err != nil {
 			return err
@@ -385,13 +388,19 @@ type demoMaint struct {
 	api     *apiClient
 	tlsCfg  *tls.Config
 	gateway string
+	dir     string // where the agents keep their credentials
+}
+
+// demoAgentState is the state file of a demo device's agent.
+func demoAgentState(dir string, dev *amtsim.Device) string {
+	return filepath.Join(dir, "agent-"+dev.ID().String()+".json")
 }
 
 // runDemoMaintenance keeps the members' agents connected (maintenance
 // reaches a device only through its agent), spoils each device the way a
 // fleet goes wrong, asks the API for the task that fixes it, checks the
 // fix on the device itself, and ends with the health report.
-func runDemoMaintenance(ctx context.Context, a *app, srv *rcs.Server, api *apiClient, tlsCfg *tls.Config, ms []demoMember) ([]demoMaintRow, *health.Report, error) {
+func runDemoMaintenance(ctx context.Context, a *app, srv *rcs.Server, api *apiClient, tlsCfg *tls.Config, dir string, ms []demoMember) ([]demoMaintRow, *health.Report, error) {
 	if len(ms) == 0 {
 		return nil, nil, nil
 	}
@@ -400,7 +409,7 @@ func runDemoMaintenance(ctx context.Context, a *app, srv *rcs.Server, api *apiCl
 	// A connection the client dialled and never used would hold the
 	// server's shutdown for its full grace period.
 	defer api.http.CloseIdleConnections()
-	dm := &demoMaint{srv: srv, api: api, tlsCfg: tlsCfg, gateway: "https://" + srv.Addr("agent_gateway").String()}
+	dm := &demoMaint{srv: srv, api: api, tlsCfg: tlsCfg, gateway: "https://" + srv.Addr("agent_gateway").String(), dir: dir}
 
 	stops := make([]func(), len(ms))
 	defer func() {
@@ -498,12 +507,15 @@ func runDemoMaintenance(ctx context.Context, a *app, srv *rcs.Server, api *apiCl
 // connect runs an agent for dev that stays connected, and returns once
 // the server has its report and said there is nothing to activate.
 func (dm *demoMaint) connect(ctx context.Context, dev *amtsim.Device, host, fqdn string) (func(), error) {
-	token, _, _, err := dm.srv.NewEnrollToken("demo", time.Hour)
-	if err != nil {
-		return nil, err
+	state := demoAgentState(dm.dir, dev)
+	token := ""
+	if _, err := os.Stat(state); err != nil {
+		if token, _, _, err = dm.srv.NewEnrollToken("demo", time.Hour); err != nil {
+			return nil, err
+		}
 	}
 	ready := make(chan wire.Event, 1)
-	ag, err := agent.New(agent.Options{Server: dm.gateway, EnrollToken: token, Hostname: host, FQDN: fqdn,
+	ag, err := agent.New(agent.Options{Server: dm.gateway, EnrollToken: token, StateFile: state, Hostname: host, FQDN: fqdn,
 		Backend: agent.OnDevice(host, dev), TLS: dm.tlsCfg,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
 		Events: func(ev wire.Event) {

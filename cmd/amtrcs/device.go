@@ -17,9 +17,9 @@ func init() { register(newDeviceCmd) }
 func newDeviceCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "device",
-		Short: "List, show, activate, deactivate and maintain devices through the RCS API",
+		Short: "List, show, activate, deactivate, forget and maintain devices through the RCS API",
 	}
-	cmd.AddCommand(newDeviceListCmd(a), newDeviceShowCmd(a), newDeviceJobCmd(a, rcs.JobActivate), newDeviceJobCmd(a, rcs.JobDeactivate), newMaintainCmd(a))
+	cmd.AddCommand(newDeviceListCmd(a), newDeviceShowCmd(a), newDeviceJobCmd(a, rcs.JobActivate), newDeviceJobCmd(a, rcs.JobDeactivate), newDeviceForgetCmd(a), newMaintainCmd(a))
 	return cmd
 }
 
@@ -218,5 +218,35 @@ func newDeviceJobCmd(a *app, kind string) *cobra.Command {
 		cmd.Flags().StringVar(&profile, "profile", "", "profile to apply (default: the device's, else its domain's)")
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 5*time.Minute, "wait this long for the job to end (0: do not wait)")
+	return cmd
+}
+
+func newDeviceForgetCmd(a *app) *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "forget DEVICE",
+		Short: "Drop the stored password and session of a device unprovisioned out of band (MEBx, CMOS clear)",
+		Long: "Forget what the RCS holds of a device whose firmware no longer has the password in the store:\n" +
+			"its session, maintenance state and sealed passwords. The RCS refuses to activate a device it\n" +
+			"records as provisioned; forget it only after checking in MEBx that it is unprovisioned, since\n" +
+			"forgetting a provisioned device loses its password. Its agent stays bound to it.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, err := a.apiClient(&f)
+			if err != nil {
+				return err
+			}
+			var d rcs.DeviceRecord
+			if err := c.do("POST", "/api/v1/devices/"+url.PathEscape(args[0])+"/forget", nil, &d); err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(d)
+			}
+			fmt.Fprintf(a.stdout, "device %s forgotten: no stored password; it is activated again when its agent reports\n", d.ID)
+			return nil
+		},
+	}
+	f.register(cmd)
 	return cmd
 }

@@ -92,6 +92,28 @@ func TestDeviceCommands(t *testing.T) {
 	if code, _, errOut := runCLI(t, "device", "list", "--server", "https://127.0.0.1:1", "--data-dir", f.dir); code != exitUsage || !strings.Contains(errOut, "start amtrcs serve") {
 		t.Errorf("unreachable server: %d %s", code, errOut)
 	}
+
+	// The agents and tokens commands: the agent speaks for the device, and
+	// revoking it disconnects it.
+	code, out, errOut = run("agents", "list")
+	agentID := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, id) && strings.Contains(l, "connected") {
+			agentID = strings.Fields(l)[0]
+		}
+	}
+	if code != 0 || agentID == "" {
+		t.Fatalf("agents list: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut = run("tokens", "list"); code != 0 || !strings.Contains(out, agentID) {
+		t.Fatalf("tokens list: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut = run("agents", "revoke", agentID); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("agents revoke: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ = run("agents", "list"); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("agents list after revoke: %d\n%s", code, out)
+	}
 }
 
 func TestDemo(t *testing.T) {
