@@ -128,14 +128,19 @@ func (d *Device) dialWSMAN(port int, user, password string, tlsCfg *tls.Config) 
 	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.Dial(ctx, port)
+			c, err := d.Dial(ctx, port)
+			if err != nil {
+				return nil, err
+			}
+			return silenceConn{c}, nil
 		},
 		TLSClientConfig: tlsCfg,
 		// AMT speaks HTTP/1.1 only; a relayed stream is one connection.
-		ForceAttemptHTTP2:     false,
-		MaxIdleConnsPerHost:   1,
-		ResponseHeaderTimeout: 2 * time.Minute,
-		TLSHandshakeTimeout:   time.Minute,
+		ForceAttemptHTTP2:   false,
+		MaxIdleConnsPerHost: 1,
+		// No handshake or response timeout: they count the time from
+		// the start, a busy server's CPU included; silenceConn bounds the
+		// firmware's silence instead, and the job's context the whole.
 	}
 	endpoint := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/wsman"
 	c, err := wsman.NewClient(endpoint, user, password, wsman.WithTransport(tr))
@@ -143,4 +148,19 @@ func (d *Device) dialWSMAN(port int, user, password string, tlsCfg *tls.Config) 
 		return nil, err
 	}
 	return &conn{Client: c, tr: tr}, nil
+}
+
+// firmwareSilence is how long the firmware may send nothing while the
+// engine waits for it: a TLS handshake message or a WS-MAN answer.
+const firmwareSilence = 2 * time.Minute
+
+// silenceConn fails a read only when the other side has been silent for
+// firmwareSilence. A deadline from the start of a handshake or a request
+// would also count the time this process spends computing, and under load
+// take a busy server for a silent firmware.
+type silenceConn struct{ net.Conn }
+
+func (c silenceConn) Read(b []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(firmwareSilence))
+	return c.Conn.Read(b)
 }
