@@ -7,15 +7,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
-	"flag"
 	"math/big"
-	"os"
 	"testing"
 
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/csr/csrtest"
+	"github.com/amtrcs/amtrcs/internal/fuzzmin"
 )
 
 // fuzzSeeds are real deliveries of each format, so that mutations start
@@ -64,19 +63,9 @@ func seeds(f *testing.F) fuzzSeeds {
 	}
 }
 
-// TestMain bounds the fuzzer's minimization of each new input to 10,000
-// runs unless -test.fuzzminimizetime is given: it is quadratic in the
-// input's length and silent, and at the default (60 s) one certificate-sized
-// input stalled a target for a minute.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	given := false
-	flag.Visit(func(fl *flag.Flag) { given = given || fl.Name == "test.fuzzminimizetime" })
-	if !given {
-		flag.Set("test.fuzzminimizetime", "10000x")
-	}
-	os.Exit(m.Run())
-}
+// TestMain keeps the fuzzer's minimization of a new input short; see
+// package fuzzmin.
+func TestMain(m *testing.M) { fuzzmin.Main(m) }
 
 // checkParsed holds every parser to its contract: an error is an
 // unreadable-input error, and success yields certificates.
