@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Bucket names one kind of record. Entity buckets hold JSON values written
@@ -77,6 +78,28 @@ var (
 	ErrConflict = errors.New("already exists")
 )
 
+// MaxIDLen is the longest id or secret name the store takes, in bytes.
+// Ids are UUIDs, host and domain names and short names people choose; the
+// limit keeps them far below bbolt's own key limit (32 KiB), whose error
+// ("key too large") told a caller neither the limit nor that it was theirs.
+const MaxIDLen = 1024
+
+// ErrIDTooLong is wrapped in *Error when an id or secret name is longer
+// than MaxIDLen: the caller's input is at fault, not the store (an API
+// answers it with a 4xx).
+var ErrIDTooLong = fmt.Errorf("id longer than %d bytes", MaxIDLen)
+
+// checkID refuses an empty or over-long id before bbolt sees it.
+func checkID(b Bucket, id string) error {
+	switch {
+	case id == "":
+		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("empty id")}
+	case len(id) > MaxIDLen:
+		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("%w: it is %d bytes, want at most %d: give a shorter name", ErrIDTooLong, len(id), MaxIDLen)}
+	}
+	return nil
+}
+
 // Error says which record an operation failed on.
 type Error struct {
 	Bucket Bucket
@@ -85,7 +108,12 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s %q: %v", e.Bucket.noun(), e.ID, e.Err)
+	id := e.ID
+	if len(id) > 64 {
+		// An over-long id is quoted by its start: the message stays a line.
+		id = strings.ToValidUTF8(id[:48], "") + "..."
+	}
+	return fmt.Sprintf("%s %q: %v", e.Bucket.noun(), id, e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

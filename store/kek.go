@@ -39,7 +39,6 @@ type KEKInfo struct {
 	Source  string // for people: `file "/var/lib/amtrcs/kek"`, `environment variable AMTRCS_KEK`
 	File    string // the KEK file, when the KEK came from one
 	Created bool   // Open generated the KEK file because the store was new
-	Warning string // a non-fatal problem, such as a KEK file readable by others
 }
 
 // ErrKEK is wrapped by every error about getting the KEK: missing, unreadable,
@@ -111,12 +110,12 @@ func resolveKEK(src KEKSource, dbPath string, dbNew bool, lookupEnv func(string)
 	case src.Env != "":
 		return kekFromEnv(src.Env, lookupEnv)
 	case src.File != "":
-		return kekFromFile(src.File, log)
+		return kekFromFile(src.File)
 	}
 
 	file := filepath.Join(filepath.Dir(dbPath), DefaultKEKFile)
 	if _, err := os.Lstat(file); err == nil {
-		return kekFromFile(file, log)
+		return kekFromFile(file)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, KEKInfo{}, fmt.Errorf("%w: KEK file %q: %v: make it readable by the amtrcs user, or give the KEK another way", ErrKEK, file, err)
 	}
@@ -126,7 +125,7 @@ func resolveKEK(src KEKSource, dbPath string, dbNew bool, lookupEnv func(string)
 	key, err := createKEKFile(file)
 	if errors.Is(err, fs.ErrExist) {
 		// Another amtrcs starting beside us won the race: use its key.
-		return kekFromFile(file, log)
+		return kekFromFile(file)
 	}
 	if err != nil {
 		return nil, KEKInfo{}, fmt.Errorf("%w: create KEK file %q: %v: make the directory writable, or give a KEK by file or environment variable", ErrKEK, file, err)
@@ -148,7 +147,7 @@ func kekFromEnv(name string, lookupEnv func(string) (string, bool)) ([]byte, KEK
 	return key, info, nil
 }
 
-func kekFromFile(file string, log *slog.Logger) ([]byte, KEKInfo, error) {
+func kekFromFile(file string) ([]byte, KEKInfo, error) {
 	info := KEKInfo{Source: fmt.Sprintf("file %q", file), File: file}
 	f, err := os.Open(file)
 	if err != nil {
@@ -161,6 +160,11 @@ func kekFromFile(file string, log *slog.Logger) ([]byte, KEKInfo, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return nil, info, fmt.Errorf("%w: KEK file %q is a %s, want a regular file: give the path of the KEK file", ErrKEK, file, describeMode(st.Mode()))
+	}
+	// As ssh refuses a private key others can read: a key that others
+	// could copy or replace is refused before it is read, not warned about.
+	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
+		return nil, info, fmt.Errorf("%w: KEK file %q has mode %04o, readable or writable by group or others, want 0600 (owner only): run chmod 600 %s, and if others could read it, consider the key exposed", ErrKEK, file, perm, file)
 	}
 	// A key in any accepted form is under 100 bytes; refuse to slurp a
 	// wrong path that names a large file.
@@ -175,10 +179,6 @@ func kekFromFile(file string, log *slog.Logger) ([]byte, KEKInfo, error) {
 	clear(data)
 	if err != nil {
 		return nil, info, fmt.Errorf("%w: KEK file %q %v, %s: check the path, or for a new store %s", ErrKEK, file, err, kekWanted, newKEKHint(file))
-	}
-	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
-		info.Warning = fmt.Sprintf("KEK file %q has mode %04o, readable or writable by group or others, want 0600: run chmod 600 %s", file, perm, file)
-		log.Warn(info.Warning)
 	}
 	return key, info, nil
 }

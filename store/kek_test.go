@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -122,7 +124,7 @@ func TestKEKFileForms(t *testing.T) {
 		if pt, err := s.Secret("probe"); err != nil || string(pt) != "probe-value" {
 			t.Errorf("%s form: Secret = %q, %v", name, pt, err)
 		}
-		if info := s.KEKInfo(); info.File != file || info.Created || info.Warning != "" {
+		if info := s.KEKInfo(); info.File != file || info.Created {
 			t.Errorf("%s form: KEKInfo = %+v", name, info)
 		}
 		s.Close()
@@ -311,28 +313,49 @@ func TestExistingStoreWithoutKEKFile(t *testing.T) {
 	}
 }
 
-func TestKEKFileReadableByOthersWarns(t *testing.T) {
+// TestKEKFileReadableByOthersRefused: as ssh refuses a private key that
+// others can read, Open refuses a KEK file with any group or other bit, and
+// leaves the store uncreated.
+func TestKEKFileReadableByOthersRefused(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "kek")
-	writeKEKFile(t, file, []byte(hex.EncodeToString(randomKey(t))))
-	if err := os.Chmod(file, 0o644); err != nil {
-		t.Fatal(err)
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660, 0o602} {
+		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			file := filepath.Join(dir, "kek")
+			writeKEKFile(t, file, []byte(hex.EncodeToString(randomKey(t))))
+			if err := os.Chmod(file, mode); err != nil {
+				t.Fatal(err)
+			}
+			db := filepath.Join(dir, "amtrcs.db")
+			s, err := Open(db, Options{KEK: KEKSource{File: file}, Logger: quietLogger(), NoSync: true})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open took a KEK file readable or writable by others")
+			}
+			if !errors.Is(err, ErrKEK) {
+				t.Errorf("error %v does not wrap ErrKEK", err)
+			}
+			for _, want := range []string{file, fmt.Sprintf("%04o", mode), "want 0600", "chmod 600 " + file} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the refused Open created the store: %v", err)
+			}
+		})
 	}
-	var logs bytes.Buffer
-	s, err := Open(filepath.Join(dir, "amtrcs.db"), Options{KEK: KEKSource{File: file}, Logger: slog.New(slog.NewTextHandler(&logs, nil)), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	w := s.KEKInfo().Warning
-	for _, want := range []string{file, "0644", "want 0600", "chmod 600"} {
-		if !strings.Contains(w, want) {
-			t.Errorf("warning %q does not mention %q", w, want)
+	for _, mode := range []os.FileMode{0o600, 0o400} {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "kek")
+		writeKEKFile(t, file, []byte(hex.EncodeToString(randomKey(t))))
+		os.Chmod(file, mode)
+		s, err := Open(filepath.Join(dir, "amtrcs.db"), Options{KEK: KEKSource{File: file}, Logger: quietLogger(), NoSync: true})
+		if err != nil {
+			t.Fatalf("mode %04o: %v", mode, err)
 		}
-	}
-	if !strings.Contains(logs.String(), "level=WARN") {
-		t.Errorf("no WARN log for a group-readable KEK file: %q", logs.String())
+		s.Close()
 	}
 }
 

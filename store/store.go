@@ -95,8 +95,12 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store %q: %v: make it readable and writable by the amtrcs user", path, unwrapPathError(err))
 	} else if st.IsDir() {
 		return nil, fmt.Errorf("store %q is a directory, want a database file: give the path of the file, e.g. %s", path, filepath.Join(path, "amtrcs.db"))
-	} else if st.Size() == 0 {
-		dbNew = true
+	} else if err := checkStoreFile(path); err != nil {
+		// Before bbolt maps the file: it trusts every page and would crash
+		// the process on one that lies. A 0-byte file is refused too: bbolt
+		// writes its meta pages at creation, so an empty file is a store
+		// whose content was lost, and re-creating it would hide the loss.
+		return nil, err
 	}
 
 	kek, info, err := resolveKEK(opts.KEK, path, dbNew, opts.LookupEnv, opts.Logger)
@@ -112,7 +116,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	db, err := openBolt(path, &bolt.Options{
 		Timeout: opts.LockTimeout,
 		NoSync:  opts.NoSync,
 		// The freelist is not written on each commit but rebuilt from the
@@ -134,11 +138,34 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, path: path, sealer: sl, kek: info, log: opts.Logger, now: opts.Now}
 	s.batch = &batcher{s: s, delay: opts.BatchDelay, max: opts.MaxBatch, full: make(chan struct{}, 1)}
-	if err := s.init(); err != nil {
+	if err := s.safeInit(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openBolt is bolt.Open with a panic turned into ErrDamaged. checkStoreFile
+// has already refused every damage it knows; this catches the rest where
+// bbolt panics in our goroutine (a fault in its own goroutine cannot be
+// caught, which is why the check runs first).
+func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, damagedError(path, fmt.Errorf("bbolt panicked opening it (%v)", r))
+		}
+	}()
+	return bolt.Open(path, 0o600, o)
+}
+
+// safeInit is init with a panic in bbolt turned into ErrDamaged.
+func (s *Store) safeInit() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = damagedError(s.path, fmt.Errorf("bbolt panicked reading it (%v)", r))
+		}
+	}()
+	return s.init()
 }
 
 // init checks the schema and the KEK in a read transaction, and writes only

@@ -375,3 +375,42 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestIDTooLong: an id or secret name over MaxIDLen is refused with
+// ErrIDTooLong, which names the limit, whether or not it is over bbolt's own
+// key limit; the error quotes only the start of the id.
+func TestIDTooLong(t *testing.T) {
+	t.Parallel()
+	s := openTest(t, filepath.Join(t.TempDir(), "amtrcs.db"))
+	defer s.Close()
+	for _, n := range []int{MaxIDLen + 1, 40000, bolt.MaxKeySize + 1} {
+		id := strings.Repeat("a", n)
+		for op, f := range map[string]func() error{
+			"Put":       func() error { return s.Put(Profiles, id, device{}) },
+			"Create":    func() error { return s.Create(Devices, id, device{}) },
+			"PutSecret": func() error { return s.PutSecret(id, []byte("Passw0rd!")) },
+			"Batch":     func() error { return s.Batch(func(tx *Tx) error { return tx.Put(Domains, id, device{}) }) },
+		} {
+			err := f()
+			if !errors.Is(err, ErrIDTooLong) {
+				t.Errorf("%s of a %d-byte id = %.200v, want ErrIDTooLong", op, n, err)
+				continue
+			}
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Errorf("%s: %v is not a *store.Error", op, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, fmt.Sprint(n, " bytes")) || !strings.Contains(msg, fmt.Sprint("at most ", MaxIDLen)) || len(msg) > 400 {
+				t.Errorf("%s: message %q, want the length seen, the limit, and no whole id", op, msg)
+			}
+		}
+	}
+	id := strings.Repeat("b", MaxIDLen)
+	if err := s.Put(Devices, id, device{ID: "b"}); err != nil {
+		t.Errorf("Put of a %d-byte id: %v", MaxIDLen, err)
+	}
+	if err := s.PutSecret(id, []byte("Passw0rd!")); err != nil {
+		t.Errorf("PutSecret of a %d-byte name: %v", MaxIDLen, err)
+	}
+}

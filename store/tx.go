@@ -55,8 +55,8 @@ func (t *Tx) Put(b Bucket, id string, v any) error {
 	if err := checkEntity(b); err != nil {
 		return err
 	}
-	if id == "" {
-		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("empty id")}
+	if err := checkID(b, id); err != nil {
+		return err
 	}
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -129,8 +129,8 @@ func (t *Tx) ForEach(b Bucket, fn func(id string, raw []byte) error) error {
 // PutSecret seals plaintext under name and stores it, replacing any previous
 // value. The sealed value opens only under this name.
 func (t *Tx) PutSecret(name string, plaintext []byte) error {
-	if name == "" {
-		return &Error{Bucket: Secrets, ID: name, Err: fmt.Errorf("empty name")}
+	if err := checkID(Secrets, name); err != nil {
+		return err
 	}
 	sealed, err := t.s.sealer.seal(purposeSecret, name, plaintext)
 	if err != nil {

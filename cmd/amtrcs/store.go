@@ -2,10 +2,15 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/pki"
+	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/store"
 )
 
@@ -38,9 +43,35 @@ func openStoreWith(cfg *config.Config, dataDir string, log *slog.Logger) (*store
 		// Empty: the store's own default, <data-dir>/kek, created on first run.
 		kek.File = cfg.KEK.File
 	}
+	if err := checkStoreNotLost(dataDir); err != nil {
+		return nil, usageError(err)
+	}
 	st, err := store.Open(filepath.Join(dataDir, storeFile), store.Options{KEK: kek, Logger: log})
 	if err != nil {
 		return nil, usageError(err)
 	}
 	return st, nil
+}
+
+// storeTraces are files amtrcs writes into a data directory only after it
+// has opened the store there: the first admin token, the internal CA.
+var storeTraces = []string{rcs.AdminTokenFile, pki.DBFile}
+
+// checkStoreNotLost refuses a data directory whose store is missing but
+// which holds traces of one. Opening would create an empty store: the
+// fleet would vanish, and serve would mint a new admin token over the old.
+// (A store that is present but empty or cut short, store.Open refuses.)
+func checkStoreNotLost(dataDir string) error {
+	db := filepath.Join(dataDir, storeFile)
+	if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	for _, name := range storeTraces {
+		if _, err := os.Stat(filepath.Join(dataDir, name)); err == nil {
+			return fmt.Errorf("store %q does not exist, but the data directory holds %s, which amtrcs writes only beside a store: want the store that was there, not a new empty one; "+
+				"restore amtrcs.db from a backup (stop amtrcs, copy the backup of amtrcs.db and of its KEK file into %s, start amtrcs), "+
+				"or, to start over with an empty store, move the data directory aside", db, name, dataDir)
+		}
+	}
+	return nil
 }

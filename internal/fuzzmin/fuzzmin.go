@@ -1,0 +1,31 @@
+// Package fuzzmin bounds how long the Go fuzzer minimizes a new input, for
+// the TestMain of packages whose fuzz inputs are files of kilobytes
+// (certificates, archives, databases). It is for tests only.
+//
+// Minimization tries dropping every span of an input's bytes, which is
+// quadratic in its length, and the fuzzer reports no executions while it
+// runs: at the default -test.fuzzminimizetime of 60 s, one certificate-sized
+// input stalled a target for a minute, over and over.
+package fuzzmin
+
+import (
+	"flag"
+	"os"
+	"testing"
+)
+
+// Limit is the minimization budget Main sets: runs, not time, so that it
+// does not depend on the machine's speed.
+const Limit = "10000x"
+
+// Main runs the tests with -test.fuzzminimizetime set to Limit unless the
+// command line gives it, and exits with their status.
+func Main(m *testing.M) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.fuzzminimizetime" })
+	if !given {
+		flag.Set("test.fuzzminimizetime", Limit)
+	}
+	os.Exit(m.Run())
+}
