@@ -56,6 +56,8 @@ func toAPIError(err error) *APIError {
 		return &APIError{Status: http.StatusNotFound, Message: err.Error(), Rule: "not found", Fix: "check the id with the list endpoint"}
 	case errors.Is(err, store.ErrConflict):
 		return &APIError{Status: http.StatusConflict, Message: err.Error(), Rule: "already exists", Fix: "use PUT to replace it, or another name"}
+	case errors.Is(err, store.ErrIDTooLong):
+		return &APIError{Status: http.StatusBadRequest, Message: err.Error(), Rule: "name length", Want: fmt.Sprintf("at most %d bytes", store.MaxIDLen), Fix: "use a shorter name or id"}
 	case errors.Is(err, provisioning.ErrBusy):
 		return &APIError{Status: http.StatusConflict, Message: err.Error(), Rule: "one session per device", Fix: "wait for the running job to finish"}
 	}
