@@ -166,16 +166,13 @@ func (s *Server) requireAdmin(h func(w http.ResponseWriter, r *http.Request, p *
 			return
 		}
 		if p.Kind != kindAdmin {
-			s.auditDenied(p, r)
-			writeError(w, apiErr(http.StatusForbidden, "admin endpoint", "an agent credential", "an admin token or client certificate", "agents may only enroll and connect; call this endpoint with an admin token"))
+			why := apiErr(http.StatusForbidden, "admin endpoint", "an agent credential", "an admin token or client certificate", "agents may only enroll and connect; call this endpoint with an admin token")
+			s.auditDenied(p, r, why)
+			writeError(w, why)
 			return
 		}
 		h(w, r, p)
 	}
-}
-
-func (s *Server) auditDenied(p *principal, r *http.Request) {
-	_ = s.st.Audit(store.Event{Actor: p.Actor, Action: "api.denied", Subject: r.Method + " " + r.URL.Path, Outcome: store.OutcomeDenied})
 }
 
 // ensureAdminToken makes the first admin token when the store has none and
