@@ -44,6 +44,12 @@ func Default() *Config {
 		Server: Server{
 			API:          "127.0.0.1:8443",
 			AgentGateway: "127.0.0.1:8444",
+
+			AuditMaxAge:           DefaultAuditMaxAge,
+			AuditMaxRecords:       DefaultAuditMaxRecords,
+			HelloPendingExpiry:    DefaultHelloPendingExpiry,
+			HelloPendingPerSource: DefaultHelloPendingPerSource,
+			HelloPendingMax:       DefaultHelloPendingMax,
 		},
 		CA: CA{
 			Mode:           CAEmbedded,

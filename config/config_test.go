@@ -163,7 +163,8 @@ func TestValidConfigs(t *testing.T) {
 				c := Default()
 				c.KEK = KEK{Source: KEKKMS, KMS: "pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=amtrcs?pin-source=/etc/amtrcs/pin"}
 				c.Server = Server{API: "[::1]:9443", TLSCert: "/etc/amtrcs/server.crt", TLSKey: "/etc/amtrcs/server.key",
-					AgentGateway: ":8444", Hello: ":9971", AdvertiseAddresses: []string{"rcs.corp.example.com", "10.0.0.5", "fd00::5"}}
+					AgentGateway: ":8444", Hello: ":9971", AdvertiseAddresses: []string{"rcs.corp.example.com", "10.0.0.5", "fd00::5"},
+					AuditMaxAge: 0, AuditMaxRecords: 5000, HelloPendingExpiry: 2 * time.Hour, HelloPendingPerSource: 2, HelloPendingMax: DefaultHelloPendingMax}
 				c.CA = CA{Mode: CAExternal, URL: "https://ca.corp.example.com:9000", Provisioner: "amt",
 					JWKPassword:     SecretSource{Env: "CA_PASSWORD"},
 					RootFingerprint: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -22,7 +23,29 @@ type Server struct {
 	// devices and agents reach it; DNS checks expect ProvisionServer.<suffix>
 	// to resolve to one of them.
 	AdvertiseAddresses []string
+	// AuditMaxAge and AuditMaxRecords are the audit log's retention: older
+	// events, and the oldest beyond the count, are deleted at start and
+	// periodically. Zero switches a limit off.
+	AuditMaxAge     time.Duration
+	AuditMaxRecords int
+	// HelloPendingExpiry is how long a device known only by its hellos is
+	// kept unless it is activated or an admin accepts it;
+	// HelloPendingPerSource and HelloPendingMax bound such devices per
+	// sending address and in all, so that hellos with made-up UUIDs cannot
+	// grow the store.
+	HelloPendingExpiry    time.Duration
+	HelloPendingPerSource int
+	HelloPendingMax       int
 }
+
+// Defaults of the server block's limits.
+const (
+	DefaultAuditMaxAge           = 365 * day
+	DefaultAuditMaxRecords       = 1_000_000
+	DefaultHelloPendingExpiry    = day
+	DefaultHelloPendingPerSource = 8
+	DefaultHelloPendingMax       = 1024
+)
 
 // HelloPort is the TCP port AMT devices send hello messages to.
 const HelloPort = "9971"
@@ -39,6 +62,17 @@ type serverRaw struct {
 	Hello             *string        `hcl:"hello,optional"`
 	HelloRange        hcl.Range      `hcl:"hello,attr_value_range"`
 	Advertise         hcl.Expression `hcl:"advertise_addresses,optional"`
+
+	AuditMaxAge                *string   `hcl:"audit_max_age,optional"`
+	AuditMaxAgeRange           hcl.Range `hcl:"audit_max_age,attr_value_range"`
+	AuditMaxRecords            *int      `hcl:"audit_max_records,optional"`
+	AuditMaxRecordsRange       hcl.Range `hcl:"audit_max_records,attr_value_range"`
+	HelloPendingExpiry         *string   `hcl:"hello_pending_expiry,optional"`
+	HelloPendingExpiryRange    hcl.Range `hcl:"hello_pending_expiry,attr_value_range"`
+	HelloPendingPerSource      *int      `hcl:"hello_pending_per_source,optional"`
+	HelloPendingPerSourceRange hcl.Range `hcl:"hello_pending_per_source,attr_value_range"`
+	HelloPendingMax            *int      `hcl:"hello_pending_max,optional"`
+	HelloPendingMaxRange       hcl.Range `hcl:"hello_pending_max,attr_value_range"`
 }
 
 func (b *builder) server(raw *serverRaw, s *Server) {
@@ -61,6 +95,11 @@ func (b *builder) server(raw *serverRaw, s *Server) {
 	case raw.TLSKey != nil && raw.TLSCert == nil:
 		b.errorf(raw.TLSKeyRange, "TLS key without certificate", "server.tls_key is set but server.tls_cert is not: want both or neither; fix: add tls_cert, or remove tls_key to let the internal CA issue the server certificate")
 	}
+	b.duration(raw.AuditMaxAge, raw.AuditMaxAgeRange, "server.audit_max_age", true, &s.AuditMaxAge)
+	b.count(raw.AuditMaxRecords, raw.AuditMaxRecordsRange, "server.audit_max_records", 0, "the oldest beyond it are deleted; 0 keeps every record", &s.AuditMaxRecords)
+	b.duration(raw.HelloPendingExpiry, raw.HelloPendingExpiryRange, "server.hello_pending_expiry", false, &s.HelloPendingExpiry)
+	b.count(raw.HelloPendingPerSource, raw.HelloPendingPerSourceRange, "server.hello_pending_per_source", 1, "hellos from an address that has this many unaccepted devices are refused", &s.HelloPendingPerSource)
+	b.count(raw.HelloPendingMax, raw.HelloPendingMaxRange, "server.hello_pending_max", 1, "hellos from unknown devices are refused once this many wait", &s.HelloPendingMax)
 	items, _ := b.stringList(raw.Advertise)
 	seen := map[string]bool{}
 	for _, it := range items {
@@ -76,4 +115,16 @@ func (b *builder) server(raw *serverRaw, s *Server) {
 		seen[v] = true
 		s.AdvertiseAddresses = append(s.AdvertiseAddresses, v)
 	}
+}
+
+// count sets *dst from an integer attribute of at least least.
+func (b *builder) count(v *int, rng hcl.Range, attr string, least int, means string, dst *int) {
+	if v == nil {
+		return
+	}
+	if *v < least {
+		b.errorf(rng, "Invalid count", "%s = %d: want %d or more (%s); fix: set a number such as %d", attr, *v, least, means, *dst)
+		return
+	}
+	*dst = *v
 }

@@ -49,6 +49,24 @@ server {
   # checks expect ProvisionServer.<suffix> to resolve to one of them.
   # Default [].
   advertise_addresses = ["rcs.corp.example.com", "10.0.0.5"]
+
+  # Audit log retention, applied at start and every 10 minutes: events older
+  # than audit_max_age, and the oldest beyond the newest audit_max_records,
+  # are deleted; nothing else in the log is ever changed. "0" switches a
+  # limit off. Defaults "8760h" (365 days) and 1000000.
+  audit_max_age     = "8760h"
+  audit_max_records = 1000000
+
+  # A hello from an unknown device makes a pending record, deleted after
+  # hello_pending_expiry unless the device is activated or an admin accepts
+  # it (POST /api/v1/devices/{id}/accept). An address may have at most
+  # hello_pending_per_source pending devices, and all together at most
+  # hello_pending_max; hellos beyond are refused and counted in the audit
+  # log (api.refused), one record per period, not one per hello.
+  # Defaults "24h", 8 and 1024.
+  hello_pending_expiry     = "24h"
+  hello_pending_per_source = 8
+  hello_pending_max        = 1024
 }
 
 # How REST API clients authenticate. Default: none, allowed only while

@@ -26,6 +26,7 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /api/v1/devices/{id}", s.requireAdmin(s.showDevice))
 	m.HandleFunc("POST /api/v1/devices/{id}/activate", s.requireAdmin(s.activateDevice))
 	m.HandleFunc("POST /api/v1/devices/{id}/deactivate", s.requireAdmin(s.deactivateDevice))
+	m.HandleFunc("POST /api/v1/devices/{id}/accept", s.requireAdmin(s.acceptDevice))
 	m.HandleFunc("GET /api/v1/devices/{id}/password", s.requireAdmin(s.devicePassword))
 	m.HandleFunc("POST /api/v1/devices/{id}/forget", s.requireAdmin(s.forgetDevice))
 	m.HandleFunc("GET /api/v1/profiles", s.requireAdmin(s.listProfiles))

@@ -131,7 +131,7 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	}
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok {
-		return nil, apiErr(http.StatusUnauthorized, "authentication scheme", strings.SplitN(h, " ", 2)[0], "Bearer", "send Authorization: Bearer <token>")
+		return nil, apiErr(http.StatusUnauthorized, "authentication scheme", schemeSeen(h), "Bearer", "send Authorization: Bearer <token>")
 	}
 	tok = strings.TrimSpace(tok)
 	if s.cfg.API.TokenMatches(tok) {
@@ -178,16 +178,13 @@ func (s *Server) requireAdmin(h func(w http.ResponseWriter, r *http.Request, p *
 			return
 		}
 		if p.Kind != kindAdmin {
-			s.auditDenied(p, r)
-			writeError(w, apiErr(http.StatusForbidden, "admin endpoint", "an agent credential", "an admin token or client certificate", "agents may only enroll and connect; call this endpoint with an admin token"))
+			why := apiErr(http.StatusForbidden, "admin endpoint", "an agent credential", "an admin token or client certificate", "agents may only enroll and connect; call this endpoint with an admin token")
+			s.auditDenied(p, r, why)
+			writeError(w, why)
 			return
 		}
 		h(w, r, p)
 	}
-}
-
-func (s *Server) auditDenied(p *principal, r *http.Request) {
-	_ = s.st.Audit(store.Event{Actor: p.Actor, Action: "api.denied", Subject: r.Method + " " + r.URL.Path, Outcome: store.OutcomeDenied})
 }
 
 // ensureAdminToken makes the first admin token when the store has none and
@@ -293,4 +290,17 @@ func (s *Server) enroll(token, hostname string) (id, credential string, err erro
 		return "", "", err
 	}
 	return aid, cred, nil
+}
+
+// schemeSeen names the scheme of an Authorization header that is not
+// Bearer, for a refusal: a known scheme by name, anything else by its
+// length only, since a token sent without "Bearer " must never come back
+// in a response or a log.
+func schemeSeen(h string) string {
+	first, _, _ := strings.Cut(h, " ")
+	switch strings.ToLower(first) {
+	case "basic", "digest", "negotiate", "ntlm", "bearer":
+		return "scheme " + first
+	}
+	return fmt.Sprintf("a value of %d characters without the Bearer scheme", len(h))
 }

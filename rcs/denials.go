@@ -13,28 +13,37 @@ import (
 	"github.com/amtrcs/amtrcs/store"
 )
 
-// Refusals of unauthenticated callers are audited in aggregate: the first
-// of a kind in a period at once, the rest as one record with their count
-// when the period ends. A flood of bad credentials then writes a bounded
-// number of records instead of one per request.
+// Refusals are audited in aggregate: the first of a kind in a period at
+// once, the rest as one record with their count when the period ends. A
+// flood of bad credentials, of agents calling admin endpoints or of hellos
+// from unknown devices then writes a bounded number of records instead of
+// one per request.
 const (
-	// ActionRefused is the audit action of refused requests.
+	// ActionRefused is the audit action of refused unauthenticated
+	// requests (401s and enrollments).
 	ActionRefused = "api.refused"
+	// ActionDenied is the audit action of authenticated callers refused
+	// an endpoint (403s).
+	ActionDenied = "api.denied"
+	// ActionHelloRefused is the audit action of hellos refused beyond the
+	// limits of pending devices.
+	ActionHelloRefused = "hello.refused"
 	// denialPeriod is how often the counts are written.
 	denialPeriod = 10 * time.Minute
 	// maxDenialKeys bounds the kinds counted at once; beyond it, refusals
-	// are counted under source "*".
+	// are counted under source and actor "*".
 	maxDenialKeys = 64
 )
 
 type denialKey struct {
-	route, rule, source string
-	status              int
+	action, actor, route, rule, source string
+	status                             int
 }
 
 type denialCount struct {
 	n           int // not yet written
 	first, last time.Time
+	why         *APIError // the last refusal's reason, when it is safe to record
 }
 
 type denials struct {
@@ -46,24 +55,25 @@ type denials struct {
 func newDenials(s *Server) *denials { return &denials{s: s, counts: map[denialKey]*denialCount{}} }
 
 // note counts one refusal; the first of its kind in the period is written
-// at once.
-func (d *denials) note(k denialKey) {
+// at once. why, when not nil, gives the seen, wanted and fix of the
+// record: it must hold nothing the caller sent that could be a secret.
+func (d *denials) note(k denialKey, why *APIError) {
 	now := d.s.now()
 	d.mu.Lock()
 	c, ok := d.counts[k]
 	if !ok && len(d.counts) >= maxDenialKeys {
-		k.source = "*"
+		k.source, k.actor = "*", "*"
 		c, ok = d.counts[k]
 	}
 	if ok {
 		c.n++
-		c.last = now
+		c.last, c.why = now, why
 		d.mu.Unlock()
 		return
 	}
 	d.counts[k] = &denialCount{first: now, last: now}
 	d.mu.Unlock()
-	d.write(k, 1, now, now)
+	d.write(k, 1, now, now, why)
 }
 
 // flush writes the counts of the period and starts a new one.
@@ -74,19 +84,29 @@ func (d *denials) flush() {
 	d.mu.Unlock()
 	for k, c := range counts {
 		if c.n > 0 {
-			d.write(k, c.n, c.first, c.last)
+			d.write(k, c.n, c.first, c.last, c.why)
 		}
 	}
 }
 
-func (d *denials) write(k denialKey, n int, first, last time.Time) {
+func (d *denials) write(k denialKey, n int, first, last time.Time, why *APIError) {
+	detail := map[string]string{"rule": k.rule, "source": k.source, "count": strconv.Itoa(n),
+		"first": first.UTC().Format(time.RFC3339), "last": last.UTC().Format(time.RFC3339)}
+	if k.status != 0 {
+		detail["status"] = strconv.Itoa(k.status)
+	}
+	if why != nil {
+		detail["seen"], detail["want"], detail["fix"] = why.Seen, why.Want, why.Fix
+	}
+	actor := k.actor
+	if actor == "" {
+		actor = "anonymous"
+	}
 	err := d.s.st.Batch(func(tx *store.Tx) error {
-		return tx.Audit(store.Event{Actor: "anonymous", Action: ActionRefused, Subject: k.route, Outcome: store.OutcomeDenied,
-			Detail: map[string]string{"status": strconv.Itoa(k.status), "rule": k.rule, "source": k.source, "count": strconv.Itoa(n),
-				"first": first.UTC().Format(time.RFC3339), "last": last.UTC().Format(time.RFC3339)}})
+		return tx.Audit(store.Event{Actor: actor, Action: k.action, Subject: k.route, Outcome: store.OutcomeDenied, Detail: detail})
 	})
 	if err != nil {
-		d.s.log.Warn("audit refused requests", "route", k.route, "count", n, "err", err)
+		d.s.log.Warn("audit refused requests", "action", k.action, "route", k.route, "count", n, "err", err)
 	}
 }
 
@@ -104,6 +124,27 @@ func (d *denials) run(stop <-chan struct{}) {
 	}
 }
 
+// sourceOf is the address of a request's client, "" when unknown.
+func sourceOf(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return ""
+}
+
+// routeOf is the route a request matched, not its path: a bounded set.
+func routeOf(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	return r.Method
+}
+
+// auditDenied counts an authenticated caller refused an endpoint (403).
+func (s *Server) auditDenied(p *principal, r *http.Request, why *APIError) {
+	s.denials.note(denialKey{action: ActionDenied, actor: p.Actor, route: routeOf(r), rule: why.Rule, source: sourceOf(r), status: why.Status}, why)
+}
+
 // auditRefusals wraps the API so that every 401 it answers is counted.
 func (s *Server) auditRefusals(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -112,15 +153,9 @@ func (s *Server) auditRefusals(next http.Handler) http.Handler {
 		if rec.status != http.StatusUnauthorized {
 			return
 		}
-		route := r.Pattern // the route, not the path: a bounded set
-		if route == "" {
-			route = r.Method
-		}
-		src := ""
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			src = ap.Addr().Unmap().String()
-		}
-		s.denials.note(denialKey{route: route, rule: rec.rule, source: src, status: rec.status})
+		// No reason is recorded: a 401's "seen" may echo what the
+		// client sent as its credential.
+		s.denials.note(denialKey{action: ActionRefused, route: routeOf(r), rule: rec.rule, source: sourceOf(r), status: rec.status}, nil)
 	})
 }
 

@@ -1,8 +1,10 @@
 package rcs_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/amtrcs/amtrcs/agent/wire"
@@ -63,5 +65,50 @@ func TestRefusalsAreAuditedInAggregate(t *testing.T) {
 	}
 	if routes["POST "+wire.EnrollPath] != n || routes["GET /api/v1/devices"] != n {
 		t.Errorf("counts by route %v, want %d each", routes, n)
+	}
+}
+
+// An agent calling admin endpoints again and again (403) is audited like
+// the 401s: a handful of records carrying the count, its actor and the
+// reason, not one record per request.
+func TestAgentDenialsAreAuditedInAggregate(t *testing.T) {
+	e := newEnv(t, nil)
+	var enr wire.EnrollResponse
+	if code := e.call("POST", wire.EnrollPath, "", wire.EnrollRequest{Token: e.enrollToken(), Hostname: "pc1"}, &enr); code != http.StatusOK || enr.Credential == "" {
+		t.Fatalf("enroll: %d", code)
+	}
+	const n = 200
+	for i := 0; i < n; i++ {
+		path := "/api/v1/devices/" + strconv.Itoa(i) // one route, many paths
+		if i%2 == 1 {
+			path = "/api/v1/audit"
+		}
+		if code := e.call("GET", path, enr.Credential, nil, nil); code != http.StatusForbidden {
+			t.Fatalf("agent call %d: %d", i, code)
+		}
+	}
+	e.srv.Close() // writes the counts of the period
+	events, err := e.st.AuditLog(store.AuditFilter{Actor: "agent:" + enr.AgentID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, counted := 0, 0
+	for _, ev := range events {
+		if ev.Outcome != store.OutcomeDenied {
+			continue
+		}
+		records++
+		c, err := strconv.Atoi(ev.Detail["count"])
+		if err != nil || ev.Action != rcs.ActionDenied || ev.Detail["rule"] != "admin endpoint" || ev.Detail["fix"] == "" || ev.Detail["status"] != "403" {
+			t.Errorf("denial record without count, rule, fix or status: %+v", ev)
+		}
+		if strings.Contains(fmt.Sprint(ev), enr.Credential) {
+			t.Fatalf("the agent's credential in the audit log: %+v", ev)
+		}
+		counted += c
+	}
+	// Two routes: at most two records each, the first and the count.
+	if records > 4 || counted != n {
+		t.Fatalf("%d denials left %d audit records counting %d, want at most 4 records counting %d", n, records, counted, n)
 	}
 }

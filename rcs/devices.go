@@ -48,6 +48,10 @@ type DeviceRecord struct {
 	FirstSeen         time.Time `json:"first_seen"`
 	LastSeen          time.Time `json:"last_seen"`
 	Updated           time.Time `json:"updated"`
+	// Expires is set while the device is known only by its hellos: the
+	// record goes then unless the device is activated, reported by an
+	// agent or accepted by an admin.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // updateDevice applies fn to the device's record (a new one when absent)
@@ -77,6 +81,7 @@ func (s *Server) recordReport(r wire.Report, agentID string) error {
 		d.ControlMode = strings.ToLower(r.Info.ControlMode.String())
 		d.ProvisioningState = strings.ToLower(r.Info.ProvisioningState.String())
 		d.Source, d.Agent = "agent", agentID
+		d.Expires = time.Time{} // an enrolled agent vouches for it
 		d.LastSeen = s.now()
 	})
 }

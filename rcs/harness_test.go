@@ -237,6 +237,8 @@ func (e *env) waitDevice(id string, ok func(rcs.DeviceRecord) bool) rcs.DeviceRe
 	deadline := time.Now().Add(60 * time.Second)
 	var d rcs.DeviceDetail
 	for time.Now().Before(deadline) {
+		// Afresh each time: fields the answer omits must not keep old values.
+		d = rcs.DeviceDetail{}
 		if code := e.call("GET", "/api/v1/devices/"+id, e.token, nil, &d); code == http.StatusOK && ok(d.Device) {
 			return d.Device
 		}

@@ -122,6 +122,9 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	}
 	// Batch: concurrent job starts share one durable commit.
 	err := s.st.Batch(func(tx *store.Tx) error {
+		if err := dropPendingJob(tx, device); err != nil {
+			return err
+		}
 		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
 			return err
 		}
@@ -157,6 +160,9 @@ func (r *jobRunner) idle(device string) error {
 func busyErr(device, job string) error {
 	return &APIError{Status: http.StatusConflict, Message: fmt.Sprintf("device %s has job %s running", device, job), Rule: "one job per device", Seen: "job " + job + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + job}
 }
+
+// busy says whether a job runs on the device.
+func (r *jobRunner) busy(device string) bool { return r.idle(device) != nil }
 
 func (r *jobRunner) release(device, job string) {
 	r.mu.Lock()
@@ -276,6 +282,7 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 			d.ControlMode, d.ProvisioningState = strings.ToLower(amt.ControlNone.String()), strings.ToLower(amt.PreProvisioning.String())
 		default:
 			d.State, d.Error, d.Rule, d.Fix = StateProvisioned, "", "", ""
+			d.Expires = time.Time{}
 			if res != nil {
 				d.CertID, d.AdminSecret = res.CertID, res.AdminSecret
 				d.ControlMode = strings.ToLower(res.ControlMode.String())
@@ -441,9 +448,13 @@ func (r *jobRunner) resumeOrphans() {
 // handleHello starts the legacy setup of a device that sent a hello.
 func (s *Server) handleHello(ctx context.Context, m hello.Message, from netip.Addr) {
 	id := m.UUID.String()
-	if err := s.updateDevice(id, func(d *DeviceRecord) {
-		d.Source, d.Address, d.LastSeen = "hello", from.String(), s.now()
-	}); err != nil {
+	if _, err := s.recordHello(id, from); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) {
+			s.denials.note(denialKey{action: ActionHelloRefused, route: "hello", rule: ae.Rule, source: from.String()}, ae)
+			s.helloWarn.Warn("hello: refused", "from", from, "device", id, "rule", ae.Rule, "seen", ae.Seen, "want", ae.Want, "fix", ae.Fix)
+			return
+		}
 		s.log.Error("record hello", "device", id, "err", err)
 		return
 	}

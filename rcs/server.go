@@ -76,6 +76,7 @@ type Server struct {
 	jobs      *jobRunner
 	hello     *HelloListener
 	helloOpts HelloOptions
+	helloWarn warnLimiter
 	maint     *Maintenance
 
 	mu        sync.Mutex
@@ -155,6 +156,7 @@ func New(opts Options) (*Server, error) {
 	if maxJobs <= 0 {
 		maxJobs = 256
 	}
+	s.helloWarn = warnLimiter{every: time.Minute, log: s.log}
 	s.gw = newGateway(s)
 	s.denials = newDenials(s)
 	s.jobs = newJobRunner(s, maxJobs)
@@ -203,6 +205,11 @@ var aeadSuites = []uint16{
 // agent gateway (HTTPS; its paths are served on the API listener too), and
 // the hello listener when configured.
 func (s *Server) Start() error {
+	// Before anything is served: a store left over its limits by a
+	// previous process is brought back within them first.
+	if err := s.Housekeep(); err != nil {
+		s.log.Warn("housekeeping", "err", err)
+	}
 	apiLn, err := s.listen("api", s.cfg.Server.API)
 	if err != nil {
 		return err
@@ -233,6 +240,8 @@ func (s *Server) Start() error {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.denials.run(s.stopDeny) }()
 	s.jobs.resumeOrphans()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.housekeep(HousekeepingInterval) }()
 	s.maint.Start(MaintenanceInterval)
 	return nil
 }

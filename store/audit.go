@@ -197,3 +197,61 @@ func (s *Store) AuditLog(f AuditFilter) (events []Event, err error) {
 	})
 	return events, err
 }
+
+// pruneChunk bounds the records one pruning transaction deletes, so that
+// pruning a large log never holds the writer for long.
+const pruneChunk = 10000
+
+// PruneAudit applies the audit log's retention: it deletes the oldest
+// events, those before olderThan (zero: no age limit) and those beyond the
+// newest keep (0: no count limit), and returns how many it deleted. It only
+// ever deletes from the oldest end, so the sequences left stay contiguous
+// and no kept event is touched; an event a caller dated earlier than the
+// one before it waits for that one to go.
+func (s *Store) PruneAudit(olderThan time.Time, keep int) (deleted int, err error) {
+	for {
+		n := 0
+		err := s.Update(func(tx *Tx) error {
+			b := tx.bucket(Audit)
+			c := b.Cursor()
+			last, _ := c.Last()
+			// Keys are collected first: a bbolt cursor may skip the key
+			// after one it deleted.
+			var old [][]byte
+			for k, v := c.First(); k != nil && len(old) < pruneChunk; k, v = c.Next() {
+				if !tooOld(k, v, last, olderThan, keep) {
+					break
+				}
+				old = append(old, bytes.Clone(k))
+			}
+			for _, k := range old {
+				if err := b.Delete(k); err != nil {
+					return fmt.Errorf("prune audit event %d: %w", binary.BigEndian.Uint64(k), err)
+				}
+			}
+			n = len(old)
+			return nil
+		})
+		deleted += n
+		if err != nil || n < pruneChunk {
+			return deleted, err
+		}
+	}
+}
+
+// tooOld says whether the event at k (value v) is beyond the retention, the
+// log's newest key being last.
+func tooOld(k, v, last []byte, olderThan time.Time, keep int) bool {
+	if keep > 0 && binary.BigEndian.Uint64(last)-binary.BigEndian.Uint64(k) >= uint64(keep) {
+		return true
+	}
+	if olderThan.IsZero() {
+		return false
+	}
+	var e struct {
+		Time time.Time `json:"time"`
+	}
+	// An event that does not decode is not judged by its age: the count
+	// limit still bounds it.
+	return json.Unmarshal(v, &e) == nil && e.Time.Before(olderThan)
+}

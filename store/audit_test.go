@@ -195,3 +195,77 @@ func TestNamesSecret(t *testing.T) {
 		}
 	}
 }
+
+// Retention deletes the oldest events, by count and by age, and leaves the
+// newest as they were.
+func TestPruneAuditKeepsTheNewest(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := base
+	s, err := Open(filepath.Join(t.TempDir(), "amtrcs.db"), Options{
+		KEK: KEKSource{Key: testKEK}, Logger: quietLogger(), NoSync: true,
+		Now: func() time.Time { return clock },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const written = 25
+	for i := 1; i <= written; i++ {
+		clock = base.Add(time.Duration(i) * time.Hour)
+		if err := s.Audit(Event{Action: "test.event", Subject: fmt.Sprint(i), Outcome: OutcomeSuccess}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := s.AuditLog(AuditFilter{})
+	seqs := func() []uint64 {
+		t.Helper()
+		evs, err := s.AuditLog(AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []uint64
+		for _, e := range evs {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	steps := []struct {
+		name      string
+		olderThan time.Time
+		keep      int
+		deleted   int
+		newest    uint64
+		oldest    uint64
+	}{
+		{"no limits", time.Time{}, 0, 0, 25, 1},
+		{"within both", base, 100, 0, 25, 1},
+		{"by count", time.Time{}, 10, 15, 25, 16},
+		{"by age", base.Add(20 * time.Hour), 0, 4, 25, 20},
+		{"by both, the stricter wins", base.Add(21 * time.Hour), 3, 3, 25, 23},
+	}
+	for _, st := range steps {
+		n, err := s.PruneAudit(st.olderThan, st.keep)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		got := seqs()
+		if n != st.deleted || got[0] != st.newest || got[len(got)-1] != st.oldest || len(got) != int(st.newest-st.oldest+1) {
+			t.Fatalf("%s: deleted %d, left %v; want %d deleted, %d..%d left", st.name, n, got, st.deleted, st.oldest, st.newest)
+		}
+	}
+	// What is kept is as it was written.
+	kept, _ := s.AuditLog(AuditFilter{})
+	for i, e := range kept {
+		if fmt.Sprint(e) != fmt.Sprint(before[i]) {
+			t.Errorf("kept event %d changed: %+v, was %+v", e.Seq, e, before[i])
+		}
+	}
+	// The log goes on from the sequence it reached.
+	if err := s.Audit(Event{Action: "test.event", Outcome: OutcomeSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(); got[0] != written+1 {
+		t.Errorf("next event has seq %d, want %d", got[0], written+1)
+	}
+}

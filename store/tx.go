@@ -159,6 +159,11 @@ func (t *Tx) Secret(name string) ([]byte, error) {
 	return pt, nil
 }
 
+// HasSecret says whether a secret is stored under name, without opening it.
+func (t *Tx) HasSecret(name string) bool {
+	return t.bucket(Secrets).Get([]byte(name)) != nil
+}
+
 // DeleteSecret removes a secret, or fails with ErrNotFound.
 func (t *Tx) DeleteSecret(name string) error {
 	bk := t.bucket(Secrets)

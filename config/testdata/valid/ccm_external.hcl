@@ -9,6 +9,11 @@ server {
   agent_gateway       = ":8444"
   hello               = ":9971"
   advertise_addresses = ["RCS.corp.example.com.", "10.0.0.5", "fd00::5"]
+
+  audit_max_age            = "0"
+  audit_max_records        = 5000
+  hello_pending_expiry     = "2h"
+  hello_pending_per_source = 2
 }
 
 ca {

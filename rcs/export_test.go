@@ -1,0 +1,7 @@
+package rcs
+
+// HelloListener is the server's hello listener, for its counters.
+func (s *Server) HelloListener() *HelloListener { return s.hello }
+
+// FlushDenials writes the refusal counts of the period now.
+func (s *Server) FlushDenials() { s.denials.flush() }
