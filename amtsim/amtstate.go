@@ -148,11 +148,7 @@ func (d *Device) mngCall(ctx context.Context, req []byte) ([]byte, error) {
 func (d *Device) localTLSCertLocked() (*tls.Certificate, error) {
 	if d.st.ProvState != amt.PostProvisioning {
 		if d.localIdentity == nil {
-			ca, err := d.IdentityCA()
-			if err != nil {
-				return nil, err
-			}
-			c, err := ca.issue(d.uuid.String(), d.clock.Now())
+			c, err := d.identityCertLocked()
 			if err != nil {
 				return nil, err
 			}

@@ -106,17 +106,20 @@ type state struct {
 	FlashWriteLimit int           `json:"flash_write_limit,omitempty"`
 	Certs           []*storedCert `json:"certificates,omitempty"`
 	Keys            []*storedKey  `json:"keys,omitempty"`
-	NextHandle      int           `json:"next_handle,omitempty"`
-	TLSCredential   string        `json:"tls_credential,omitempty"` // certificate InstanceID
-	TLSRemote       tlsSetting    `json:"tls_remote"`
-	TLSLocal        tlsSetting    `json:"tls_local"`
-	Features        features      `json:"features"`
-	Hello           HelloConfig   `json:"hello"`
-	Rules           Rules         `json:"rules"`
-	LatencyNS       time.Duration `json:"latency_ns,omitempty"`
-	HostReplies     HostReplies   `json:"host_replies,omitempty"`
-	LocalTLS        LocalTLS      `json:"local_tls,omitempty"`
-	AMTDisabled     bool          `json:"amt_disabled,omitempty"`
+	// IdentityChain is the device's own part of its identity chain (the
+	// CSME ROM certificate and the two CAs under it), made on first use.
+	IdentityChain *deviceChainJSON `json:"identity_chain,omitempty"`
+	NextHandle    int              `json:"next_handle,omitempty"`
+	TLSCredential string           `json:"tls_credential,omitempty"` // certificate InstanceID
+	TLSRemote     tlsSetting       `json:"tls_remote"`
+	TLSLocal      tlsSetting       `json:"tls_local"`
+	Features      features         `json:"features"`
+	Hello         HelloConfig      `json:"hello"`
+	Rules         Rules            `json:"rules"`
+	LatencyNS     time.Duration    `json:"latency_ns,omitempty"`
+	HostReplies   HostReplies      `json:"host_replies,omitempty"`
+	LocalTLS      LocalTLS         `json:"local_tls,omitempty"`
+	AMTDisabled   bool             `json:"amt_disabled,omitempty"`
 	// CCMUncommitted: a CCM Setup that waits for CommitChanges
 	// (ccmNeedsCommitLocked); a restart before it loses the setup.
 	CCMUncommitted bool            `json:"ccm_uncommitted,omitempty"`
@@ -197,6 +200,8 @@ type Device struct {
 	// localIdentity and selfSigned are what port 16993 presents on a
 	// TLS-enforced device before a certificate is configured.
 	localIdentity, selfSigned *tls.Certificate
+	// idChain is st.IdentityChain parsed.
+	idChain *deviceChain
 }
 
 // Errors of device construction.

@@ -92,6 +92,11 @@ func LoadDevice(b []byte, opts LoadOptions) (*Device, error) {
 			}
 		}
 	}
+	if st.IdentityChain != nil {
+		if _, err := st.IdentityChain.load(); err != nil {
+			return nil, fmt.Errorf("amtsim: saved device %s: identity_chain: %w", st.UUID, err)
+		}
+	}
 	if st.ProvState == amt.InProvisioning {
 		st.ProvState = amt.PreProvisioning
 	}

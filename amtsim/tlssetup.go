@@ -48,13 +48,13 @@ func (d *Device) StartConfigurationHBased(s hostif.StartConfig) (hostif.StartCon
 	if prev != nil && prev.cert != nil {
 		sess.cert = prev.cert // a retried start keeps the certificate it announced
 	} else {
-		ca, err := d.IdentityCA()
-		if err == nil {
-			sess.cert, err = ca.issue(d.uuid.String(), d.clock.Now())
-		}
+		d.mu.Lock()
+		c, err := d.identityCertLocked()
+		d.mu.Unlock()
 		if err != nil {
 			return hostif.StartConfigResult{}, amt.HostInternalError
 		}
+		sess.cert = c
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -77,6 +77,9 @@ func (e *Engine) activate(ctx context.Context, dev *Device, p Profile) (*Result,
 	r := e.newRun(dev, sess, p, rep.cert, rep.domain)
 	defer r.close()
 	r.res.Preflight = rep
+	if r.newIdentity = rep.identity; rep.identity != nil {
+		r.res.Notes = append(r.res.Notes, rep.identity.note())
+	}
 	if err := e.forgetState(dev.ID()); err != nil {
 		return r.res, err
 	}

@@ -89,8 +89,8 @@ func (e *Engine) Deactivate(ctx context.Context, dev *Device) (*Result, error) {
 			return err
 		}
 		// What maintenance knew (TLS certificate, clock, names) belongs to
-		// the provisioning that just ended.
-		if err := tx.Delete(store.Sessions, StateKey(sess.Device)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		// the provisioning that just ended; the part's identity stays.
+		if err := resetState(tx, sess.Device, now); err != nil {
 			return err
 		}
 		return tx.Audit(store.Event{Time: now, Actor: e.opts.Actor, Action: "provision.deactivate", Subject: sess.Device, Outcome: store.OutcomeSuccess,

@@ -80,6 +80,15 @@
 // keeps an agent that relays one device under another's UUID from
 // overwriting the other's password.
 //
+// On AMT 19+ the firmware's identity chain names the part: its CSME ROM
+// certificate (chain position 3) is recorded per UUID at the first
+// verified chain (trust on first use, DeviceState.Identity, with the
+// session's next commit) and every later chain for that UUID must show
+// it (checkIdentity), so a relayed other part is refused even when no
+// stored password guards the device. Deactivation keeps the record; only
+// Forget drops it. The ROM certificate's binding to the platform's UPID is
+// not checked.
+//
 // # What this package must never do
 //
 //   - send a secret anywhere but to the device it belongs to: no password,

@@ -64,8 +64,9 @@ func (e *Engine) guardStoredPassword(device string, reportsProvisioned bool) err
 }
 
 // Forget drops what the engine holds of a device: its session, its
-// maintenance state and its sealed passwords, in one transaction with the
-// audit event. It is for a device unprovisioned out of band (MEBx, CMOS
+// maintenance state and recorded identity (so that a replaced board is
+// recorded afresh at its next identity chain) and its sealed passwords, in
+// one transaction with the audit event. It is for a device unprovisioned out of band (MEBx, CMOS
 // clear), whose stored password no firmware holds any more; forgetting a
 // device that is still provisioned loses its password, so the caller (an
 // admin) must have checked.

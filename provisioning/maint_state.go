@@ -38,15 +38,19 @@ func IsTask(name string) bool {
 	return name == TaskProvisioningCert
 }
 
-// DeviceState is what maintenance knows of a provisioned device: its TLS
-// certificate, its clock and names as last seen, when its password was
-// set, and the last contact and error. It lives in the sessions bucket
-// under StateKey, beside the device's session, and holds no secret.
+// DeviceState is what the engine knows of a device beside its session:
+// what maintenance learnt of a provisioned device (its TLS certificate, its
+// clock and names as last seen, when its password was set, the last
+// contact and error), which deactivation and a new activation drop, and
+// its hardware identity (AMT 19+), which only Forget drops. It lives in the
+// sessions bucket under StateKey, beside the device's session, and holds
+// no secret.
 type DeviceState struct {
-	Device  string        `json:"device"`
-	TLS     *TLSState     `json:"tls,omitempty"`
-	Clock   *ClockState   `json:"clock,omitempty"`
-	Network *NetworkState `json:"network,omitempty"`
+	Device   string         `json:"device"`
+	Identity *IdentityState `json:"identity,omitempty"`
+	TLS      *TLSState      `json:"tls,omitempty"`
+	Clock    *ClockState    `json:"clock,omitempty"`
+	Network  *NetworkState  `json:"network,omitempty"`
 	// PasswordSet is when the admin password now sealed was set in the
 	// firmware by a rotation (zero: by the activation).
 	PasswordSet time.Time `json:"password_set,omitzero"`
@@ -282,11 +286,13 @@ const RuleTask = "maintenance task"
 
 // forgetState drops what maintenance knew of a device that a new
 // activation starts on: its TLS certificate and names belonged to the
-// provisioning before.
+// provisioning before. Its recorded identity stays.
 func (e *Engine) forgetState(device string) error {
-	err := e.st.Delete(store.Sessions, StateKey(device))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
+	var s DeviceState
+	if err := e.st.Get(store.Sessions, StateKey(device), &s); errors.Is(err, store.ErrNotFound) {
+		return nil // nothing to drop: no commit
+	} else if err != nil {
+		return err
 	}
-	return err
+	return e.st.Update(func(tx *store.Tx) error { return resetState(tx, device, e.opts.Clock()) })
 }

@@ -45,6 +45,9 @@ type PreflightReport struct {
 
 	cert   *ProvisioningCert
 	domain Domain
+	// identity is the device's identity chain seen for the first time on
+	// its local TLS port, for the activation to record.
+	identity *IdentityState
 }
 
 // Preflight proves, before any write, that the device will accept an
@@ -88,7 +91,7 @@ func (e *Engine) Preflight(ctx context.Context, dev *Device, p Profile) (*Prefli
 		rep.Notes = append(rep.Notes, "the firmware enforces TLS on its local ports: WS-MAN goes to port 16993")
 	}
 	if path == PathHostBased || path == PathTLS || path == PathUpgrade {
-		rep.Clock, rep.ClockSource, rep.Notes = e.deviceClock(ctx, dev)
+		reasons = append(reasons, e.deviceClock(ctx, dev, rep)...)
 		reasons = append(reasons, e.pickCert(ctx, dev, rep)...)
 	}
 	if len(reasons) > 0 {
@@ -147,11 +150,17 @@ func (e *Engine) hasSecret(name string) (bool, error) {
 	return ok, err
 }
 
-// deviceClock reads the firmware clock where the device answers on 16992
-// before provisioning; else it falls back to the RCS clock and says so.
-func (e *Engine) deviceClock(ctx context.Context, dev *Device) (time.Time, string, []string) {
+// deviceClock reads the firmware clock into rep where the device answers
+// on 16992 (or 16993 when it enforces TLS) before provisioning; else it
+// falls back to the RCS clock and says so. On 16993 the device's identity
+// chain is held to the one recorded for its UUID: another is refused (the
+// reason), and one seen for the first time goes in rep for the activation
+// to record.
+func (e *Engine) deviceClock(ctx context.Context, dev *Device, rep *PreflightReport) []Reason {
+	rep.Clock, rep.ClockSource = e.opts.Clock(), ClockHost
 	if dev.Host == nil {
-		return e.opts.Clock(), ClockHost, []string{"device clock not read (no host interface): judged validity at the RCS clock"}
+		rep.Notes = []string{"device clock not read (no host interface): judged validity at the RCS clock"}
+		return nil
 	}
 	r := &run{e: e, dev: dev}
 	defer r.close()
@@ -161,10 +170,18 @@ func (e *Engine) deviceClock(ctx context.Context, dev *Device) (time.Time, strin
 	if err == nil {
 		var t int64
 		if t, err = c.GetLowAccuracyTimeSynch(cctx); err == nil {
-			return time.Unix(t, 0).UTC(), ClockDevice, nil
+			rep.Clock, rep.ClockSource, rep.Notes = time.Unix(t, 0).UTC(), ClockDevice, nil
+			rep.identity = r.takeIdentity()
+			return nil
 		}
 	}
-	return e.opts.Clock(), ClockHost, []string{fmt.Sprintf("device clock not readable (%v): judged validity at the RCS clock", err)}
+	var re Reason
+	if errors.As(err, &re) && re.Rule == RuleDeviceIdentity {
+		rep.Notes = nil
+		return []Reason{re}
+	}
+	rep.Notes = []string{fmt.Sprintf("device clock not readable (%v): judged validity at the RCS clock", err)}
+	return nil
 }
 
 // pickCert finds the certificate of the device's domain, or, with no

@@ -51,6 +51,12 @@ type run struct {
 	// unverified in this run (pinSession).
 	pinMu    sync.Mutex
 	localPin []byte
+	// romChecked is the SHA-256 of the ROM certificate this run already
+	// held to the device's recorded identity (checkIdentity), and
+	// newIdentity the identity it saw first, which the session's next
+	// commit records.
+	romChecked  []byte
+	newIdentity *IdentityState
 }
 
 func (r *run) close() {
@@ -96,7 +102,12 @@ func (r *run) setupConn(pw string) (*conn, error) {
 	}
 	verify := r.pinSession // legacy setup: nothing vouches for AMT 7-18's own certificate
 	if r.pin != nil {
-		verify = func(cs tls.ConnectionState) error { return r.e.verifyDevice(cs, r.pin, r.pinAlg) }
+		verify = func(cs tls.ConnectionState) error {
+			if err := r.e.verifyDevice(cs, r.pin, r.pinAlg); err != nil {
+				return err
+			}
+			return r.checkIdentity(cs.PeerCertificates, identityAtSetup)
+		}
 	}
 	c, err := r.dev.dialWSMAN(PortTLS, amt.AdminUser, pw, r.e.tlsConfig(r.cert, verify))
 	if err != nil {
@@ -169,7 +180,8 @@ func (e *Engine) tlsConfig(cert *ProvisioningCert, verify func(tls.ConnectionSta
 // localTLSConfig verifies the firmware on its local TLS port before the
 // internal CA has issued it a certificate. The firmware presents its
 // identity chain (checked as in TLS-based setup, without the pin, as rpc-go
-// does before provisioning), or, once provisioned, one certificate of its
+// does before provisioning, and held to the device's recorded identity),
+// or, once provisioned, one certificate of its
 // own, which rpc-go accepts after the control mode changed (lmsTls.go
 // HandleAMTTransition). provisioned says whether one certificate may do.
 func (e *Engine) localTLSConfig(r *run, provisioned bool) *tls.Config {
@@ -180,7 +192,10 @@ func (e *Engine) localTLSConfig(r *run, provisioned bool) *tls.Config {
 		if err := checkDeviceChainShape(cs.PeerCertificates); err != nil {
 			return err
 		}
-		return e.verifyDevice(cs, nil, 0)
+		if err := e.verifyDevice(cs, nil, 0); err != nil {
+			return err
+		}
+		return r.checkIdentity(cs.PeerCertificates, identityAtLocal)
 	})
 }
 

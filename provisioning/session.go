@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -82,11 +83,26 @@ func (e *Engine) queue(r *run, action, outcome string, detail map[string]string)
 // as durable as Update when it returns, its fsync shared with the records
 // of the other sessions committing at the same moment.
 func (e *Engine) event(r *run, action, outcome string, detail map[string]string) error {
+	id := r.takeIdentity()
+	if id != nil {
+		// The device's identity, first seen in this run, is recorded with
+		// this commit and named in its event.
+		detail = maps.Clone(detail)
+		if detail == nil {
+			detail = map[string]string{}
+		}
+		detail["identity_rom_sha256"], detail["identity_rom_subject"] = amt.FormatHash(id.ROMSHA256), id.ROMSubject
+	}
 	e.queue(r, action, outcome, detail)
 	r.sess.Updated = e.opts.Clock()
 	err := e.st.Batch(func(tx *store.Tx) error {
 		if err := tx.Put(store.Sessions, r.sess.Device, r.sess); err != nil {
 			return err
+		}
+		if id != nil {
+			if err := recordIdentity(tx, r.sess.Device, id, r.sess.Updated); err != nil {
+				return err
+			}
 		}
 		return auditAll(tx, r.pending)
 	})

@@ -1,7 +1,6 @@
 package rcs_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -24,23 +23,9 @@ import (
 // its agent.
 func (e *env) connected(sd *amtsim.Device, profile string) {
 	e.t.Helper()
-	finals := make(chan wire.Event, 4)
-	a := e.agentFor(sd, profile, false, func(ev wire.Event) {
-		if ev.Final() {
-			finals <- ev
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	e.t.Cleanup(func() { cancel(); <-done })
-	select {
-	case ev := <-finals:
-		if ev.Kind != wire.EventDone {
-			e.t.Fatalf("activation of %s: %+v (device: %s)", sd.ID(), ev, sd.LastError())
-		}
-	case <-time.After(60 * time.Second):
-		e.t.Fatalf("activation of %s: no final event", sd.ID())
+	next, _ := e.liveAgent(sd, profile)
+	if ev := next("activation of " + sd.ID().String()); ev.Kind != wire.EventDone {
+		e.t.Fatalf("activation of %s: %+v (device: %s)", sd.ID(), ev, sd.LastError())
 	}
 }
 

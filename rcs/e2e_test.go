@@ -1,7 +1,6 @@
 package rcs_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -96,26 +95,7 @@ func TestCCMUpgradeDeactivate(t *testing.T) {
 	e.allowProfile("ccm")
 	sd := e.device("16.1.27", nil)
 	id := sd.ID().String()
-	finals := make(chan wire.Event, 8)
-	a := e.agentFor(sd, "ccm", false, func(ev wire.Event) {
-		if ev.Final() {
-			finals <- ev
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	next := func(what string) wire.Event {
-		t.Helper()
-		select {
-		case ev := <-finals:
-			return ev
-		case <-time.After(60 * time.Second):
-			t.Fatalf("%s: no final event", what)
-		}
-		return wire.Event{}
-	}
+	next, _ := e.liveAgent(sd, "ccm")
 	if ev := next("ccm"); ev.Kind != wire.EventDone {
 		t.Fatalf("ccm: %+v (%s)", ev, sd.LastError())
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,4 +255,33 @@ func testLogger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// liveAgent runs sd's agent, connected until stop (or the test's end),
+// and returns a wait for its next final event.
+func (e *env) liveAgent(sd *amtsim.Device, profile string) (next func(what string) wire.Event, stop func()) {
+	e.t.Helper()
+	finals := make(chan wire.Event, 8)
+	a := e.agentFor(sd, profile, false, func(ev wire.Event) {
+		if ev.Final() {
+			finals <- ev
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	e.t.Cleanup(stop)
+	next = func(what string) wire.Event {
+		e.t.Helper()
+		select {
+		case ev := <-finals:
+			return ev
+		case <-time.After(60 * time.Second):
+			e.t.Fatalf("%s: no final event", what)
+		}
+		return wire.Event{}
+	}
+	return next, stop
 }

@@ -301,3 +301,58 @@ func (e *env) allowProfile(name string) rcs.Domain {
 	}
 	return d
 }
+
+// TestDeviceIdentityRefusesForgery: on AMT 19 the firmware's identity
+// chain names the part. X's ROM certificate is recorded at its activation;
+// after X is deactivated (so no stored password guards it), X's own agent
+// credential relaying another AMT 19 PC under X's UUID is refused by the
+// identity check before anything is written to that PC, audited, with the
+// fix. Forgetting X drops the record, and the PC then activates (a
+// replaced board).
+func TestDeviceIdentityRefusesForgery(t *testing.T) {
+	e := newEnv(t, nil)
+	x := e.device("19.0.5", nil)
+	id := x.ID().String()
+	next, stop := e.liveAgent(x, "")
+	if ev := next("activate X"); ev.Kind != wire.EventDone {
+		t.Fatalf("activate X: %+v (%s)", ev, x.LastError())
+	}
+	var j rcs.Job
+	if code := e.call("POST", "/api/v1/devices/"+id+"/deactivate", e.token, nil, &j); code != http.StatusAccepted {
+		t.Fatalf("deactivate: %d", code)
+	}
+	if ev := next("deactivate X"); ev.Kind != wire.EventDone {
+		t.Fatalf("deactivate X: %+v (%s)", ev, x.LastError())
+	}
+	stop()
+
+	y := e.forgery(x, "19.0.5")
+	var evs []wire.Event
+	err := e.agentFor(y, "", true, func(ev wire.Event) { evs = append(evs, ev) }).Run(context.Background())
+	var je *agent.JobError
+	if !errors.As(err, &je) {
+		t.Fatalf("forged report: %v %+v, want a failed job", err, evs)
+	}
+	if !strings.Contains(je.Event.Error, provisioning.RuleDeviceIdentity) || !strings.Contains(je.Event.Error, "ROM certificate") || !strings.Contains(je.Event.Fix, "forget") {
+		t.Fatalf("refusal %+v does not name the rule, the ROM certificates and the fix", je.Event)
+	}
+	if st, _ := y.State(); st != amt.PreProvisioning {
+		t.Fatalf("the relayed PC was activated: %s", st)
+	}
+	var audit []store.Event
+	e.call("GET", "/api/v1/audit?subject="+id+"&action=device.identity", e.token, nil, &audit)
+	if len(audit) == 0 || audit[0].Outcome != store.OutcomeDenied {
+		t.Fatalf("refusal not audited: %+v", audit)
+	}
+
+	var d rcs.DeviceRecord
+	if code := e.call("POST", "/api/v1/devices/"+id+"/forget", e.token, nil, &d); code != http.StatusOK {
+		t.Fatalf("forget: %d %+v", code, d)
+	}
+	if err := e.agentFor(y, "", true, nil).Run(context.Background()); err != nil {
+		t.Fatalf("activate after forget: %v (%s)", err, y.LastError())
+	}
+	if st, _ := y.State(); st != amt.PostProvisioning {
+		t.Fatalf("after forget the PC is %s, want provisioned", st)
+	}
+}

@@ -227,7 +227,8 @@ func newDeviceForgetCmd(a *app) *cobra.Command {
 		Use:   "forget DEVICE",
 		Short: "Drop the stored password and session of a device unprovisioned out of band (MEBx, CMOS clear)",
 		Long: "Forget what the RCS holds of a device whose firmware no longer has the password in the store:\n" +
-			"its session, maintenance state and sealed passwords. The RCS refuses to activate a device it\n" +
+			"its session, maintenance state, sealed passwords and recorded identity (the AMT 19+ ROM\n" +
+			"certificate: after a board replacement the next one is recorded). The RCS refuses to activate a device it\n" +
 			"records as provisioned; forget it only after checking in MEBx that it is unprovisioned, since\n" +
 			"forgetting a provisioned device loses its password. Its agent stays bound to it.",
 		Args: cobra.ExactArgs(1),
