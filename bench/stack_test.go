@@ -56,8 +56,10 @@ func TestRunStack(t *testing.T) {
 			if rep.CPU.ServerSeconds <= 0 || rep.CPU.FleetSeconds <= 0 || rep.CPU.ServerPerActivationMS <= 0 || rep.PeakRSSMiB <= 0 || rep.FleetPeakRSSMiB <= 0 {
 				t.Errorf("cpu %+v, rss %.1f / %.1f MiB", rep.CPU, rep.PeakRSSMiB, rep.FleetPeakRSSMiB)
 			}
-			if rep.Ops.Handshakes != tc.handshakes || rep.Calls.TLSConnections != int(tc.handshakes) {
-				t.Errorf("handshakes per activation %.2f, calibration %d; want %.0f", rep.Ops.Handshakes, rep.Calls.TLSConnections, tc.handshakes)
+			// At least the handshakes the path needs; a keep-alive
+			// connection the firmware closed costs one more now and then.
+			if rep.Ops.Handshakes < tc.handshakes || rep.Calls.TLSConnections < int(tc.handshakes) || (tc.handshakes == 0) != (rep.Ops.Handshakes == 0) {
+				t.Errorf("handshakes per activation %.2f, calibration %d; want at least %.0f", rep.Ops.Handshakes, rep.Calls.TLSConnections, tc.handshakes)
 			}
 			if rep.Calls.WSMAN < 5 || (rep.Calls.PTHI > 0) != tc.pthi || rep.Calls.Total != rep.Calls.PTHI+rep.Calls.WSMAN {
 				t.Errorf("calls %+v", rep.Calls)
