@@ -16,14 +16,7 @@ func TestAuditLogFilter(t *testing.T) {
 	t.Parallel()
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := base
-	s, err := Open(filepath.Join(t.TempDir(), "amtrcs.db"), Options{
-		KEK: KEKSource{Key: testKEK}, Logger: quietLogger(), NoSync: true,
-		Now: func() time.Time { return clock },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openClocked(t, &clock)
 	// seq: subject, action, actor, minute
 	events := []Event{
 		{Subject: "dev-a", Action: "device.activate", Actor: "rcs", Outcome: OutcomeSuccess},
@@ -202,14 +195,7 @@ func TestPruneAuditKeepsTheNewest(t *testing.T) {
 	t.Parallel()
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := base
-	s, err := Open(filepath.Join(t.TempDir(), "amtrcs.db"), Options{
-		KEK: KEKSource{Key: testKEK}, Logger: quietLogger(), NoSync: true,
-		Now: func() time.Time { return clock },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openClocked(t, &clock)
 	const written = 25
 	for i := 1; i <= written; i++ {
 		clock = base.Add(time.Duration(i) * time.Hour)
@@ -268,4 +254,18 @@ func TestPruneAuditKeepsTheNewest(t *testing.T) {
 	if got := seqs(); got[0] != written+1 {
 		t.Errorf("next event has seq %d, want %d", got[0], written+1)
 	}
+}
+
+// openClocked opens a store in t.TempDir whose clock reads *clock.
+func openClocked(t *testing.T, clock *time.Time) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "amtrcs.db"), Options{
+		KEK: KEKSource{Key: testKEK}, Logger: quietLogger(), NoSync: true,
+		Now: func() time.Time { return *clock },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
