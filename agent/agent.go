@@ -372,33 +372,47 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 // report reads the host interface for the report that opens each session:
 // the device state may have changed since the last one.
 func (a *Agent) report(ctx context.Context) (wire.Report, error) {
-	p, err := a.opts.Backend.OpenPTHI(ctx)
+	info, err := ReadReportInfo(ctx, a.opts.Backend)
 	if err != nil {
 		return wire.Report{}, err
+	}
+	if info.AMTState == nil {
+		a.log.Debug("manageability client unavailable or silent; the report carries no operational or TLS state")
+	}
+	return wire.Report{Info: info, Hostname: a.opts.Hostname, FQDN: a.opts.FQDN, Profile: a.opts.Profile, Agent: Version}, nil
+}
+
+// ReadReportInfo reads, on the device's side of the relay, the facts the
+// report carries: versions, UUID, states, suffix, the whole hash table and
+// the manageability client's flags, so that the RCS reads over the relay
+// only what must be read live. It reads no secret: the local system
+// account is read by the RCS when it needs it, never reported.
+func ReadReportInfo(ctx context.Context, b Backend) (hostif.Info, error) {
+	p, err := b.OpenPTHI(ctx)
+	if err != nil {
+		return hostif.Info{}, err
 	}
 	defer p.Close()
 	info, err := hostif.NewClient(p).ReadInfo(ctx)
 	if err != nil {
-		return wire.Report{}, fmt.Errorf("read the host interface (%s): %w", a.opts.Backend.Name(), err)
+		return hostif.Info{}, fmt.Errorf("read the host interface (%s): %w", b.Name(), err)
 	}
-	info.AMTState = a.readAMTState(ctx)
-	return wire.Report{Info: info, Hostname: a.opts.Hostname, FQDN: a.opts.FQDN, Profile: a.opts.Profile, Agent: Version}, nil
+	info.AMTState = readAMTState(ctx, b)
+	return info, nil
 }
 
 // readAMTState reads the manageability client's flags for the report; nil
 // when the firmware has no such client (before ME 16.1 some hosts do not
 // expose it), which the RCS then judges by version, as rpc-go continues
 // when it cannot read them.
-func (a *Agent) readAMTState(ctx context.Context) *amt.AMTState {
-	m, err := a.opts.Backend.OpenManageability(ctx)
+func readAMTState(ctx context.Context, b Backend) *amt.AMTState {
+	m, err := b.OpenManageability(ctx)
 	if err != nil {
-		a.log.Debug("manageability client unavailable; the report carries no operational or TLS state", "err", err)
 		return nil
 	}
 	defer m.Close()
 	st, err := hostif.NewManageability(m).AMTState(ctx)
 	if err != nil {
-		a.log.Debug("read the operational and TLS state", "err", err)
 		return nil
 	}
 	return &st
