@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -77,6 +79,45 @@ func (e *JobError) Error() string {
 // spent or unknown enrollment token, a revoked credential, a report for a
 // device the credential does not speak for.
 var ErrRejected = errors.New("rejected by the RCS")
+
+// ErrPermanent wraps a failure on this side that reconnecting cannot cure:
+// no host interface to read (no /dev/mei0 or HECI device, or no right to
+// open it), or an RCS certificate this agent does not trust. Run returns
+// it at once, with the fix; only a lost connection is retried.
+var ErrPermanent = errors.New("cannot run")
+
+// RefusalError is the RCS's refusal of this device's report, as its event
+// said it (the rule and the fix, which Events has already shown). It is
+// ErrRejected.
+type RefusalError struct{ Event wire.Event }
+
+func (e *RefusalError) Error() string {
+	msg := "report refused: " + e.Event.Error
+	if e.Event.Fix != "" {
+		msg += "; fix: " + e.Event.Fix
+	}
+	return msg
+}
+
+// Unwrap makes a refusal ErrRejected.
+func (e *RefusalError) Unwrap() error { return ErrRejected }
+
+// permanent wraps err in ErrPermanent, with the fix, when reconnecting
+// cannot cure it; else it returns err.
+func permanent(err error, server string) error {
+	var certErr *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid):
+		return fmt.Errorf("%w: the RCS certificate at %s is not trusted (%v); fix: give --ca with the RCS certificate or its CA (the server's <data-dir>/rcs-server.crt)", ErrPermanent, server, err)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		// The error names the device and how to get it.
+		return fmt.Errorf("%w: %v", ErrPermanent, err)
+	}
+	return err
+}
 
 type state struct {
 	AgentID    string `json:"agent_id"`
@@ -173,10 +214,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	backoff := a.opts.MinBackoff
 	for {
 		final, err := a.session(ctx)
+		if err != nil {
+			err = permanent(err, a.opts.Server)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case errors.Is(err, ErrRejected):
+		case errors.Is(err, ErrRejected), errors.Is(err, ErrPermanent):
 			return err
 		case final != nil && a.opts.Once:
 			if final.Kind == wire.EventFailed {
@@ -353,11 +397,7 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 			a.opts.Events(ev)
 		}
 		if ev.Kind == wire.EventFailed && (ev.Status == http.StatusUnauthorized || ev.Status == http.StatusForbidden) {
-			msg := ev.Error
-			if ev.Fix != "" {
-				msg += "; fix: " + ev.Fix
-			}
-			return nil, fmt.Errorf("%w: report: %s", ErrRejected, msg)
+			return nil, &RefusalError{Event: ev}
 		}
 		if ev.Final() {
 			e := ev
