@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -77,6 +79,45 @@ func (e *JobError) Error() string {
 // spent or unknown enrollment token, a revoked credential, a report for a
 // device the credential does not speak for.
 var ErrRejected = errors.New("rejected by the RCS")
+
+// ErrPermanent wraps a failure on this side that reconnecting cannot cure:
+// no host interface to read (no /dev/mei0 or HECI device, or no right to
+// open it), or an RCS certificate this agent does not trust. Run returns
+// it at once, with the fix; only a lost connection is retried.
+var ErrPermanent = errors.New("cannot run")
+
+// RefusalError is the RCS's refusal of this device's report, as its event
+// said it (the rule and the fix, which Events has already shown). It is
+// ErrRejected.
+type RefusalError struct{ Event wire.Event }
+
+func (e *RefusalError) Error() string {
+	msg := "report refused: " + e.Event.Error
+	if e.Event.Fix != "" {
+		msg += "; fix: " + e.Event.Fix
+	}
+	return msg
+}
+
+// Unwrap makes a refusal ErrRejected.
+func (e *RefusalError) Unwrap() error { return ErrRejected }
+
+// permanent wraps err in ErrPermanent, with the fix, when reconnecting
+// cannot cure it; else it returns err.
+func permanent(err error, server string) error {
+	var certErr *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid):
+		return fmt.Errorf("%w: the RCS certificate at %s is not trusted (%v); fix: give --ca with the RCS certificate or its CA (the server's <data-dir>/rcs-server.crt)", ErrPermanent, server, err)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		// The error names the device and how to get it.
+		return fmt.Errorf("%w: %v", ErrPermanent, err)
+	}
+	return err
+}
 
 type state struct {
 	AgentID    string `json:"agent_id"`
@@ -173,10 +214,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	backoff := a.opts.MinBackoff
 	for {
 		final, err := a.session(ctx)
+		if err != nil {
+			err = permanent(err, a.opts.Server)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case errors.Is(err, ErrRejected):
+		case errors.Is(err, ErrRejected), errors.Is(err, ErrPermanent):
 			return err
 		case final != nil && a.opts.Once:
 			if final.Kind == wire.EventFailed {
@@ -353,11 +397,7 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 			a.opts.Events(ev)
 		}
 		if ev.Kind == wire.EventFailed && (ev.Status == http.StatusUnauthorized || ev.Status == http.StatusForbidden) {
-			msg := ev.Error
-			if ev.Fix != "" {
-				msg += "; fix: " + ev.Fix
-			}
-			return nil, fmt.Errorf("%w: report: %s", ErrRejected, msg)
+			return nil, &RefusalError{Event: ev}
 		}
 		if ev.Final() {
 			e := ev
@@ -372,33 +412,47 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 // report reads the host interface for the report that opens each session:
 // the device state may have changed since the last one.
 func (a *Agent) report(ctx context.Context) (wire.Report, error) {
-	p, err := a.opts.Backend.OpenPTHI(ctx)
+	info, err := ReadReportInfo(ctx, a.opts.Backend)
 	if err != nil {
 		return wire.Report{}, err
+	}
+	if info.AMTState == nil {
+		a.log.Debug("manageability client unavailable or silent; the report carries no operational or TLS state")
+	}
+	return wire.Report{Info: info, Hostname: a.opts.Hostname, FQDN: a.opts.FQDN, Profile: a.opts.Profile, Agent: Version}, nil
+}
+
+// ReadReportInfo reads, on the device's side of the relay, the facts the
+// report carries: versions, UUID, states, suffix, the whole hash table and
+// the manageability client's flags, so that the RCS reads over the relay
+// only what must be read live. It reads no secret: the local system
+// account is read by the RCS when it needs it, never reported.
+func ReadReportInfo(ctx context.Context, b Backend) (hostif.Info, error) {
+	p, err := b.OpenPTHI(ctx)
+	if err != nil {
+		return hostif.Info{}, err
 	}
 	defer p.Close()
 	info, err := hostif.NewClient(p).ReadInfo(ctx)
 	if err != nil {
-		return wire.Report{}, fmt.Errorf("read the host interface (%s): %w", a.opts.Backend.Name(), err)
+		return hostif.Info{}, fmt.Errorf("read the host interface (%s): %w", b.Name(), err)
 	}
-	info.AMTState = a.readAMTState(ctx)
-	return wire.Report{Info: info, Hostname: a.opts.Hostname, FQDN: a.opts.FQDN, Profile: a.opts.Profile, Agent: Version}, nil
+	info.AMTState = readAMTState(ctx, b)
+	return info, nil
 }
 
 // readAMTState reads the manageability client's flags for the report; nil
 // when the firmware has no such client (before ME 16.1 some hosts do not
 // expose it), which the RCS then judges by version, as rpc-go continues
 // when it cannot read them.
-func (a *Agent) readAMTState(ctx context.Context) *amt.AMTState {
-	m, err := a.opts.Backend.OpenManageability(ctx)
+func readAMTState(ctx context.Context, b Backend) *amt.AMTState {
+	m, err := b.OpenManageability(ctx)
 	if err != nil {
-		a.log.Debug("manageability client unavailable; the report carries no operational or TLS state", "err", err)
 		return nil
 	}
 	defer m.Close()
 	st, err := hostif.NewManageability(m).AMTState(ctx)
 	if err != nil {
-		a.log.Debug("read the operational and TLS state", "err", err)
 		return nil
 	}
 	return &st

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -10,14 +11,95 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/amtrcs/amtrcs/agent"
+	"github.com/amtrcs/amtrcs/amt/hostif"
 	"github.com/amtrcs/amtrcs/amtsim"
 )
 
 // callCount is the calls one activation made to the firmware: each is one
-// simulated latency.
+// simulated latency. requests, opens and frames are what crossed the
+// relay between the RCS and the agent, each one round trip: every WS-MAN
+// request (digest challenges included), every stream the RCS opened (PTHI,
+// the manageability client, an LMS port) and every PTHI or manageability
+// frame. The agent's own reads for its report do not cross the relay.
 type callCount struct {
-	pthi, wsman atomic.Int64
+	pthi, wsman             atomic.Int64
+	requests, opens, frames atomic.Int64
 }
+
+// relayRoundTrips is the sum of what crossed the relay.
+func (c *callCount) relayRoundTrips() int {
+	return int(c.requests.Load() + c.opens.Load() + c.frames.Load())
+}
+
+// relayedClient is one firmware client (PTHI or the manageability client)
+// as the RCS reaches it over the relay: a stream opened on first use, as
+// the gateway opens it, then one frame per call.
+type relayedClient struct {
+	t      hostif.Transport
+	cnt    *callCount
+	opened atomic.Bool
+}
+
+func (c *relayedClient) Call(ctx context.Context, req []byte) ([]byte, error) {
+	if !c.opened.Swap(true) {
+		c.cnt.opens.Add(1)
+	}
+	c.cnt.frames.Add(1)
+	return simHost{c.t, &c.cnt.pthi}.Call(ctx, req)
+}
+
+// relayCounter is the calibration agent's backend: it counts every call to
+// the firmware, and what crossed the relay. The agent's report is read
+// through the first PTHI and the first manageability client it opens,
+// before it connects; every later open is a stream the RCS asked for (the
+// calibration runs one session).
+type relayCounter struct {
+	agent.InProcess
+	cnt         *callCount
+	pthiN, mngN atomic.Int64
+}
+
+func (b *relayCounter) open(n *atomic.Int64, t hostif.Transport, what string) (agent.PTHI, error) {
+	if t == nil {
+		return nil, fmt.Errorf("calibration device has no %s", what)
+	}
+	if n.Add(1) == 1 {
+		return nopClose{simHost{t, &b.cnt.pthi}}, nil
+	}
+	b.cnt.opens.Add(1)
+	return nopClose{countFrames{simHost{t, &b.cnt.pthi}, &b.cnt.frames}}, nil
+}
+
+// OpenPTHI implements agent.Backend.
+func (b *relayCounter) OpenPTHI(context.Context) (agent.PTHI, error) {
+	return b.open(&b.pthiN, b.Host, "host interface")
+}
+
+// OpenManageability implements agent.Backend.
+func (b *relayCounter) OpenManageability(context.Context) (agent.PTHI, error) {
+	return b.open(&b.mngN, b.Mng, "manageability client")
+}
+
+// DialLMS implements agent.Backend.
+func (b *relayCounter) DialLMS(ctx context.Context, port int) (net.Conn, error) {
+	b.cnt.opens.Add(1)
+	return b.InProcess.DialLMS(ctx, port)
+}
+
+type countFrames struct {
+	t hostif.Transport
+	n *atomic.Int64
+}
+
+func (c countFrames) Call(ctx context.Context, req []byte) ([]byte, error) {
+	c.n.Add(1)
+	return c.t.Call(ctx, req)
+}
+
+type nopClose struct{ hostif.Transport }
+
+func (nopClose) Close() error { return nil }
 
 // calibrate activates one extra device with its WS-MAN served through the
 // counting server, to learn the calls per activation (they do not depend on
@@ -35,6 +117,9 @@ func (h *harness) calibrate(ctx context.Context) (Calls, error) {
 		return Calls{}, err
 	}
 	c := Calls{PTHI: int(cnt.pthi.Load()), WSMAN: int(cnt.wsman.Load()), TLSConnections: int(h.tlsDials.Load())}
+	if h.cfg.Path != PathLegacy {
+		c.RelayRoundTrips = cnt.relayRoundTrips()
+	}
 	c.Total = c.PTHI + c.WSMAN
 	return c, nil
 }
@@ -54,8 +139,8 @@ type countingLMS struct {
 
 type countingConn struct {
 	net.Conn
-	d *amtsim.Device
-	n *atomic.Int64
+	d   *amtsim.Device
+	cnt *callCount
 }
 
 type countingKey struct{}
@@ -75,8 +160,9 @@ func newCountingLMS() *countingLMS {
 			cc := r.Context().Value(countingKey{}).(*countingConn)
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			cc.d.Handler().ServeHTTP(sw, r)
+			cc.cnt.requests.Add(1)
 			if sw.status != http.StatusUnauthorized {
-				cc.n.Add(1)
+				cc.cnt.wsman.Add(1)
 			}
 		}),
 	}
@@ -89,9 +175,9 @@ func (l *countingLMS) Close() error              { return nil }
 func (l *countingLMS) Addr() net.Addr            { return &net.UnixAddr{Name: "counting-lms", Net: "pipe"} }
 
 // dial opens a pipe to port of d through the counting server.
-func (l *countingLMS) dial(d *amtsim.Device, port int, n *atomic.Int64) (net.Conn, error) {
+func (l *countingLMS) dial(d *amtsim.Device, port int, cnt *callCount) (net.Conn, error) {
 	client, server := net.Pipe()
-	if err := l.serve(server, d, port, n); err != nil {
+	if err := l.serve(server, d, port, cnt); err != nil {
 		client.Close()
 		server.Close()
 		return nil, err
@@ -100,8 +186,8 @@ func (l *countingLMS) dial(d *amtsim.Device, port int, n *atomic.Int64) (net.Con
 }
 
 // serve serves port of d on c through the counting server.
-func (l *countingLMS) serve(c net.Conn, d *amtsim.Device, port int, n *atomic.Int64) error {
-	c = &countingConn{Conn: c, d: d, n: n}
+func (l *countingLMS) serve(c net.Conn, d *amtsim.Device, port int, cnt *callCount) error {
+	c = &countingConn{Conn: c, d: d, cnt: cnt}
 	if port == amtsim.PortTLS {
 		cfg, err := d.TLSConfig()
 		if err != nil {

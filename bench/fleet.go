@@ -245,13 +245,13 @@ func (f *fleet) calibrateAgent(ctx context.Context) (Calls, error) {
 	var dials atomic.Int64
 	count := newCountingLMS()
 	d := f.cal
-	ag, err := f.agentFor(d, f.srv.Tokens[0], &agent.InProcess{Label: "calibration", Host: simHost{d.Host(), &cnt.pthi}, Mng: simHost{d.Manageability(), &cnt.pthi},
+	ag, err := f.agentFor(d, f.srv.Tokens[0], &relayCounter{cnt: &cnt, InProcess: agent.InProcess{Label: "calibration", Host: d.Host(), Mng: d.Manageability(),
 		Dial: func(_ context.Context, port int) (net.Conn, error) {
 			if port == amtsim.PortTLS {
 				dials.Add(1)
 			}
-			return count.dial(d, port, &cnt.wsman)
-		}})
+			return count.dial(d, port, &cnt)
+		}}})
 	if err != nil {
 		return Calls{}, err
 	}
@@ -263,7 +263,7 @@ func (f *fleet) calibrateAgent(ctx context.Context) (Calls, error) {
 	if err := checkDevice(f.cfg.Path, d); err != nil {
 		return Calls{}, err
 	}
-	c := Calls{PTHI: int(cnt.pthi.Load()), WSMAN: int(cnt.wsman.Load()), TLSConnections: int(dials.Load())}
+	c := Calls{PTHI: int(cnt.pthi.Load()), WSMAN: int(cnt.wsman.Load()), TLSConnections: int(dials.Load()), RelayRoundTrips: cnt.relayRoundTrips()}
 	c.Total = c.PTHI + c.WSMAN
 	return c, nil
 }
@@ -288,7 +288,7 @@ func (f *fleet) calibrateLegacy(ctx context.Context) (Calls, error) {
 				return
 			}
 			dials.Add(1)
-			if err := count.serve(c, d, amtsim.PortTLS, &cnt.wsman); err != nil {
+			if err := count.serve(c, d, amtsim.PortTLS, &cnt); err != nil {
 				c.Close()
 			}
 		}

@@ -84,7 +84,7 @@ func (h *harness) activateLegacy(ctx context.Context, sd *amtsim.Device, cnt *ca
 		return 0, ctx.Err()
 	}
 	if cnt != nil {
-		h.calib.Store(&calibTarget{addr: net.JoinHostPort(msg.src.String(), fmt.Sprint(amtsim.PortTLS)), d: sd, wsman: &cnt.wsman})
+		h.calib.Store(&calibTarget{addr: net.JoinHostPort(msg.src.String(), fmt.Sprint(amtsim.PortTLS)), d: sd, cnt: cnt})
 		defer h.calib.Store(nil)
 	}
 	res, err := h.eng.HandleHello(ctx, msg.m, msg.src)
@@ -101,7 +101,7 @@ func (h *harness) activateLegacy(ctx context.Context, sd *amtsim.Device, cnt *ca
 func (h *harness) dialNetwork(ctx context.Context, network, addr string) (net.Conn, error) {
 	h.tlsDials.Add(1)
 	if t := h.calib.Load(); t != nil && t.addr == addr {
-		return h.count.dial(t.d, amtsim.PortTLS, t.wsman)
+		return h.count.dial(t.d, amtsim.PortTLS, t.cnt)
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)

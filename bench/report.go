@@ -48,6 +48,10 @@ type Report struct {
 	CPURatioToFloor          float64 `json:"cpu_ratio_to_floor"`
 
 	Calls Calls `json:"calls_per_activation"`
+	// RelayRoundTrips is Calls.RelayRoundTrips, at the top level: on a WAN
+	// link between the RCS and its agents, an activation costs this many
+	// round-trip times.
+	RelayRoundTrips int `json:"relay_round_trips_per_activation"`
 	// DelayedCalls is how many calls the simulated firmware delayed by the
 	// whole latency during the run (0 without latency): the proof that the
 	// latency was applied, counted, not timed.
@@ -95,6 +99,12 @@ type Calls struct {
 	WSMAN          int `json:"wsman"`
 	Total          int `json:"total"`
 	TLSConnections int `json:"tls_connections"`
+	// RelayRoundTrips is what crossed the relay between the RCS and the
+	// agent (0 on the legacy path, which has none): streams opened, PTHI
+	// and manageability frames, WS-MAN requests with their digest
+	// challenges. The agent's own reads for its report are not among
+	// them; TLS handshakes add their own round trips inside the streams.
+	RelayRoundTrips int `json:"relay_round_trips"`
 	// LatencySumMS is Total times the latency per call; MeanOverSum the
 	// mean activation time over it (0 without latency).
 	LatencySumMS float64 `json:"latency_sum_ms"`
@@ -202,6 +212,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "calls           %d per activation (%d host interface, %d WS-MAN), %d TLS connections\n",
 		r.Calls.Total, r.Calls.PTHI, r.Calls.WSMAN, r.Calls.TLSConnections)
+	if r.Path != PathLegacy {
+		fmt.Fprintf(&b, "relay           %d round trips per activation between the RCS and the agent (streams, host-interface frames, WS-MAN requests)\n", r.RelayRoundTrips)
+	}
 	if r.Calls.LatencySumMS > 0 {
 		fmt.Fprintf(&b, "latency budget  sum of call latencies %.0f ms; mean/sum = %.3f, p50/sum = %.3f; %d calls delayed by the firmware\n",
 			r.Calls.LatencySumMS, r.Calls.MeanOverSum, r.Calls.P50OverSum, r.DelayedCalls)

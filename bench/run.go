@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/amtrcs/amtrcs/agent"
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/hello"
 	"github.com/amtrcs/amtrcs/amt/hostif"
@@ -63,9 +64,9 @@ type helloMsg struct {
 // calibTarget routes the engine's legacy connections for one device to
 // the counting server.
 type calibTarget struct {
-	addr  string
-	d     *amtsim.Device
-	wsman *atomic.Int64
+	addr string
+	d    *amtsim.Device
+	cnt  *callCount
 }
 
 // workDir is cfg.Dir, or else a temporary directory that cleanup removes,
@@ -117,6 +118,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if rep.Calls, err = h.calibrate(ctx); err != nil {
 		return nil, fmt.Errorf("bench: calibration activation: %w", err)
 	}
+	rep.RelayRoundTrips = rep.Calls.RelayRoundTrips
 	if err := h.makeFleet(); err != nil {
 		return nil, err
 	}
@@ -320,28 +322,34 @@ func (h *harness) activate(ctx context.Context, sd *amtsim.Device, cnt *callCoun
 	if h.cfg.Path == PathLegacy {
 		return h.activateLegacy(ctx, sd, cnt)
 	}
-	var pthi *atomic.Int64
 	dial := func(ctx context.Context, port int) (net.Conn, error) {
 		if port == amtsim.PortTLS {
 			h.tlsDials.Add(1)
 		}
 		return sd.DialLMS(ctx, port)
 	}
+	var pthi *atomic.Int64
+	var host, mng hostif.Transport = simHost{sd.Host(), nil}, simHost{sd.Manageability(), nil}
 	if cnt != nil {
 		pthi = &cnt.pthi
 		dial = func(ctx context.Context, port int) (net.Conn, error) {
 			if port == amtsim.PortTLS {
 				h.tlsDials.Add(1)
 			}
-			return h.count.dial(sd, port, &cnt.wsman)
+			cnt.opens.Add(1)
+			return h.count.dial(sd, port, cnt)
 		}
+		host, mng = &relayedClient{t: sd.Host(), cnt: cnt}, &relayedClient{t: sd.Manageability(), cnt: cnt}
 	}
-	host := "pc-" + sd.ID().String()[:8]
-	dev := &provisioning.Device{Host: hostif.NewClient(simHost{sd.Host(), pthi}), Mng: hostif.NewManageability(simHost{sd.Manageability(), pthi}), Dial: dial, Hostname: host, OSFQDN: host + "." + Suffix}
+	name := "pc-" + sd.ID().String()[:8]
 	start := time.Now()
-	if err := dev.ReadInfo(ctx); err != nil {
+	// The agent's report, read on the device's side of the relay: calls
+	// to the firmware, none across the relay.
+	info, err := agent.ReadReportInfo(ctx, &agent.InProcess{Label: name, Host: simHost{sd.Host(), pthi}, Mng: simHost{sd.Manageability(), pthi}})
+	if err != nil {
 		return 0, err
 	}
+	dev := &provisioning.Device{Info: info, Host: hostif.NewClient(host), Mng: hostif.NewManageability(mng), Dial: dial, Hostname: name, OSFQDN: name + "." + Suffix}
 	res, err := h.eng.Activate(ctx, dev, h.prof)
 	took := time.Since(start)
 	if err != nil {

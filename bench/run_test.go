@@ -17,11 +17,17 @@ func TestRunPaths(t *testing.T) {
 		path       Path
 		handshakes float64 // TLS connections per activation
 		floor      bool
+		// relay is the round trips across the relay per activation:
+		// streams, host-interface frames and WS-MAN requests. The host
+		// interface's facts come in the agent's report; only the state
+		// (before the first write), the local system account and the
+		// confirm are read over the relay.
+		relay int
 	}{
-		{PathACM, 0, true},
-		{PathACMTLS, 4, true}, // 2 mutual (setup), 2 to the enforced local TLS port
-		{PathCCM, 0, false},
-		{PathLegacy, 2, true},
+		{PathACM, 0, true, 30},
+		{PathACMTLS, 4, true, 29}, // 2 mutual (setup), 2 to the enforced local TLS port
+		{PathCCM, 0, false, 19},
+		{PathLegacy, 2, true, 0}, // reached over the network: no relay
 	} {
 		t.Run(string(tc.path), func(t *testing.T) {
 			rep, err := Run(context.Background(), Config{Devices: 4, Path: tc.path, Concurrency: 2, FloorTime: 50 * time.Millisecond, Mode: ModeEngine})
@@ -49,6 +55,12 @@ func TestRunPaths(t *testing.T) {
 			}
 			if rep.Calls.Total < 5 || rep.Calls.Total != rep.Calls.PTHI+rep.Calls.WSMAN || rep.Calls.TLSConnections < int(tc.handshakes) {
 				t.Errorf("calls %+v", rep.Calls)
+			}
+			// A keep-alive connection the firmware closed costs a stream,
+			// and a digest challenge, more.
+			extra := 2 * max(0, rep.Calls.TLSConnections-int(tc.handshakes))
+			if rep.RelayRoundTrips < tc.relay || rep.RelayRoundTrips > tc.relay+extra || rep.RelayRoundTrips != rep.Calls.RelayRoundTrips {
+				t.Errorf("relay round trips per activation %d (calls %+v), want %d", rep.RelayRoundTrips, rep.Calls, tc.relay)
 			}
 			if rep.CPU.ProcessSeconds <= 0 || rep.PeakRSSMiB <= 0 {
 				t.Errorf("cpu %+v, rss %.1f", rep.CPU, rep.PeakRSSMiB)

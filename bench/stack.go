@@ -223,6 +223,7 @@ func runStack(ctx context.Context, cfg Config) (_ *Report, err error) {
 		return nil, err
 	}
 	rep.Calls = *m.Calls
+	rep.RelayRoundTrips = rep.Calls.RelayRoundTrips
 	if cfg.Path == PathLegacy {
 		// The calibration's job ends in the server after its device is
 		// provisioned: wait, so that its CPU is not counted.

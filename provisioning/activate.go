@@ -46,10 +46,14 @@ func (e *Engine) Activate(ctx context.Context, dev *Device, p Profile) (*Result,
 	if dev.Host == nil {
 		return nil, errors.New("activate: the device has no host interface; legacy devices are activated by their hello (HandleHello)")
 	}
+	// Info usually comes from the agent's report, which may be old: the
+	// state is read again before anything is written.
+	read := dev.RefreshState
 	if dev.Info.Version == (amt.Version{}) {
-		if err := dev.ReadInfo(ctx); err != nil {
-			return nil, err
-		}
+		read = dev.ReadInfo
+	}
+	if err := read(ctx); err != nil {
+		return nil, err
 	}
 	release, err := e.acquire(dev.ID())
 	if err != nil {

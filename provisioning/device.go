@@ -65,6 +65,33 @@ func (d *Device) ReadInfo(ctx context.Context) error {
 	return nil
 }
 
+// RefreshState re-reads, live, what a report may have got wrong since the
+// agent read it: the provisioning state, and the control mode where it is
+// not implied (pre-provisioning has none). The rest of Info (version,
+// suffix, hash table, flags) stays as reported, as RPS trusts rpc-go's
+// amtinfo; but when the state moved since the report, the report is stale
+// and all of Info is read again. One host-interface call in the common
+// case, instead of one per fact and per hash.
+func (d *Device) RefreshState(ctx context.Context) error {
+	if d.Host == nil {
+		return errors.New("read device state: the device has no host interface (a legacy hello device)")
+	}
+	st, err := d.Host.ProvisioningState(ctx)
+	if err != nil {
+		return fmt.Errorf("read device state: %w", err)
+	}
+	mode := amt.ControlNone
+	if st != amt.PreProvisioning {
+		if mode, err = d.Host.ControlMode(ctx); err != nil {
+			return fmt.Errorf("read device state: %w", err)
+		}
+	}
+	if st != d.Info.ProvisioningState || mode != d.Info.ControlMode {
+		return d.ReadInfo(ctx)
+	}
+	return nil
+}
+
 // readAMTState reads the manageability client's flags; nil when there is
 // no client or it does not answer, and the device is then judged by its
 // version, as rpc-go goes on when it cannot read them.

@@ -523,12 +523,8 @@ func (s *Server) startDeviceJob(id, kind, profile, actor string) (Job, error) {
 			return Job{}, err
 		}
 		return s.jobs.start(id, JobActivate, prof.Name, actor, func(ctx context.Context) (*provisioning.Result, error) {
-			// The report may be old: the device may have changed mode since.
-			dev := ac.device()
-			if err := dev.ReadInfo(ctx); err != nil {
-				return nil, err
-			}
-			return s.eng.Activate(ctx, dev, prof)
+			// The report may be old: Activate reads the state again.
+			return s.eng.Activate(ctx, ac.device(), prof)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -154,9 +155,16 @@ func runAgent(ctx context.Context, a *app, f *agentFlags) (err error) {
 	}
 	fmt.Fprintf(a.stderr, "agent: %s, reporting to %s (state %s)\n", backend.Name(), f.server, state)
 	err = ag.Run(ctx)
+	var refused *agent.RefusalError
+	var failed *agent.JobError
 	switch {
 	case err == nil, ctx.Err() != nil:
 		return nil
+	case errors.As(err, &refused):
+		// The event printed above carried the rule and the fix: once.
+		return verdictError(errors.New("agent stopped: the RCS refused this device (reason and fix above)"))
+	case errors.As(err, &failed):
+		return verdictError(errors.New("the job failed (reason and fix above)"))
 	default:
 		return verdictError(err)
 	}
