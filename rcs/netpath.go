@@ -40,10 +40,9 @@ func (s *Server) reachDevice(ctx context.Context, id string) (*provisioning.Devi
 func (s *Server) networkDevice(ctx context.Context, id string) (*provisioning.Device, error) {
 	fqdn, ok := s.eng.HasNetworkPath(id)
 	if !ok {
-		ae := toAPIError(provisioning.NoNetworkPath(id))
-		ae.Status = http.StatusConflict
-		ae.Message = "no agent connected, and " + ae.Message
-		return nil, ae
+		var r amt.RuleError
+		errors.As(provisioning.NoNetworkPath(id), &r)
+		return nil, apiErr(http.StatusConflict, r.Rule, "no agent connected, and "+r.Seen, r.Want, r.Fix)
 	}
 	uuid, err := amt.ParseUUID(id)
 	if err != nil {

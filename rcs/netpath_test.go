@@ -196,3 +196,40 @@ func TestNetworkPathWhenAgentDown(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkPathRefusal: a device whose TLS this server did not configure
+// has no network path once its agent is gone; the job's error names the
+// rule, what was seen, what is wanted and the fix, and no password.
+func TestNetworkPathRefusal(t *testing.T) {
+	e := newEnv(t, nil)
+	prof := map[string]any{"name": "notls", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
+		"network": map[string]bool{"dhcp": true, "sync_from_host": true}}
+	if code := e.call("POST", "/api/v1/profiles", e.token, prof, nil); code != http.StatusCreated {
+		t.Fatalf("create profile: %d", code)
+	}
+	e.allowProfile("notls")
+	sd := e.device("16.1.27", nil)
+	id := sd.ID().String()
+	next, stopAgent := e.liveAgent(sd, "notls")
+	if ev := next("activation of " + id); ev.Kind != wire.EventDone {
+		t.Fatalf("activation of %s: %+v (device: %s)", id, ev, sd.LastError())
+	}
+	stopAgent()
+	e.waitDevice(id, func(d rcs.DeviceRecord) bool { return !d.Connected })
+	var req jobs.Record
+	if code := e.call("POST", "/api/v1/devices/"+id+"/maintain", e.token, map[string]string{"task": provisioning.TaskClockSync}, &req); code != http.StatusAccepted {
+		t.Fatalf("maintain: %d, want 202", code)
+	}
+	r := e.waitMaintenance(req)
+	for _, want := range []string{provisioning.RuleNetworkPath + ":", "no agent connected", "no TLS certificate from the internal CA", "want TLS configured", "fix: start the agent"} {
+		if !strings.Contains(r.Error, want) {
+			t.Errorf("job error %q lacks %q", r.Error, want)
+		}
+	}
+	if strings.Count(r.Error, "fix:") != 1 {
+		t.Errorf("job error %q: want one fix", r.Error)
+	}
+	if pw := e.password(id); strings.Contains(r.Error, pw) {
+		t.Fatal("the job error shows the admin password")
+	}
+}
