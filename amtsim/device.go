@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,6 +195,7 @@ type Device struct {
 	chainStatus amt.CertChainStatus
 	setup       *session
 	hello       *helloRun
+	network     net.Listener // the firmware's network port 16993 (ListenNetwork)
 	auth        *deviceAuth
 	enums       *enumTable
 	keyCache    map[string]*rsa.PrivateKey

@@ -1,7 +1,6 @@
 package rcs
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,7 +28,9 @@ type Maintenance struct {
 
 // NewMaintenance builds the scheduler over the server's store, engine,
 // clock and config.Maintenance, and reloads the jobs a previous process
-// left. Devices are reached through their agents' connections.
+// left. Devices are reached through their agents' connections, or over
+// the network at their own port 16993 once their TLS is configured
+// (reachDevice).
 func (s *Server) NewMaintenance() (*Maintenance, error) {
 	sched, err := jobs.New(jobs.Options{Store: s.st, Engine: s.eng, Reach: s.reachDevice, Schedule: s.cfg.Maintenance, Clock: s.now, Logger: s.log})
 	if err != nil {
@@ -39,16 +40,6 @@ func (s *Server) NewMaintenance() (*Maintenance, error) {
 		return nil, fmt.Errorf("reload maintenance jobs: %w", err)
 	}
 	return &Maintenance{s: s, Sched: sched}, nil
-}
-
-// reachDevice is a device as its connected agent relays it.
-func (s *Server) reachDevice(_ context.Context, id string) (*provisioning.Device, error) {
-	ac := s.gw.conn(id)
-	if ac == nil {
-		return nil, apiErr(http.StatusConflict, "agent connection", "no agent connected for device "+id, "a connected agent",
-			"start the agent on the device: the RCS reaches AMT through it; the job retries with back-off")
-	}
-	return ac.device(), nil
 }
 
 // Start runs the schedule every interval until Stop.
@@ -101,11 +92,14 @@ func (m *Maintenance) maintain(w http.ResponseWriter, r *http.Request, p *princi
 	writeJSON(w, http.StatusAccepted, rec)
 }
 
-func (m *Maintenance) healthReport(w http.ResponseWriter, _ *http.Request, _ *principal) {
+func (m *Maintenance) healthReport(w http.ResponseWriter, r *http.Request, _ *principal) {
 	in, err := health.Load(m.s.st)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	// The report tells a PC whose OS is down from one whose AMT is
+	// silent only by asking the firmware itself.
+	in.Reach = m.s.probeReach(r.Context(), in.States)
 	writeJSON(w, http.StatusOK, health.Build(in, m.s.now(), health.PolicyFrom(m.s.cfg.Maintenance)))
 }

@@ -7,8 +7,9 @@
 //
 // Build is pure: it judges records (Input) at a given time by a Policy,
 // so the report is reproducible in tests and identical in the CLI and the
-// API. Load reads the records from the store. The package must never
-// write to the store, reach a device, or show a secret.
+// API. Load reads the records from the store; the server adds how each
+// device answered a probe of its network path (Input.Reach). The package
+// must never write to the store, reach a device, or show a secret.
 package health
 
 import (
@@ -52,6 +53,31 @@ type Input struct {
 	States    []provisioning.DeviceState
 	Jobs      []jobs.Record
 	ProvCerts []CertInfo
+	// Reach is how each device with a TLS certificate from the internal
+	// CA answered when the report was made (nil: not probed, as when the
+	// CLI reads a stopped server's store).
+	Reach map[string]Reach
+}
+
+// Reach states: how the RCS can reach a device whose TLS it configured.
+const (
+	// ReachAgent: the device's agent is connected; maintenance goes
+	// through it.
+	ReachAgent = "agent connected"
+	// ReachNetworkOnly: no agent is connected, and AMT answered on its
+	// own port 16993: the PC's OS or its agent is down, and maintenance
+	// goes over the network path.
+	ReachNetworkOnly = "OS and agent down, AMT answers"
+	// ReachNone: no agent is connected, and AMT did not answer on port
+	// 16993 either.
+	ReachNone = "AMT does not answer"
+)
+
+// Reach is what a probe of a device's network path found.
+type Reach struct {
+	State   string `json:"state"`
+	Address string `json:"address,omitempty"` // the address probed
+	Detail  string `json:"detail,omitempty"`  // why AMT did not answer, or what it refused
 }
 
 // Policy is what counts as a problem.
@@ -92,6 +118,7 @@ const (
 	CheckTLS      = "tls"
 	CheckClock    = "clock"
 	CheckPassword = "password age"
+	CheckReach    = "reach"
 )
 
 // DeviceHealth is one device's line of the report.
@@ -106,9 +133,12 @@ type DeviceHealth struct {
 	TLSDaysLeft *int       `json:"tls_days_left,omitempty"`
 	// ClockDriftSeconds is the firmware clock minus the RCS clock when
 	// last measured.
-	ClockDriftSeconds *float64  `json:"clock_drift_seconds,omitempty"`
-	PasswordAgeDays   *int      `json:"password_age_days,omitempty"`
-	Problems          []Problem `json:"problems"`
+	ClockDriftSeconds *float64 `json:"clock_drift_seconds,omitempty"`
+	PasswordAgeDays   *int     `json:"password_age_days,omitempty"`
+	// Reach is how the RCS reached the device when the report was made
+	// (empty when it was not probed).
+	Reach    string    `json:"reach,omitempty"`
+	Problems []Problem `json:"problems"`
 }
 
 // Report is the health report.
@@ -154,7 +184,11 @@ func Build(in Input, now time.Time, p Policy) Report {
 		jobsOf[j.Device] = append(jobsOf[j.Device], j)
 	}
 	for _, id := range ids {
-		rep.Devices = append(rep.Devices, judge(id, devs[id], sessions[id], states[id], jobsOf[id], now, p))
+		h := judge(id, devs[id], sessions[id], states[id], jobsOf[id], now, p)
+		if r, ok := in.Reach[id]; ok {
+			judgeReach(&h, r)
+		}
+		rep.Devices = append(rep.Devices, h)
 	}
 	slices.SortFunc(rep.Devices, func(a, b DeviceHealth) int {
 		if (a.Status == StatusFailing) != (b.Status == StatusFailing) {
@@ -276,6 +310,35 @@ func judge(id string, dev *DeviceInfo, sess provisioning.Session, st provisionin
 		h.Status = StatusFailing
 	}
 	return h
+}
+
+// judgeReach adds what the probe of the network path found.
+func judgeReach(h *DeviceHealth, r Reach) {
+	h.Reach = r.State
+	at := ""
+	if r.Address != "" {
+		at = " at " + r.Address
+	}
+	switch r.State {
+	case ReachNetworkOnly:
+		detail := fmt.Sprintf("%s: no agent is connected; AMT answered on port 16993%s", r.State, at)
+		if r.Detail != "" {
+			detail += " (" + r.Detail + ")"
+		}
+		h.Problems = append(h.Problems, Problem{Check: CheckReach, Detail: detail,
+			Fix: "start the PC's operating system, or the agent on it (amtrcs agent); maintenance goes on over the network path meanwhile"})
+	case ReachNone:
+		detail := fmt.Sprintf("%s: no agent is connected, and port 16993%s gave no answer", r.State, at)
+		if r.Detail != "" {
+			detail += ": " + r.Detail
+		}
+		h.Problems = append(h.Problems, Problem{Check: CheckReach, Detail: detail,
+			Fix: "check that the PC has power (AMT answers when off only on AC power) and a network link, that its AMT FQDN resolves to its address (amtrcs dns check), and that nothing between the RCS and the PC blocks port 16993"})
+	}
+	h.Status = StatusOK
+	if len(h.Problems) > 0 {
+		h.Status = StatusFailing
+	}
 }
 
 func roundDays(d time.Duration) string {

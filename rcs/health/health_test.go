@@ -177,3 +177,48 @@ func TestLoadAndText(t *testing.T) {
 		t.Errorf("the failing device is not first:\n%s", out)
 	}
 }
+
+// TestReach: the probe of the network path tells a PC whose OS and agent
+// are down from one whose AMT is silent, each with its fix; a connected
+// agent is no problem, and a device not probed says nothing.
+func TestReach(t *testing.T) {
+	p := PolicyFrom(config.DefaultMaintenance())
+	tests := map[string]struct {
+		reach      *Reach
+		wantReach  string
+		wantStatus string
+		wantFix    string
+	}{
+		"not probed":        {nil, "", StatusOK, ""},
+		"agent connected":   {&Reach{State: ReachAgent}, ReachAgent, StatusOK, ""},
+		"OS and agent down": {&Reach{State: ReachNetworkOnly, Address: "10.0.0.7"}, ReachNetworkOnly, StatusFailing, "start the PC's operating system"},
+		"AMT silent":        {&Reach{State: ReachNone, Address: "10.0.0.7", Detail: "dial tcp 10.0.0.7:16993: connection refused"}, ReachNone, StatusFailing, "check that the PC has power"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			d, s, st := healthy("d1", "pc1.corp.example.com")
+			in := Input{Devices: []DeviceInfo{d}, Sessions: []provisioning.Session{s}, States: []provisioning.DeviceState{st}}
+			if tt.reach != nil {
+				in.Reach = map[string]Reach{"d1": *tt.reach}
+			}
+			rep := Build(in, now, p)
+			h := rep.Devices[0]
+			if h.Reach != tt.wantReach || h.Status != tt.wantStatus {
+				t.Fatalf("reach %q, status %s (problems %+v); want %q, %s", h.Reach, h.Status, h.Problems, tt.wantReach, tt.wantStatus)
+			}
+			if tt.wantFix == "" {
+				if len(h.Problems) != 0 {
+					t.Fatalf("problems %+v, want none", h.Problems)
+				}
+				return
+			}
+			if rep.Failing != 1 || len(h.Problems) != 1 {
+				t.Fatalf("failing %d, problems %+v; want the one reach problem", rep.Failing, h.Problems)
+			}
+			pr := h.Problems[0]
+			if pr.Check != CheckReach || !strings.HasPrefix(pr.Detail, tt.wantReach) || !strings.Contains(pr.Detail, tt.reach.Address) || !strings.HasPrefix(pr.Fix, tt.wantFix) {
+				t.Fatalf("problem %+v, want %q at %s with a fix starting %q", pr, tt.wantReach, tt.reach.Address, tt.wantFix)
+			}
+		})
+	}
+}

@@ -1,0 +1,235 @@
+package rcs_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/amtrcs/amtrcs/agent/wire"
+	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/pki"
+	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/rcs"
+	"github.com/amtrcs/amtrcs/rcs/health"
+	"github.com/amtrcs/amtrcs/rcs/jobs"
+	"github.com/amtrcs/amtrcs/store"
+)
+
+// zone is a DNS server on 127.0.0.1:0 that answers A queries from a map
+// the test fills.
+type zone struct {
+	mu   sync.Mutex
+	a    map[string]net.IP
+	addr string
+}
+
+func startLiveZone(t *testing.T) *zone {
+	t.Helper()
+	z := &zone{a: map[string]net.IP{}}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z.addr = pc.LocalAddr().String()
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Authoritative = true
+		z.mu.Lock()
+		defer z.mu.Unlock()
+		found := false
+		for _, qq := range q.Question {
+			ip, ok := z.a[strings.ToLower(qq.Name)]
+			if !ok {
+				continue
+			}
+			found = true
+			if qq.Qtype == dns.TypeA {
+				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: ip})
+			}
+		}
+		if !found {
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return z
+}
+
+func (z *zone) set(name string, ip net.IP) {
+	z.mu.Lock()
+	z.a[dns.Fqdn(strings.ToLower(name))] = ip
+	z.mu.Unlock()
+}
+
+// netpathAddress is the simulated device's own address: away from the
+// fleet's 127.1.0.x so that the simulator's tests never collide with it.
+const netpathAddress = "127.1.213.1"
+
+// TestNetworkPathWhenAgentDown: a device activated and given TLS through
+// its agent is maintained over its own port 16993 once the agent is gone,
+// found by its AMT FQDN in DNS; the health report says its OS and agent
+// are down and AMT answers, and, once the firmware's port is silent, that
+// AMT does not answer.
+func TestNetworkPathWhenAgentDown(t *testing.T) {
+	z := startLiveZone(t)
+	var ca *pki.CA
+	e := newEnvWith(t, func(c *config.Config) { c.DNS.Resolvers = []string{z.addr} }, func(o *rcs.Options) {
+		dir := t.TempDir()
+		caStore, err := store.Open(filepath.Join(dir, "ca-seal.db"), store.Options{KEK: store.KEKSource{Key: testKEK}, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { caStore.Close() })
+		day := 24 * time.Hour
+		ca, err = pki.Open(context.Background(), pki.Config{Mode: pki.Embedded, DataDir: dir, Validity: pki.Validity{AMTTLS: 90 * day, Agent: 90 * day, Server: 90 * day}}, caStore, time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ca.Close() })
+		o.Engine.TLS = provisioning.TLSOptions{Issuer: ca}
+	})
+	prof := map[string]any{"name": "netpath", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
+		"network": map[string]bool{"dhcp": true, "sync_from_host": true}, "tls": map[string]any{"enabled": true, "mode": "server"}}
+	var perr map[string]any
+	if code := e.call("POST", "/api/v1/profiles", e.token, prof, &perr); code != http.StatusCreated {
+		t.Fatalf("create profile: %d %v", code, perr)
+	}
+	e.allowProfile("netpath")
+	sd := e.device("16.1.27", nil)
+	id := sd.ID().String()
+	next, stopAgent := e.liveAgent(sd, "netpath")
+	if ev := next("activation of " + id); ev.Kind != wire.EventDone {
+		t.Fatalf("activation of %s: %+v (device: %s)", id, ev, sd.LastError())
+	}
+	maintain := func(task string) jobs.Record {
+		t.Helper()
+		var req jobs.Record
+		if code := e.call("POST", "/api/v1/devices/"+id+"/maintain", e.token, map[string]string{"task": task}, &req); code != http.StatusAccepted {
+			t.Fatalf("maintain %s: %d, want 202", task, code)
+		}
+		r := e.waitMaintenance(req)
+		if r.Error != "" || r.LastOK.IsZero() {
+			t.Fatalf("%s ended %+v, want done", task, r)
+		}
+		return r
+	}
+	maintain(provisioning.TaskTLS)
+	st, err := e.srv.Engine().State(id)
+	if err != nil || st.TLS == nil || st.TLS.FQDN == "" {
+		t.Fatalf("TLS state after the tls task: %+v (%v)", st.TLS, err)
+	}
+	if err := sd.ListenNetwork(netpathAddress); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sd.CloseNetwork)
+	z.set(st.TLS.FQDN, net.ParseIP(netpathAddress))
+
+	stopAgent()
+	e.waitDevice(id, func(d rcs.DeviceRecord) bool { return !d.Connected })
+
+	// The steps run in order on one device, so no subtests: a failure
+	// stops the test.
+	{
+		// clock-sync over the network path
+		const drift = 5 * time.Minute
+		sd.SetFirmwareTime(time.Now().Add(-drift))
+		r := maintain(provisioning.TaskClockSync)
+		if o := time.Until(sd.FirmwareTime()); o.Abs() > 2*time.Second {
+			t.Fatalf("the firmware clock is off by %s after the sync", o)
+		}
+		if !r.Changed {
+			t.Errorf("record %+v does not say the device changed", r)
+		}
+	}
+	{
+		// password-rotation over the network path
+		old := e.password(id)
+		maintain(provisioning.TaskPasswordRotation)
+		pw := e.password(id)
+		if pw == old {
+			t.Fatal("the rotated password is the old one")
+		}
+		if err := authenticates(sd, pw); err != nil {
+			t.Fatalf("the rotated password does not open the device: %v", err)
+		}
+	}
+
+	reach := func(want string) health.DeviceHealth {
+		t.Helper()
+		var rep health.Report
+		if code := e.call("GET", "/api/v1/reports/health", e.token, nil, &rep); code != http.StatusOK {
+			t.Fatalf("health report: %d", code)
+		}
+		for _, d := range rep.Devices {
+			if d.ID != id {
+				continue
+			}
+			if d.Reach != want || d.Status != health.StatusFailing {
+				t.Fatalf("health of %s: reach %q, status %s, problems %+v; want reach %q, failing", id, d.Reach, d.Status, d.Problems, want)
+			}
+			for _, p := range d.Problems {
+				if p.Check == health.CheckReach && strings.HasPrefix(p.Detail, want) && p.Fix != "" {
+					return d
+				}
+			}
+			t.Fatalf("health of %s: problems %+v, want a %q problem saying %q with a fix", id, d.Problems, health.CheckReach, want)
+		}
+		t.Fatalf("health report lacks %s: %+v", id, rep.Devices)
+		return health.DeviceHealth{}
+	}
+	reach(health.ReachNetworkOnly)
+	sd.CloseNetwork()
+	d := reach(health.ReachNone)
+	for _, p := range d.Problems {
+		if strings.Contains(p.Detail, e.password(id)) {
+			t.Fatalf("a problem shows the admin password: %+v", p)
+		}
+	}
+}
+
+// TestNetworkPathRefusal: a device whose TLS this server did not configure
+// has no network path once its agent is gone; the job's error names the
+// rule, what was seen, what is wanted and the fix, and no password.
+func TestNetworkPathRefusal(t *testing.T) {
+	e := newEnv(t, nil)
+	prof := map[string]any{"name": "notls", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
+		"network": map[string]bool{"dhcp": true, "sync_from_host": true}}
+	if code := e.call("POST", "/api/v1/profiles", e.token, prof, nil); code != http.StatusCreated {
+		t.Fatalf("create profile: %d", code)
+	}
+	e.allowProfile("notls")
+	sd := e.device("16.1.27", nil)
+	id := sd.ID().String()
+	next, stopAgent := e.liveAgent(sd, "notls")
+	if ev := next("activation of " + id); ev.Kind != wire.EventDone {
+		t.Fatalf("activation of %s: %+v (device: %s)", id, ev, sd.LastError())
+	}
+	stopAgent()
+	e.waitDevice(id, func(d rcs.DeviceRecord) bool { return !d.Connected })
+	var req jobs.Record
+	if code := e.call("POST", "/api/v1/devices/"+id+"/maintain", e.token, map[string]string{"task": provisioning.TaskClockSync}, &req); code != http.StatusAccepted {
+		t.Fatalf("maintain: %d, want 202", code)
+	}
+	r := e.waitMaintenance(req)
+	for _, want := range []string{provisioning.RuleNetworkPath + ":", "no agent connected", "no TLS certificate from the internal CA", "want TLS configured", "fix: start the agent"} {
+		if !strings.Contains(r.Error, want) {
+			t.Errorf("job error %q lacks %q", r.Error, want)
+		}
+	}
+	if strings.Count(r.Error, "fix:") != 1 {
+		t.Errorf("job error %q: want one fix", r.Error)
+	}
+	if pw := e.password(id); strings.Contains(r.Error, pw) {
+		t.Fatal("the job error shows the admin password")
+	}
+}
