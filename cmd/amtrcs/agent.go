@@ -45,7 +45,7 @@ func newAgentCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runAgent(ctx, a, &f)
+			return runAgentService(ctx, a, &f)
 		},
 	}
 	// The backend flags are shared with `agent info`.
@@ -67,6 +67,7 @@ func newAgentCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.fqdn, "fqdn", "", "FQDN to report (default the host name when it has a dot)")
 	fl.BoolVar(&f.once, "once", false, "exit after the first job ends (exit 1 when it failed)")
 	fl.BoolVar(&f.debug, "debug", false, "log relay details")
+	addAgentServiceCmds(a, &f, cmd)
 	return cmd
 }
 
