@@ -50,15 +50,6 @@ func (p *lmePath) dial(ctx context.Context, port int, open func(ctx context.Cont
 	return h.Dial(ctx, port)
 }
 
-func (p *lmePath) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.host != nil {
-		_ = p.host.Close()
-		p.host = nil
-	}
-}
-
 // pathLog says once which way a backend reaches the firmware ports.
 type pathLog struct{ once sync.Once }
 

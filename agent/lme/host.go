@@ -65,7 +65,7 @@ func (h *Host) handle(msg apf.Message) error {
 		if msg.Service != apf.ServicePortForward {
 			return h.m.send(apf.Disconnect{Reason: 7}) // service not available
 		}
-		return h.m.send(apf.ServiceAccept{Service: msg.Service})
+		return h.m.send(apf.ServiceAccept(msg))
 	case apf.GlobalRequest:
 		switch msg.Request {
 		case apf.RequestTCPForward:
