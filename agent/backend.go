@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 
+	"github.com/amtrcs/amtrcs/agent/lme"
 	"github.com/amtrcs/amtrcs/agent/wire"
 	"github.com/amtrcs/amtrcs/amt/hostif"
 )
@@ -39,6 +41,12 @@ type InProcess struct {
 	// Mng is the manageability client; nil: the firmware has none.
 	Mng  hostif.Transport
 	Dial func(ctx context.Context, port int) (net.Conn, error)
+	// LME connects to the LME client (frames of APF messages); when Dial
+	// is nil the firmware ports are reached through it, as on a host
+	// without LMS.
+	LME func() net.Conn
+
+	lme lmePath
 }
 
 var _ Backend = (*InProcess)(nil)
@@ -53,6 +61,19 @@ type Firmware interface {
 // OnDevice is the in-process backend of one device, with all its clients.
 func OnDevice(label string, d Firmware) *InProcess {
 	return &InProcess{Label: label, Host: d.Host(), Mng: d.Manageability(), Dial: d.DialLMS}
+}
+
+// LMEFirmware is a device reached in process that has an LME client.
+type LMEFirmware interface {
+	Firmware
+	LME() net.Conn
+}
+
+// OnDeviceWithoutLMS is the in-process backend of one device on a host
+// where no LMS runs: the firmware ports are reached with APF over the
+// device's LME client only.
+func OnDeviceWithoutLMS(label string, d LMEFirmware) *InProcess {
+	return &InProcess{Label: label, Host: d.Host(), Mng: d.Manageability(), LME: d.LME}
 }
 
 // OpenPTHI implements Backend.
@@ -76,11 +97,24 @@ func (b *InProcess) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 	if _, err := wire.LMSChannel(port); err != nil {
 		return nil, err
 	}
-	return b.Dial(ctx, port)
+	if b.Dial != nil {
+		return b.Dial(ctx, port)
+	}
+	if b.LME == nil {
+		return nil, fmt.Errorf("in-process backend %s has neither LMS nor an LME client: give it Dial or LME", b.Label)
+	}
+	return b.lme.dial(ctx, port, func(context.Context) (lme.Link, int, error) {
+		return lme.FramedLink(b.LME()), hostif.MaxMessage, nil
+	})
 }
 
 // Name implements Backend.
-func (b *InProcess) Name() string { return "in-process device " + b.Label }
+func (b *InProcess) Name() string {
+	if b.Dial == nil && b.LME != nil {
+		return "in-process device " + b.Label + " without LMS"
+	}
+	return "in-process device " + b.Label
+}
 
 type nopClose struct{ hostif.Transport }
 
@@ -92,6 +126,13 @@ type SimHostPort struct {
 	Addr   string // host:port of the simulator's host port
 	Device string // the device UUID
 	Dialer net.Dialer
+	// NoLMS plays a host where no LMS runs: the firmware ports are reached
+	// with APF over the device's LME client (the host port's "lme" channel).
+	NoLMS  bool
+	Logger *slog.Logger
+
+	lme  lmePath
+	path pathLog
 }
 
 var _ Backend = (*SimHostPort)(nil)
@@ -120,11 +161,27 @@ func (b *SimHostPort) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.open(ctx, ch)
+	if !b.NoLMS {
+		b.path.say(b.Logger, b.Name(), pathLMS)
+		return b.open(ctx, ch)
+	}
+	b.path.say(b.Logger, b.Name(), pathLME)
+	return b.lme.dial(ctx, port, func(ctx context.Context) (lme.Link, int, error) {
+		c, err := b.open(ctx, wire.ChannelLME)
+		if err != nil {
+			return nil, 0, err
+		}
+		return lme.FramedLink(c), hostif.MaxMessage, nil
+	})
 }
 
 // Name implements Backend.
-func (b *SimHostPort) Name() string { return fmt.Sprintf("simulator %s device %s", b.Addr, b.Device) }
+func (b *SimHostPort) Name() string {
+	if b.NoLMS {
+		return fmt.Sprintf("simulator %s device %s without LMS", b.Addr, b.Device)
+	}
+	return fmt.Sprintf("simulator %s device %s", b.Addr, b.Device)
+}
 
 func (b *SimHostPort) open(ctx context.Context, ch wire.Channel) (net.Conn, error) {
 	c, err := b.Dialer.DialContext(ctx, "tcp", b.Addr)

@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/amtrcs/amtrcs/agent/lme"
 	"github.com/amtrcs/amtrcs/agent/wire"
 )
 
@@ -162,6 +165,10 @@ type MEI struct {
 	Device  string // default /dev/mei0
 	LMSHost string // default 127.0.0.1
 	Dialer  net.Dialer
+	Logger  *slog.Logger
+
+	lme  lmePath
+	path pathLog
 }
 
 var _ Backend = (*MEI)(nil)
@@ -197,10 +204,80 @@ func (b *MEI) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 		host = "127.0.0.1"
 	}
 	c, err := b.Dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		return nil, fmt.Errorf("LMS port %d: %w: install and start the Intel LMS service (lms.service) on this host", port, err)
+	if err == nil {
+		b.path.say(b.Logger, b.Name(), pathLMS)
+		return c, nil
 	}
-	return c, nil
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, fmt.Errorf("LMS port %d: %w: install and start the Intel LMS service (lms.service) on this host, or stop what holds the port", port, err)
+	}
+	// Nothing listens: no LMS on this host. Speak APF to the firmware's
+	// LME client ourselves, as rpc-go does.
+	b.path.say(b.Logger, b.Name(), pathLME)
+	conn, lerr := b.lme.dial(ctx, port, b.openLME)
+	if lerr != nil {
+		return nil, fmt.Errorf("firmware port %d: LMS refused (%v) and the LME path failed: %w: start the Intel LMS service (lms.service), or check that AMT is enabled in MEBx", port, err, lerr)
+	}
+	return conn, nil
+}
+
+func (b *MEI) openLME(context.Context) (lme.Link, int, error) {
+	dev := b.Device
+	if dev == "" {
+		dev = "/dev/mei0"
+	}
+	f, props, err := openMEI(dev, meiClientLME)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &meiLink{f: f, max: int(props.MaxMessageLength)}, int(props.MaxMessageLength), nil
+}
+
+// meiLink carries APF messages over a connected LME client: one write is
+// one message; the firmware writes when it likes, so reads wait in turns
+// of meiReadTimeout until the link is closed.
+type meiLink struct {
+	f      meiFile
+	max    int
+	closed atomic.Bool
+}
+
+func (l *meiLink) Send(msg []byte) error {
+	if len(msg) > l.max {
+		return fmt.Errorf("APF message of %d bytes: the LME client takes at most %d", len(msg), l.max)
+	}
+	n, err := l.f.Write(msg)
+	if err != nil {
+		return fmt.Errorf("MEI write: %w", err)
+	}
+	if n != len(msg) {
+		return fmt.Errorf("MEI write: %d of %d bytes written", n, len(msg))
+	}
+	return nil
+}
+
+func (l *meiLink) Recv() ([]byte, error) {
+	buf := make([]byte, l.max)
+	for {
+		if l.closed.Load() {
+			return nil, net.ErrClosed
+		}
+		n, err := l.f.ReadTimeout(buf, meiReadTimeout)
+		if errors.Is(err, errMEITimeout) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("MEI read: %w", err)
+		}
+		return buf[:n], nil
+	}
+}
+
+func (l *meiLink) Close() error {
+	if l.closed.Swap(true) {
+		return nil
+	}
+	return l.f.Close()
 }
 
 // Name implements Backend.

@@ -15,10 +15,11 @@ import (
 
 // The host port plays /dev/mei0 and LMS for a whole fleet to other
 // processes (agents): a client connects, writes
-// "AMTSIM/1 <device-uuid> <channel>\n" (channel pthi, mng, lms:16992 or
-// lms:16993), and after "OK\n" the stream carries length-prefixed frames
+// "AMTSIM/1 <device-uuid> <channel>\n" (channel pthi, mng, lme, lms:16992
+// or lms:16993), and after "OK\n" the stream carries length-prefixed frames
 // of that MEI client or the raw bytes of that firmware port (the
-// activation contract).
+// activation contract). The LME client's frames are APF messages, sent by
+// either side unasked.
 
 // SimLinePrefix starts the line that opens a host-port channel.
 const SimLinePrefix = "AMTSIM/1"
@@ -28,11 +29,14 @@ const SimLinePrefix = "AMTSIM/1"
 func ParseSimLine(line string) (amt.UUID, wire.Channel, error) {
 	f := strings.Fields(line)
 	if len(f) != 3 || f[0] != SimLinePrefix || strings.Join(f, " ") != line {
-		return amt.UUID{}, "", fmt.Errorf("host port line %q: want %q", truncate(line), SimLinePrefix+" <device-uuid> pthi|mng|lms:16992|lms:16993")
+		return amt.UUID{}, "", fmt.Errorf("host port line %q: want %q", truncate(line), SimLinePrefix+" <device-uuid> pthi|mng|lme|lms:16992|lms:16993")
 	}
 	u, err := amt.ParseUUID(f[1])
 	if err != nil {
 		return amt.UUID{}, "", err
+	}
+	if f[2] == string(wire.ChannelLME) {
+		return u, wire.ChannelLME, nil
 	}
 	ch, err := wire.ParseChannel(f[2])
 	if err != nil {
@@ -131,6 +135,19 @@ func (f *Fleet) serveHostConn(c net.Conn) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if ch == wire.ChannelLME {
+		l, ok := d.(interface {
+			serveLME(context.Context, net.Conn) error
+		})
+		if !ok {
+			_ = wire.WriteAnswer(c, fmt.Errorf("device %s is a replayed capture, which has no LME client: use channel lms:16992 or lms:16993", u))
+			return
+		}
+		if wire.WriteAnswer(c, nil) == nil {
+			_ = l.serveLME(ctx, c)
+		}
+		return
+	}
 	if ch.Framed() {
 		call := d.hostCall
 		if ch == wire.ChannelManageability {

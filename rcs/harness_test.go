@@ -46,6 +46,9 @@ type env struct {
 	token  string
 	client *http.Client
 	tlsCfg *tls.Config
+	// withoutLMS gives agents hosts where no LMS runs: they reach the
+	// firmware ports with APF over the device's LME client.
+	withoutLMS bool
 }
 
 func newEnv(t testing.TB, edit func(*config.Config)) *env {
@@ -209,7 +212,7 @@ func (e *env) agentFor(sd *amtsim.Device, profile string, once bool, events func
 		Profile:     profile,
 		Hostname:    host,
 		FQDN:        host + "." + testSuffix,
-		Backend:     agent.OnDevice(host, sd),
+		Backend:     e.backend(host, sd),
 		TLS:         e.tlsCfg,
 		Events:      events,
 		Logger:      testLogger(),
@@ -221,6 +224,13 @@ func (e *env) agentFor(sd *amtsim.Device, profile string, once bool, events func
 		e.t.Fatal(err)
 	}
 	return a
+}
+
+func (e *env) backend(host string, sd *amtsim.Device) agent.Backend {
+	if e.withoutLMS {
+		return agent.OnDeviceWithoutLMS(host, sd)
+	}
+	return agent.OnDevice(host, sd)
 }
 
 // runOnce runs an agent until its first job ends.

@@ -18,6 +18,11 @@ const (
 	// ChannelManageability carries frames of the manageability MEI client
 	// (operational state, TLS enforcement), framed as PTHI is.
 	ChannelManageability Channel = "mng"
+	// ChannelLME carries frames of APF messages to and from the LME
+	// client, in both directions unasked. Only the simulator's host port
+	// offers it: an agent reaches the firmware ports through it when the
+	// simulated host has no LMS. It is not a relay channel.
+	ChannelLME Channel = "lme"
 )
 
 // maxLine bounds a channel or answer line: the longest legitimate one is a
