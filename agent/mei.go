@@ -169,6 +169,11 @@ type MEI struct {
 
 	lme  lmePath
 	path pathLog
+	// open connects to a firmware client (nil: the operating system's MEI
+	// device) and lmsAddr names where LMS answers for a firmware port (nil:
+	// LMSHost on the same port): the tests' fake MEI file and refusing port.
+	open    func(path string, client meiGUID) (meiFile, meiClientProperties, error)
+	lmsAddr func(port int) string
 }
 
 var _ Backend = (*MEI)(nil)
@@ -187,7 +192,7 @@ func (b *MEI) openClient(g meiGUID) (PTHI, error) {
 	if dev == "" {
 		dev = "/dev/mei0"
 	}
-	f, props, err := openMEI(dev, g)
+	f, props, err := b.openMEI(dev, g)
 	if err != nil {
 		return nil, err
 	}
@@ -199,11 +204,7 @@ func (b *MEI) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 	if _, err := wire.LMSChannel(port); err != nil {
 		return nil, err
 	}
-	host := b.LMSHost
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	c, err := b.Dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	c, err := b.Dialer.DialContext(ctx, "tcp", b.lmsAddress(port))
 	if err == nil {
 		b.path.say(b.Logger, b.Name(), pathLMS)
 		return c, nil
@@ -221,12 +222,30 @@ func (b *MEI) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 	return conn, nil
 }
 
+func (b *MEI) openMEI(path string, client meiGUID) (meiFile, meiClientProperties, error) {
+	if b.open != nil {
+		return b.open(path, client)
+	}
+	return openMEI(path, client)
+}
+
+func (b *MEI) lmsAddress(port int) string {
+	if b.lmsAddr != nil {
+		return b.lmsAddr(port)
+	}
+	host := b.LMSHost
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
 func (b *MEI) openLME(context.Context) (lme.Link, int, error) {
 	dev := b.Device
 	if dev == "" {
 		dev = "/dev/mei0"
 	}
-	f, props, err := openMEI(dev, meiClientLME)
+	f, props, err := b.openMEI(dev, meiClientLME)
 	if err != nil {
 		return nil, 0, err
 	}

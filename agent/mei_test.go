@@ -1,16 +1,25 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/amtrcs/amtrcs/agent/wire"
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/hostif"
+	"github.com/amtrcs/amtrcs/amtsim"
 )
 
 func TestMEIIoctlNumber(t *testing.T) {
@@ -154,5 +163,160 @@ func TestMEIBackendErrors(t *testing.T) {
 	}
 	if _, err := b.DialLMS(context.Background(), 22); err == nil {
 		t.Fatal("DialLMS accepted port 22")
+	}
+}
+
+// fakeLMEFile is an MEI file connected to a simulated device's LME client:
+// each write is one APF message to the firmware side, each read one message
+// from it, as the kernel hands them over.
+type fakeLMEFile struct {
+	c    net.Conn
+	msgs chan []byte
+}
+
+func newFakeLMEFile(c net.Conn) *fakeLMEFile {
+	f := &fakeLMEFile{c: c, msgs: make(chan []byte, 16)}
+	go func() {
+		defer close(f.msgs)
+		for {
+			m, err := wire.ReadFrame(c)
+			if err != nil {
+				return
+			}
+			f.msgs <- m
+		}
+	}()
+	return f
+}
+
+func (f *fakeLMEFile) Write(p []byte) (int, error) {
+	if err := wire.WriteFrame(f.c, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (f *fakeLMEFile) ReadTimeout(p []byte, d time.Duration) (int, error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case m, ok := <-f.msgs:
+		if !ok {
+			return 0, syscall.ENODEV
+		}
+		return copy(p, m), nil
+	case <-t.C:
+		return 0, errMEITimeout
+	}
+}
+
+func (f *fakeLMEFile) Close() error { return f.c.Close() }
+
+// meiOnDevice is an MEI backend whose /dev/mei0 is dev's: its LME client
+// speaks APF from the simulator's firmware side; lms is where LMS answers.
+func meiOnDevice(t *testing.T, dev *amtsim.Device, lms string, log *bytes.Buffer) (*MEI, *atomic.Int32) {
+	t.Helper()
+	var lmeOpens atomic.Int32
+	b := &MEI{
+		Logger: slog.New(slog.NewTextHandler(log, nil)),
+		open: func(path string, client meiGUID) (meiFile, meiClientProperties, error) {
+			if client != meiClientLME {
+				return nil, meiClientProperties{}, fmt.Errorf("client %X: this fake MEI file has the LME client only", client)
+			}
+			lmeOpens.Add(1)
+			return newFakeLMEFile(dev.LME()), meiClientProperties{MaxMessageLength: hostif.MaxMessage, ProtocolVersion: 1}, nil
+		},
+		lmsAddr: func(int) string { return lms },
+	}
+	return b, &lmeOpens
+}
+
+// wsmanAnswers sends an unauthenticated WS-MAN request over c and wants the
+// firmware's digest challenge back.
+func wsmanAnswers(t *testing.T, c net.Conn) {
+	t.Helper()
+	_, _ = io.WriteString(c, "POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("WS-MAN over the firmware port: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("WS-MAN over the firmware port: status %d, want 401 (the digest challenge)", resp.StatusCode)
+	}
+}
+
+// refusedAddr is a loopback port that was just closed: connecting is
+// refused, as on a host where no LMS runs.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestMEIDialLMSFallsBackToLME(t *testing.T) {
+	t.Parallel()
+	dev := newSimDevice(t, "16.1.25")
+	var log bytes.Buffer
+	b, lmeOpens := meiOnDevice(t, dev, refusedAddr(t), &log)
+	for i := range 2 {
+		c, err := b.DialLMS(context.Background(), 16992)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		wsmanAnswers(t, c)
+		c.Close()
+	}
+	if lmeOpens.Load() == 0 {
+		t.Fatal("the LME client was never opened: want APF over it when LMS refuses")
+	}
+	if got := log.String(); strings.Count(got, "firmware ports reached") != 1 || !strings.Contains(got, `path="APF over the MEI LME client (no LMS)"`) {
+		t.Errorf("log = %q, want one line naming the LME path", got)
+	}
+}
+
+func TestMEIDialLMSUsesLMS(t *testing.T) {
+	t.Parallel()
+	dev := newSimDevice(t, "16.1.25")
+	// LMS on loopback: each connection is the firmware port it was asked for.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				d, err := dev.DialLMS(context.Background(), 16992)
+				if err != nil {
+					c.Close()
+					return
+				}
+				pipe(c, d)
+			}()
+		}
+	}()
+	var log bytes.Buffer
+	b, lmeOpens := meiOnDevice(t, dev, ln.Addr().String(), &log)
+	c, err := b.DialLMS(context.Background(), 16992)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsmanAnswers(t, c)
+	c.Close()
+	if n := lmeOpens.Load(); n != 0 {
+		t.Errorf("the LME client was opened %d times with LMS listening: want LMS only", n)
+	}
+	if got := log.String(); !strings.Contains(got, "path=LMS") {
+		t.Errorf("log = %q, want the LMS path", got)
 	}
 }
