@@ -45,8 +45,6 @@ type InProcess struct {
 	// is nil the firmware ports are reached through it, as on a host
 	// without LMS.
 	LME func() net.Conn
-
-	lme lmePath
 }
 
 var _ Backend = (*InProcess)(nil)
@@ -103,7 +101,7 @@ func (b *InProcess) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 	if b.LME == nil {
 		return nil, fmt.Errorf("in-process backend %s has neither LMS nor an LME client: give it Dial or LME", b.Label)
 	}
-	return b.lme.dial(ctx, port, func(context.Context) (lme.Link, int, error) {
+	return dialLME(ctx, port, func(context.Context) (lme.Link, int, error) {
 		return lme.FramedLink(b.LME()), hostif.MaxMessage, nil
 	})
 }
@@ -131,7 +129,6 @@ type SimHostPort struct {
 	NoLMS  bool
 	Logger *slog.Logger
 
-	lme  lmePath
 	path pathLog
 }
 
@@ -166,7 +163,7 @@ func (b *SimHostPort) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 		return b.open(ctx, ch)
 	}
 	b.path.say(b.Logger, b.Name(), pathLME)
-	return b.lme.dial(ctx, port, func(ctx context.Context) (lme.Link, int, error) {
+	return dialLME(ctx, port, func(ctx context.Context) (lme.Link, int, error) {
 		c, err := b.open(ctx, wire.ChannelLME)
 		if err != nil {
 			return nil, 0, err

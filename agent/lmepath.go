@@ -16,38 +16,25 @@ import (
 // firmware sends both at once (rpc-go waits about 3 s per read).
 const lmeDialTimeout = 15 * time.Second
 
-// lmePath reaches the firmware ports with APF over the LME client: one
-// session per backend, shared by its channels, opened again after it ends.
-type lmePath struct {
-	mu   sync.Mutex
-	host *lme.Host
-}
-
-// dial opens a channel to port; open connects to the LME client and
-// returns its largest message, when no session runs.
-func (p *lmePath) dial(ctx context.Context, port int, open func(ctx context.Context) (lme.Link, int, error)) (net.Conn, error) {
-	p.mu.Lock()
-	if p.host == nil || p.host.Err() != nil {
-		link, maxMessage, err := open(ctx)
-		if err != nil {
-			p.mu.Unlock()
-			return nil, fmt.Errorf("LME client: %w", err)
-		}
-		h, err := lme.NewHost(link, maxMessage)
-		if err != nil {
-			p.mu.Unlock()
-			return nil, err
-		}
-		p.host = h
-	}
-	h := p.host
-	p.mu.Unlock()
+// dialLME opens a channel to port with APF over the LME client, on a
+// session of its own that ends with the channel: real firmware drops the
+// LME session on every channel close (rpc-go's LME engine; its RPS executor
+// sees the MEI connection torn down after a close), so no session is
+// shared. open connects to the LME client and returns its largest message.
+// Channels at once need the firmware to take more than one connection to
+// its LME client: the simulator does; for real firmware it is not known
+// (rpc-go never opens two), and a refused open says so in its error.
+func dialLME(ctx context.Context, port int, open func(ctx context.Context) (lme.Link, int, error)) (net.Conn, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, lmeDialTimeout)
 		defer cancel()
 	}
-	return h.Dial(ctx, port)
+	link, maxMessage, err := open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("LME client: %w", err)
+	}
+	return lme.DialSession(ctx, link, maxMessage, port)
 }
 
 // pathLog says once which way a backend reaches the firmware ports.

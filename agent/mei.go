@@ -167,7 +167,6 @@ type MEI struct {
 	Dialer  net.Dialer
 	Logger  *slog.Logger
 
-	lme  lmePath
 	path pathLog
 	// open connects to a firmware client (nil: the operating system's MEI
 	// device) and lmsAddr names where LMS answers for a firmware port (nil:
@@ -215,7 +214,7 @@ func (b *MEI) DialLMS(ctx context.Context, port int) (net.Conn, error) {
 	// Nothing listens: no LMS on this host. Speak APF to the firmware's
 	// LME client ourselves, as rpc-go does.
 	b.path.say(b.Logger, b.Name(), pathLME)
-	conn, lerr := b.lme.dial(ctx, port, b.openLME)
+	conn, lerr := dialLME(ctx, port, b.openLME)
 	if lerr != nil {
 		return nil, fmt.Errorf("firmware port %d: LMS refused (%v) and the LME path failed: %w: start the Intel LMS service (lms.service), or check that AMT is enabled in MEBx", port, err, lerr)
 	}

@@ -66,9 +66,13 @@ type Config struct {
 	// AMTDisabled starts the device with AMT's operational state off
 	// (ME 16.1 and later), as some PCs ship; the host may turn it on.
 	AMTDisabled bool
-	Rules       Rules
-	Identity    *IdentityCA // default DefaultIdentityCA()
-	Hello       HelloConfig
+	// LMEKeepsSession plays firmware whose LME client keeps an APF session
+	// across channel closes; by default the session ends with each channel,
+	// as rpc-go reports of real firmware (lme.Firmware.KeepSession).
+	LMEKeepsSession bool
+	Rules           Rules
+	Identity        *IdentityCA // default DefaultIdentityCA()
+	Hello           HelloConfig
 }
 
 // Event is one entry of a device's event log. Details never hold secrets.
@@ -183,6 +187,7 @@ type Device struct {
 	profile  amt.Profile
 	clock    Clock
 	identity *IdentityCA
+	lmeKeeps bool
 
 	mu sync.Mutex
 	st state
@@ -245,7 +250,7 @@ func New(cfg Config) (*Device, error) {
 	if cfg.Hello.Interval < 0 || cfg.Latency < 0 || cfg.FlashWriteLimit < 0 || cfg.FlashWrites < 0 {
 		return nil, fmt.Errorf("amtsim: negative hello interval, latency or flash write limit; want 0 or more")
 	}
-	d := &Device{uuid: cfg.UUID, version: cfg.Version, profile: p, clock: cfg.Clock, identity: cfg.Identity}
+	d := &Device{uuid: cfg.UUID, version: cfg.Version, profile: p, clock: cfg.Clock, identity: cfg.Identity, lmeKeeps: cfg.LMEKeepsSession}
 	host := cfg.Clock.Now()
 	d.st = state{
 		UUID: cfg.UUID, Version: cfg.Version, Realm: cfg.Realm,

@@ -21,9 +21,10 @@ func (d *Device) LME() net.Conn {
 // serveLME plays the LME client on c until c or ctx ends.
 func (d *Device) serveLME(ctx context.Context, c net.Conn) error {
 	return lme.ServeFirmware(ctx, lme.FramedLink(c), lme.Firmware{
-		UUID:  d.uuid,
-		Ports: d.lmePorts,
-		Dial:  d.DialLMS,
+		UUID:        d.uuid,
+		Ports:       d.lmePorts,
+		Dial:        d.DialLMS,
+		KeepSession: d.lmeKeeps,
 	})
 }
 

@@ -22,6 +22,14 @@ type Firmware struct {
 	Ports func() []uint32
 	// Dial connects a channel to one of the firmware's own ports.
 	Dial func(ctx context.Context, port int) (net.Conn, error)
+	// KeepSession plays firmware that keeps the session when a channel
+	// closes, as rpc-go's local transport assumes when it opens its next
+	// channel without a new handshake. By default the session ends with
+	// each channel's close, as rpc-go's LME engine says real firmware does
+	// ("the firmware drops the LME session on every CHANNEL_CLOSE") and its
+	// RPS executor sees ("AMT tears the connection down after a channel
+	// close").
+	KeepSession bool
 }
 
 // ServeFirmware plays the firmware side of APF on link until it ends: it
@@ -29,6 +37,9 @@ type Firmware struct {
 // its ports and connects the channels the host opens.
 func ServeFirmware(ctx context.Context, link Link, fw Firmware) error {
 	m := newMux(link, 0)
+	if !fw.KeepSession {
+		m.onClosed = m.endAfterQueued
+	}
 	stop := context.AfterFunc(ctx, func() { m.fail(fmt.Errorf("%w: %v", ErrSessionClosed, ctx.Err())) })
 	defer stop()
 	m.run(func(msg apf.Message) error {

@@ -30,7 +30,32 @@ type Host struct {
 // answers the firmware's service and forward requests. maxMessage is the
 // LME client's largest message (0: 4096).
 func NewHost(link Link, maxMessage int) (*Host, error) {
+	return newHost(link, maxMessage, false)
+}
+
+// DialSession opens a session on link for one channel to firmware port
+// and ends it when the channel closes: real firmware drops the session on
+// every channel close (rpc-go's LME engine handshakes again per request),
+// so a session outliving its channel is not one to open the next channel
+// on. Closing the returned conn ends the session and closes link.
+func DialSession(ctx context.Context, link Link, maxMessage, port int) (net.Conn, error) {
+	h, err := newHost(link, maxMessage, true)
+	if err != nil {
+		return nil, err
+	}
+	c, err := h.Dial(ctx, port)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func newHost(link Link, maxMessage int, oneChannel bool) (*Host, error) {
 	h := &Host{m: newMux(link, maxMessage), forwarded: map[uint32]bool{}, ready: make(chan struct{}), pending: map[uint32]chan apf.Message{}}
+	if oneChannel {
+		h.m.onClosed = h.m.endAfterQueued
+	}
 	// Version 1.0, trigger 9, as rpc-go's LME engine opens.
 	if err := link.Send(apf.ProtocolVersion{Major: 1, Minor: 0, TriggerReason: 9}.Marshal()); err != nil {
 		_ = link.Close()

@@ -60,6 +60,10 @@ type mux struct {
 
 	outq   [][]byte
 	outSig chan struct{}
+
+	// onClosed runs when a channel has been closed both ways; set before
+	// run starts.
+	onClosed func()
 }
 
 func newMux(link Link, maxMessage int) *mux {
@@ -86,6 +90,18 @@ func (m *mux) send(msg apf.Message) error {
 	return nil
 }
 
+// endAfterQueued ends the session once what is queued has been sent: a
+// session that ends with its channel still sends the channel's close.
+func (m *mux) endAfterQueued() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return
+	}
+	m.outq = append(m.outq, nil)
+	signal(m.outSig)
+}
+
 // write sends queued messages in order until the session ends.
 func (m *mux) write() {
 	for {
@@ -94,6 +110,10 @@ func (m *mux) write() {
 		m.outq = nil
 		m.mu.Unlock()
 		for _, b := range q {
+			if b == nil {
+				m.fail(fmt.Errorf("%w: it ended with its channel", ErrSessionClosed))
+				return
+			}
 			if err := m.link.Send(b); err != nil {
 				m.fail(fmt.Errorf("%w: send: %v", ErrSessionClosed, err))
 				return
@@ -165,6 +185,9 @@ func (m *mux) run(role func(apf.Message) error) {
 			m.mu.Unlock()
 			if c != nil {
 				c.remoteClose(false)
+				if m.onClosed != nil {
+					m.onClosed()
+				}
 			}
 		case apf.KeepAliveRequest:
 			_ = m.send(apf.KeepAliveReply(msg))
