@@ -29,6 +29,7 @@ type agentFlags struct {
 	state                      string
 	hostname, fqdn             string
 	once, debug                bool
+	noLMS                      bool
 }
 
 func newAgentCmd(a *app) *cobra.Command {
@@ -54,6 +55,7 @@ func newAgentCmd(a *app) *cobra.Command {
 	pf.StringVar(&f.meiDevice, "mei-device", "/dev/mei0", "MEI character device (backend mei)")
 	pf.StringVar(&f.sim, "sim", "", "simulator host port host:port (backend sim)")
 	pf.StringVar(&f.device, "device", "", "simulated device UUID (backend sim)")
+	pf.BoolVar(&f.noLMS, "no-lms", false, "play a PC without LMS: reach the firmware ports with APF over the device's LME client (backend sim; backend mei does this by itself when LMS refuses)")
 	pf.StringVar(&f.capture, "capture", "", "record every exchange with the firmware to this file (JSON lines, mode 0600, secrets blanked)")
 	cmd.AddCommand(newAgentInfoCmd(a, &f))
 	fl := cmd.Flags()
@@ -78,6 +80,9 @@ func (f *agentFlags) openBackend(a *app) (backend agent.Backend, state string, d
 	state = f.state
 	switch f.backend {
 	case "mei":
+		if f.noLMS {
+			return nil, "", nil, usageError(fmt.Errorf("--no-lms is for --backend sim: backend mei uses LMS on localhost when it answers and APF over the MEI LME client when it refuses"))
+		}
 		backend = &agent.MEI{Device: f.meiDevice}
 		if state == "" {
 			state = filepath.Join(a.dataDir, "agent-state.json")
@@ -90,7 +95,7 @@ func (f *agentFlags) openBackend(a *app) (backend agent.Backend, state string, d
 		if err != nil {
 			return nil, "", nil, usageError(err)
 		}
-		backend = &agent.SimHostPort{Addr: f.sim, Device: u.String()}
+		backend = &agent.SimHostPort{Addr: f.sim, Device: u.String(), NoLMS: f.noLMS}
 		if state == "" {
 			state = filepath.Join(a.dataDir, "agent-"+u.String()+".json")
 		}

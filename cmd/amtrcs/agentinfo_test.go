@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,6 +100,7 @@ func TestAgentInfoCapture(t *testing.T) {
 	}{
 		{[]string{"agent", "info", "--backend", "sim"}, "needs --sim"},
 		{[]string{"agent", "info", "--backend", "usb"}, "want mei or sim"},
+		{[]string{"agent", "info", "--no-lms"}, "--no-lms is for --backend sim"},
 		{[]string{"agent", "info", "--backend", "sim", "--sim", addr, "--device", d.ID().String(), "--capture", filepath.Join(path, "x")}, "--capture"},
 		{[]string{"sim", "--replay", path, "--devices", "2"}, "drop --devices"},
 		{[]string{"sim", "--replay", filepath.Join(t.TempDir(), "none.jsonl")}, "--replay"},
@@ -106,4 +111,36 @@ func TestAgentInfoCapture(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q, want %d and %q", tt.args, code, errOut, exitUsage, tt.want)
 		}
 	}
+}
+
+// `--no-lms` plays a PC without LMS through the simulator's host port:
+// `agent info` names the backend so, and the agent's backend reaches the
+// firmware port with APF over the host port's lme channel.
+func TestAgentNoLMSThroughTheHostPort(t *testing.T) {
+	d, err := amtsim.New(amtsim.Config{Version: amt.Version{Major: 16, Minor: 1, Build: 27}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := simHostPort(t, d)
+	code, out, errOut := runCLI(t, "agent", "info", "--backend", "sim", "--sim", addr, "--device", d.ID().String(), "--no-lms")
+	if code != exitOK || !strings.Contains(out, "without LMS") {
+		t.Fatalf("agent info --no-lms: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	f := agentFlags{backend: "sim", sim: addr, device: d.ID().String(), noLMS: true}
+	b, _, done, err := f.openBackend(&app{dataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	c, err := b.DialLMS(context.Background(), amtsim.PortHTTP)
+	if err != nil {
+		t.Fatalf("agent --backend sim --no-lms: DialLMS: %v", err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("WS-MAN over the lme channel: %v, %v; want the digest challenge", resp, err)
+	}
+	resp.Body.Close()
 }
