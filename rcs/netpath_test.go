@@ -24,16 +24,17 @@ import (
 )
 
 // zone is a DNS server on 127.0.0.1:0 that answers A queries from a map
-// the test fills.
+// the test fills, and for the names it fails with the rcode given.
 type zone struct {
-	mu   sync.Mutex
-	a    map[string]net.IP
-	addr string
+	mu    sync.Mutex
+	a     map[string]net.IP
+	fails map[string]int
+	addr  string
 }
 
 func startLiveZone(t *testing.T) *zone {
 	t.Helper()
-	z := &zone{a: map[string]net.IP{}}
+	z := &zone{a: map[string]net.IP{}, fails: map[string]int{}}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +48,11 @@ func startLiveZone(t *testing.T) *zone {
 		defer z.mu.Unlock()
 		found := false
 		for _, qq := range q.Question {
+			if rcode, ok := z.fails[strings.ToLower(qq.Name)]; ok {
+				m.Rcode = rcode
+				_ = w.WriteMsg(m)
+				return
+			}
 			ip, ok := z.a[strings.ToLower(qq.Name)]
 			if !ok {
 				continue
@@ -68,7 +74,18 @@ func startLiveZone(t *testing.T) *zone {
 
 func (z *zone) set(name string, ip net.IP) {
 	z.mu.Lock()
-	z.a[dns.Fqdn(strings.ToLower(name))] = ip
+	n := dns.Fqdn(strings.ToLower(name))
+	z.a[n] = ip
+	delete(z.fails, n)
+	z.mu.Unlock()
+}
+
+// fail makes the zone answer queries for name with rcode, such as
+// NXDOMAIN (the record was removed) or REFUSED (the server will not
+// answer for the zone).
+func (z *zone) fail(name string, rcode int) {
+	z.mu.Lock()
+	z.fails[dns.Fqdn(strings.ToLower(name))] = rcode
 	z.mu.Unlock()
 }
 
@@ -241,6 +258,72 @@ func TestNetworkPathWhenAgentDown(t *testing.T) {
 			for _, p := range d.Problems {
 				if strings.Contains(p.Detail, pw) {
 					t.Fatalf("a problem shows the admin password: %+v", p)
+				}
+			}
+		})
+	}
+}
+
+// TestNetworkPathLastAddress: when the AMT FQDN stops resolving (the
+// record was removed, or the DNS server refuses), the device is reached at
+// the address that last answered a probe; when nothing answers there
+// either, the job's error and the health report name the rule, the name
+// and the address tried, and the fix.
+func TestNetworkPathLastAddress(t *testing.T) {
+	n := newNetpathEnv(t)
+	for _, tt := range []struct {
+		name     string
+		rcode    int
+		hostname string
+		addr     string
+	}{
+		{"NXDOMAIN", dns.RcodeNameError, "pcgone", netpathFallback},
+		{"REFUSED", dns.RcodeRefused, "pcrefused", netpathSilent},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sd, fqdn := n.provision(t, "16.1.27", tt.hostname, tt.addr)
+			id := sd.ID().String()
+			n.z.set(fqdn, net.ParseIP(tt.addr))
+			// The probe of the health report records the address that
+			// answered.
+			n.reach(t, id, health.ReachNetworkOnly)
+			if d := n.waitDevice(id, func(d rcs.DeviceRecord) bool { return d.Address != "" }); d.Address != tt.addr {
+				t.Fatalf("last known address %q, want %q", d.Address, tt.addr)
+			}
+
+			n.z.fail(fqdn, tt.rcode)
+			sd.SetFirmwareTime(time.Now().Add(-5 * time.Minute))
+			if r := n.maintain(t, id, provisioning.TaskClockSync); r.Error != "" || r.LastOK.IsZero() || !r.Changed {
+				t.Fatalf("clock-sync at the last known address ended %+v, want done with a change", r)
+			}
+			if o := time.Until(sd.FirmwareTime()); o.Abs() > 2*time.Second {
+				t.Fatalf("the firmware clock is off by %s after the sync", o)
+			}
+			n.reach(t, id, health.ReachNetworkOnly)
+
+			sd.CloseNetwork()
+			r := n.maintain(t, id, provisioning.TaskClockSync)
+			wants := []string{provisioning.RuleNetworkPath + ":", "no agent connected", fqdn + " does not resolve", "on " + n.z.addr, tt.addr + ", the last address that answered", "port 16993", "fix: add an A record for " + fqdn, "start the agent"}
+			for _, want := range wants {
+				if !strings.Contains(r.Error, want) {
+					t.Errorf("job error %q lacks %q", r.Error, want)
+				}
+			}
+			if strings.Count(r.Error, "fix:") != 1 {
+				t.Errorf("job error %q: want one fix", r.Error)
+			}
+			d := n.reach(t, id, health.ReachNone)
+			for _, p := range d.Problems {
+				if p.Check != health.CheckReach {
+					continue
+				}
+				for _, want := range wants[2:5] {
+					if !strings.Contains(p.Detail, want) {
+						t.Errorf("reach problem %q lacks %q", p.Detail, want)
+					}
+				}
+				if pw := n.password(id); strings.Contains(r.Error, pw) || strings.Contains(p.Detail, pw) {
+					t.Fatal("the refusal shows the admin password")
 				}
 			}
 		})
