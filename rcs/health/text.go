@@ -46,6 +46,9 @@ func WriteText(w io.Writer, r Report) error {
 			fmt.Fprintln(w, line)
 		}
 	}
+	if !r.ReachProbed && len(r.Devices) > 0 {
+		fmt.Fprintln(w, "\n"+NotProbed)
+	}
 	_, err := fmt.Fprintf(w, "\n%d devices, %d failing\n", len(r.Devices), r.Failing)
 	return err
 }
