@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,21 +72,45 @@ func (s *Server) networkDevice(ctx context.Context, id string) (*provisioning.De
 	}
 	version, _ := amt.ParseVersion(rec.Version)
 	dev := provisioning.NetworkDevice(uuid, version, addr)
+	if rerr != nil {
+		dev.Dial = lastAddressDial(dev.Dial, fqdn, rerr, addr)
+	}
 	dev.Hostname, dev.OSFQDN = rec.Hostname, rec.FQDN
 	return dev, nil
+}
+
+// lastAddressDial is dial for a device reached at its last known address
+// because its name did not resolve: when nothing answers there either, the
+// refusal names both, so that the admin sees every way the server tried
+// and not only the last.
+func lastAddressDial(dial func(context.Context, int) (net.Conn, error), fqdn string, rerr error, addr netip.Addr) func(context.Context, int) (net.Conn, error) {
+	return func(ctx context.Context, port int) (net.Conn, error) {
+		c, err := dial(ctx, port)
+		if err == nil {
+			return c, nil
+		}
+		return nil, apiErr(http.StatusConflict, provisioning.RuleNetworkPath,
+			fmt.Sprintf("no agent connected; %s does not resolve (%v), and %s, the last address that answered, gives no answer on port %d (%v)", fqdn, rerr, addr, port, err),
+			"an address for "+fqdn+" where AMT answers on port "+strconv.Itoa(port),
+			"add an A record for "+fqdn+" in the DNS the RCS queries (the config's dns resolvers) if the PC moved, else check that the PC at "+addr.String()+" has power and a network link; or start the agent on the PC")
+	}
 }
 
 // resolveDevice4 resolves a device's AMT FQDN to one address.
 func (s *Server) resolveDevice4(ctx context.Context, fqdn string) (netip.Addr, error) {
 	r := net.DefaultResolver
+	var mu sync.Mutex
+	var asked []string
 	if rs := s.cfg.DNS.Resolvers; len(rs) > 0 {
-		var mu sync.Mutex
 		next := 0
 		r = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			// Each query goes to the next configured resolver.
 			mu.Lock()
 			addr := rs[next%len(rs)]
 			next++
+			if !slices.Contains(asked, addr) {
+				asked = append(asked, addr)
+			}
 			mu.Unlock()
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)
@@ -94,6 +120,14 @@ func (s *Server) resolveDevice4(ctx context.Context, fqdn string) (netip.Addr, e
 	defer cancel()
 	addrs, err := r.LookupNetIP(ctx, "ip", strings.TrimSuffix(fqdn, ".")+".")
 	if err != nil {
+		// The resolver names the system's server, which it did not ask
+		// when the config's resolvers are dialed instead.
+		var de *net.DNSError
+		mu.Lock()
+		if errors.As(err, &de) && len(asked) > 0 {
+			de.Server = strings.Join(asked, ", ")
+		}
+		mu.Unlock()
 		return netip.Addr{}, err
 	}
 	for _, a := range addrs {

@@ -9,10 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amtrcs/amtrcs/csr/csrtest"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs/health"
 	"github.com/amtrcs/amtrcs/store"
 )
+
+// Reports from the store are made at the fixed time the devices are seeded
+// around, so golden files do not age.
+func init() { reportClock = func() time.Time { return csrtest.Epoch } }
 
 // seedHealth writes two provisioned devices into a new data directory:
 // pc1 healthy, pc2 renamed in its OS with a TLS certificate near its end.
@@ -24,7 +29,7 @@ func seedHealth(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	now := time.Now()
+	now := reportClock()
 	err = st.Update(func(tx *store.Tx) error {
 		for _, d := range []struct{ id, os, amt string }{
 			{"11111111-1111-1111-1111-111111111111", "pc1.corp.example.com", "pc1.corp.example.com"},
@@ -83,6 +88,21 @@ func TestReportHealth(t *testing.T) {
 	}
 	if rep.Devices[0].TLSDaysLeft == nil || *rep.Devices[0].TLSDaysLeft > 12 {
 		t.Fatalf("TLS days left %v, want 11 or 12", rep.Devices[0].TLSDaysLeft)
+	}
+}
+
+// TestReportHealthGolden: the report an admin reads from the store, which
+// probes nothing and says so.
+func TestReportHealthGolden(t *testing.T) {
+	code, out, errOut := runCLI(t, "report", "health", "--data-dir", seedHealth(t))
+	if code != exitVerdict {
+		t.Fatalf("exit %d, want %d (a failing device); stderr %s", code, exitVerdict, errOut)
+	}
+	golden(t, "report-health-store.golden", out)
+	code, out, _ = runCLI(t, "report", "health", "--json", "--data-dir", seedHealth(t))
+	var rep health.Report
+	if code != exitVerdict || json.Unmarshal([]byte(out), &rep) != nil || rep.ReachProbed {
+		t.Fatalf("--json: exit %d, reach_probed %v; want %d and false", code, rep.ReachProbed, exitVerdict)
 	}
 }
 

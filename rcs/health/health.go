@@ -73,6 +73,11 @@ const (
 	ReachNone = "AMT does not answer"
 )
 
+// NotProbed is what a report built from the store alone says of reach: it
+// asked no device, so a device whose OS and agent are down and one whose
+// AMT is silent look the same.
+const NotProbed = "reach: not probed; this report read the store and asked no device. Ask the running server, which probes each device's port 16993: amtrcs report health --server URL"
+
 // Reach is what a probe of a device's network path found.
 type Reach struct {
 	State   string `json:"state"`
@@ -147,6 +152,10 @@ type Report struct {
 	Devices           []DeviceHealth            `json:"devices"`
 	Failing           int                       `json:"failing"`
 	ProvisioningCerts []provisioning.CertExpiry `json:"provisioning_certificates"`
+	// ReachProbed says whether the network paths were probed; false when
+	// the report was built from the store alone, which says nothing of
+	// whether AMT answers now.
+	ReachProbed bool `json:"reach_probed"`
 }
 
 // Statuses.
@@ -157,7 +166,7 @@ const (
 
 // Build judges in at now by p.
 func Build(in Input, now time.Time, p Policy) Report {
-	rep := Report{Generated: now, Devices: []DeviceHealth{}, ProvisioningCerts: []provisioning.CertExpiry{}}
+	rep := Report{Generated: now, Devices: []DeviceHealth{}, ProvisioningCerts: []provisioning.CertExpiry{}, ReachProbed: in.Reach != nil}
 	devs := map[string]*DeviceInfo{}
 	sessions := map[string]provisioning.Session{}
 	states := map[string]provisioning.DeviceState{}

@@ -2,6 +2,9 @@ package health
 
 import (
 	"bytes"
+	"flag"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -175,6 +178,60 @@ func TestLoadAndText(t *testing.T) {
 	}
 	if strings.Index(out, "pc2-new") > strings.Index(out, "pc1.corp") {
 		t.Errorf("the failing device is not first:\n%s", out)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// TestTextReachGolden: the text an admin reads from a report whose probes
+// found each reach state, and from one that probed nothing.
+func TestTextReachGolden(t *testing.T) {
+	p := PolicyFrom(config.DefaultMaintenance())
+	var in Input
+	reach := map[string]Reach{}
+	for i, r := range []*Reach{
+		{State: ReachAgent},
+		{State: ReachNetworkOnly, Address: "10.0.0.2"},
+		{State: ReachNone, Address: "10.0.0.3", Detail: "dial tcp 10.0.0.3:16993: connect: connection refused"},
+		nil, // no certificate from the internal CA: no network path, not probed
+	} {
+		id := fmt.Sprintf("%d%d%d%d%d%d%d%d-0000-0000-0000-000000000000", i, i, i, i, i, i, i, i)
+		d, s, st := healthy(id, fmt.Sprintf("pc%d.corp.example.com", i))
+		if r != nil {
+			reach[id] = *r
+		} else {
+			st.TLS = nil
+		}
+		in.Devices, in.Sessions, in.States = append(in.Devices, d), append(in.Sessions, s), append(in.States, st)
+	}
+	for _, tt := range []struct {
+		file  string
+		reach map[string]Reach
+	}{
+		{"text-reach-probed.golden", reach},
+		{"text-reach-not-probed.golden", nil},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			in := in
+			in.Reach = tt.reach
+			var b bytes.Buffer
+			if err := WriteText(&b, Build(in, now, p)); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", tt.file)
+			if *update {
+				if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
+			}
+			if b.String() != string(want) {
+				t.Errorf("output differs from %s (rerun with -update if the change is intended):\n%s", path, b.String())
+			}
+		})
 	}
 }
 

@@ -13,10 +13,10 @@ import (
 // that fixes it, then the provisioning certificates.
 func WriteText(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "STATUS\tDEVICE\tLAST CONTACT\tAMT FQDN\tOS FQDN\tTLS DAYS\tCLOCK DRIFT\tPASSWORD AGE\n")
+	fmt.Fprintf(tw, "STATUS\tDEVICE\tLAST CONTACT\tAMT FQDN\tOS FQDN\tTLS DAYS\tCLOCK DRIFT\tPASSWORD AGE\tREACH\n")
 	for _, d := range r.Devices {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Status, d.Name, ago(d.LastContact, r.Generated),
-			dash(d.AMTFQDN), dash(d.OSFQDN), intOrDash(d.TLSDaysLeft), drift(d.ClockDriftSeconds), days(d.PasswordAgeDays))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Status, d.Name, ago(d.LastContact, r.Generated),
+			dash(d.AMTFQDN), dash(d.OSFQDN), intOrDash(d.TLSDaysLeft), drift(d.ClockDriftSeconds), days(d.PasswordAgeDays), reach(r, d))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -46,8 +46,24 @@ func WriteText(w io.Writer, r Report) error {
 			fmt.Fprintln(w, line)
 		}
 	}
+	if !r.ReachProbed && len(r.Devices) > 0 {
+		fmt.Fprintln(w, "\n"+NotProbed)
+	}
 	_, err := fmt.Fprintf(w, "\n%d devices, %d failing\n", len(r.Devices), r.Failing)
 	return err
+}
+
+// reach is the REACH column: the probe's state, "not probed" for a device
+// with a certificate from the internal CA in a report that probed nothing,
+// else "-" (a device with no network path is not probed).
+func reach(r Report, d DeviceHealth) string {
+	switch {
+	case d.Reach != "":
+		return d.Reach
+	case !r.ReachProbed && d.TLSDaysLeft != nil:
+		return "not probed"
+	}
+	return "-"
 }
 
 func dash(s string) string {
