@@ -227,6 +227,21 @@ func MatchCertificate(cert *x509.Certificate, deviceSuffix string, v amt.Version
 	return out
 }
 
+// Refusal is the verdict's refusal part in the one shape every refusal
+// of amtrcs takes (rule "domain suffix", what the rule saw, the name it
+// wants, the fix), or nil on a match. Reason and Fix stay on the verdict
+// for the reports that show a match and a mismatch alike.
+func (r Result) Refusal() *amt.RuleError {
+	if r.Match {
+		return nil
+	}
+	want := "a certificate name that covers the device suffix"
+	if r.DeviceSuffix != "" {
+		want += " " + r.DeviceSuffix
+	}
+	return &amt.RuleError{Rule: amt.RuleSuffix, Seen: r.Reason, Want: want, Fix: r.Fix}
+}
+
 func (r Result) displayName(raw string) string {
 	if r.Name != "" {
 		return r.Name
