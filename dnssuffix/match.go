@@ -189,7 +189,7 @@ func MatchCertificate(cert *x509.Certificate, deviceSuffix string, v amt.Version
 	base := Result{Rule: RuleInvalidName, AMTVersion: v.String()}
 	d, err := ValidateName(deviceSuffix)
 	if err != nil {
-		return invalidResult(base, "device suffix", err)
+		return invalidResult(base, "device suffix", deviceSuffix, err)
 	}
 	base.DeviceSuffix = d
 	if cert == nil {
@@ -249,12 +249,13 @@ func (r Result) displayName(raw string) string {
 	return fmt.Sprintf("%q", raw)
 }
 
-func invalidResult(r Result, what string, err error) Result {
+func invalidResult(r Result, what, name string, err error) Result {
 	r.Rule = RuleInvalidName
 	r.Match = false
-	if ne, ok := err.(*NameError); ok {
-		r.Reason = fmt.Sprintf("%s %q is not a DNS name the suffix rule can compare: %s", what, ne.Name, ne.Problem)
-		r.Fix = ne.Fix
+	if problem, ok := NameProblem(err, name); ok {
+		re, _ := amt.AsRefusal(err)
+		r.Reason = fmt.Sprintf("%s %q is not a DNS name the suffix rule can compare: %s", what, name, problem)
+		r.Fix = re.Fix
 		return r
 	}
 	r.Reason = fmt.Sprintf("%s: %v", what, err)
@@ -269,7 +270,7 @@ func match(source, certName, deviceSuffix string, v amt.Version) (Result, string
 	r := Result{Source: source, AMTVersion: v.String()}
 	name, wildcard, err := parseCertName(certName)
 	if err != nil {
-		r = invalidResult(r, "certificate name", err)
+		r = invalidResult(r, "certificate name", certName, err)
 		return r, r.Reason
 	}
 	r.Name = name
@@ -278,7 +279,7 @@ func match(source, certName, deviceSuffix string, v amt.Version) (Result, string
 	}
 	d, err := ValidateName(deviceSuffix)
 	if err != nil {
-		r = invalidResult(r, "device suffix", err)
+		r = invalidResult(r, "device suffix", deviceSuffix, err)
 		return r, r.Reason
 	}
 	r.DeviceSuffix = d
