@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/dnssuffix"
 )
 
@@ -28,12 +28,12 @@ func normalizeName(s string) string {
 // CLI, the API or the preflight.
 func dnsNameProblem(s string) string {
 	_, err := dnssuffix.ValidateName(s)
-	var ne *dnssuffix.NameError
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.As(err, &ne):
-		return ne.Problem + " (" + ne.Fix + ")"
+	}
+	if problem, ok := dnssuffix.NameProblem(err, s); ok {
+		r, _ := amt.AsRefusal(err)
+		return problem + " (" + r.Fix + ")"
 	}
 	return err.Error()
 }

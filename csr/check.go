@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -319,13 +318,9 @@ func judgeVersion(chain []*x509.Certificate, root *x509.Certificate, v amt.Versi
 		vd.Reasons = append(vd.Reasons, rs)
 	}
 	for _, s := range opts.Suffixes {
-		res := dnssuffix.MatchCertificate(chain[0], s, v)
-		if !res.Match {
+		if re := dnssuffix.MatchCertificate(chain[0], s, v).Refusal(); re != nil {
 			suffixFail[s] = append(suffixFail[s], p.Name)
-			vd.Reasons = append(vd.Reasons, amt.RuleError{Rule: amt.RuleSuffix,
-				Seen: res.Reason,
-				Want: fmt.Sprintf("a certificate name that covers the device suffix %s", s),
-				Fix:  res.Fix})
+			vd.Reasons = append(vd.Reasons, *re)
 		}
 	}
 	vd.Usable = len(vd.Reasons) == 0
@@ -364,9 +359,8 @@ func rootReasons(root *x509.Certificate, v amt.Version, custom []amt.RootHash) [
 // reasonFromRule finds the amt.RuleError inside err, or makes one of rule
 // and err's text.
 func reasonFromRule(rule string, err error) amt.RuleError {
-	var re *amt.RuleError
-	if errors.As(err, &re) {
-		return *re
+	if re, ok := amt.AsRefusal(err); ok {
+		return re
 	}
-	return amt.RuleError{Rule: rule, Seen: err.Error()}
+	return amt.RuleError{Rule: rule, Seen: err.Error(), Err: err}
 }

@@ -77,16 +77,23 @@ func (e *CoverageError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Unwrap gives every reason to errors.As and amt.AsRefusal.
+func (e *CoverageError) Unwrap() []error {
+	errs := make([]error, len(e.Reasons))
+	for i, r := range e.Reasons {
+		errs[i] = r
+	}
+	return errs
+}
+
 // CheckCoverage refuses a certificate name that does not cover each device
 // suffix under every AMT profile, with dnssuffix's reason and fix.
 func CheckCoverage(name string, suffixes []string) error {
 	var reasons []amt.RuleError
 	for _, s := range suffixes {
 		for _, p := range amt.Profiles() {
-			res := dnssuffix.Match(name, s, p.Version)
-			if !res.Match {
-				reasons = append(reasons, amt.RuleError{Rule: amt.RuleSuffix, Seen: res.Reason,
-					Want: "a certificate name that covers the device suffix " + s, Fix: res.Fix})
+			if re := dnssuffix.Match(name, s, p.Version).Refusal(); re != nil {
+				reasons = append(reasons, *re)
 				break
 			}
 		}

@@ -189,7 +189,7 @@ func MatchCertificate(cert *x509.Certificate, deviceSuffix string, v amt.Version
 	base := Result{Rule: RuleInvalidName, AMTVersion: v.String()}
 	d, err := ValidateName(deviceSuffix)
 	if err != nil {
-		return invalidResult(base, "device suffix", err)
+		return invalidResult(base, "device suffix", deviceSuffix, err)
 	}
 	base.DeviceSuffix = d
 	if cert == nil {
@@ -227,6 +227,21 @@ func MatchCertificate(cert *x509.Certificate, deviceSuffix string, v amt.Version
 	return out
 }
 
+// Refusal is the verdict's refusal part in the one shape every refusal
+// of amtrcs takes (rule "domain suffix", what the rule saw, the name it
+// wants, the fix), or nil on a match. Reason and Fix stay on the verdict
+// for the reports that show a match and a mismatch alike.
+func (r Result) Refusal() *amt.RuleError {
+	if r.Match {
+		return nil
+	}
+	want := "a certificate name that covers the device suffix"
+	if r.DeviceSuffix != "" {
+		want += " " + r.DeviceSuffix
+	}
+	return &amt.RuleError{Rule: amt.RuleSuffix, Seen: r.Reason, Want: want, Fix: r.Fix}
+}
+
 func (r Result) displayName(raw string) string {
 	if r.Name != "" {
 		return r.Name
@@ -234,12 +249,13 @@ func (r Result) displayName(raw string) string {
 	return fmt.Sprintf("%q", raw)
 }
 
-func invalidResult(r Result, what string, err error) Result {
+func invalidResult(r Result, what, name string, err error) Result {
 	r.Rule = RuleInvalidName
 	r.Match = false
-	if ne, ok := err.(*NameError); ok {
-		r.Reason = fmt.Sprintf("%s %q is not a DNS name the suffix rule can compare: %s", what, ne.Name, ne.Problem)
-		r.Fix = ne.Fix
+	if problem, ok := NameProblem(err, name); ok {
+		re, _ := amt.AsRefusal(err)
+		r.Reason = fmt.Sprintf("%s %q is not a DNS name the suffix rule can compare: %s", what, name, problem)
+		r.Fix = re.Fix
 		return r
 	}
 	r.Reason = fmt.Sprintf("%s: %v", what, err)
@@ -254,7 +270,7 @@ func match(source, certName, deviceSuffix string, v amt.Version) (Result, string
 	r := Result{Source: source, AMTVersion: v.String()}
 	name, wildcard, err := parseCertName(certName)
 	if err != nil {
-		r = invalidResult(r, "certificate name", err)
+		r = invalidResult(r, "certificate name", certName, err)
 		return r, r.Reason
 	}
 	r.Name = name
@@ -263,7 +279,7 @@ func match(source, certName, deviceSuffix string, v amt.Version) (Result, string
 	}
 	d, err := ValidateName(deviceSuffix)
 	if err != nil {
-		r = invalidResult(r, "device suffix", err)
+		r = invalidResult(r, "device suffix", deviceSuffix, err)
 		return r, r.Reason
 	}
 	r.DeviceSuffix = d

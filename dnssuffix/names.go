@@ -2,9 +2,11 @@ package dnssuffix
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"golang.org/x/net/idna"
 )
 
@@ -15,17 +17,27 @@ const (
 	maxNameLen  = 253
 )
 
-// NameError is the refusal of a DNS name a user gave: it carries the value
-// seen, what is wrong with it, and how to write it instead, so that every
+// RuleDNSName is the rule of a refused DNS name: the refusal (an
+// *amt.RuleError, the one shape) sees the name as given with what is wrong
+// with it, wants nameWant, and says how to write it instead, so that every
 // caller (CLI, API, config, preflight) shows the same one-line message.
-type NameError struct {
-	Name    string // the value as given
-	Problem string // what is wrong, naming the offending part
-	Fix     string // how to write it instead
+const RuleDNSName = "DNS name"
+
+const nameWant = "a DNS name such as corp.example.com (ASCII letters, digits, inner hyphens; labels of 1 to 63, 253 in all)"
+
+func nameRefusal(name, problem, fix string) *amt.RuleError {
+	return &amt.RuleError{Rule: RuleDNSName, Seen: strconv.Quote(name) + ": " + problem, Want: nameWant, Fix: fix}
 }
 
-func (e *NameError) Error() string {
-	return fmt.Sprintf("DNS name %q: %s; %s", e.Name, e.Problem, e.Fix)
+// NameProblem is what a refusal of ValidateName or ValidateCertName says
+// is wrong with name, without the name, for callers that name it
+// themselves ("domain corp suffix ...: it starts with a dot").
+func NameProblem(err error, name string) (string, bool) {
+	r, ok := amt.AsRefusal(err)
+	if !ok || r.Rule != RuleDNSName {
+		return "", false
+	}
+	return strings.TrimPrefix(r.Seen, strconv.Quote(name)+": "), true
 }
 
 // ValidateName checks a DNS name taken from a user (a device suffix, a host
@@ -38,7 +50,7 @@ func (e *NameError) Error() string {
 // and IP addresses.
 func ValidateName(s string) (string, error) {
 	fail := func(problem, fix string) (string, error) {
-		return "", &NameError{Name: s, Problem: problem, Fix: fix}
+		return "", nameRefusal(s, problem, fix)
 	}
 	if s == "" {
 		return fail("the name is empty", "give a name such as corp.example.com")
@@ -135,8 +147,8 @@ func parseCertName(s string) (name string, wildcard bool, err error) {
 	rest, wildcard := strings.CutPrefix(s, "*.")
 	n, err := ValidateName(rest)
 	if err != nil {
-		if ne, ok := err.(*NameError); ok {
-			ne.Name = s
+		if r, ok := err.(*amt.RuleError); ok {
+			r.Seen = strconv.Quote(s) + strings.TrimPrefix(r.Seen, strconv.Quote(rest))
 		}
 		return "", false, err
 	}
@@ -145,8 +157,8 @@ func parseCertName(s string) (name string, wildcard bool, err error) {
 		if wildcard {
 			what = "a wildcard over a bare top-level domain"
 		}
-		return "", false, &NameError{Name: s, Problem: "it is " + what + ", which no CA issues and which the suffix rule cannot cut to a domain",
-			Fix: "give the certificate's full name, such as " + exampleUnder(n)}
+		return "", false, nameRefusal(s, "it is "+what+", which no CA issues and which the suffix rule cannot cut to a domain",
+			"give the certificate's full name, such as "+exampleUnder(n))
 	}
 	return n, wildcard, nil
 }

@@ -116,7 +116,7 @@ func TestPlanErrors(t *testing.T) {
 		want     string
 	}{
 		"no suffix":       {want: "no device suffix given"},
-		"bad suffix":      {suffixes: []string{"ok.example.com", "bad..example.com"}, want: `device suffix 2: DNS name "bad..example.com": label 2 is empty`},
+		"bad suffix":      {suffixes: []string{"ok.example.com", "bad..example.com"}, want: `device suffix 2: DNS name: "bad..example.com": label 2 is empty`},
 		"dotted host":     {suffixes: []string{"example.com"}, host: "rcs.corp", want: `host label "rcs.corp" has several labels; want one label such as rcs`},
 		"underscore host": {suffixes: []string{"example.com"}, host: "rcs_1", want: "underscore"},
 	}
@@ -126,8 +126,8 @@ func TestPlanErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want ~%q", name, err, tc.want)
 		}
 	}
-	if _, err := Plan([]string{"a b.com"}, "", v); !errors.As(err, new(*NameError)) {
-		t.Errorf("a bad suffix should wrap a *NameError, got %v", err)
+	if _, err := Plan([]string{"a b.com"}, "", v); !errors.As(err, new(*amt.RuleError)) {
+		t.Errorf("a bad suffix should wrap the name's refusal, got %v", err)
 	}
 }
 

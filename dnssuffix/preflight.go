@@ -9,7 +9,6 @@ package dnssuffix
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -222,11 +221,10 @@ func normalize(in PreflightInput) preflight {
 	return p
 }
 
-// nameFix is the fix a NameError carries, else the fallback.
+// nameFix is the fix a refusal of a name carries, else the fallback.
 func nameFix(err error, fallback string) string {
-	var ne *NameError
-	if errors.As(err, &ne) && ne.Fix != "" {
-		return ne.Fix
+	if r, ok := amt.AsRefusal(err); ok && r.Fix != "" {
+		return r.Fix
 	}
 	return fallback
 }

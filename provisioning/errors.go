@@ -40,6 +40,16 @@ func (e *PreflightError) Error() string {
 	return fmt.Sprintf("preflight of device %s refused (%d reasons): %s", e.Device, len(e.Reasons), strings.Join(parts, " | "))
 }
 
+// Unwrap gives every reason to errors.As and amt.AsRefusal, the first
+// first, so that a preflight refusal reaches a user in the one shape.
+func (e *PreflightError) Unwrap() []error {
+	errs := make([]error, len(e.Reasons))
+	for i, r := range e.Reasons {
+		errs[i] = r
+	}
+	return errs
+}
+
 // Has reports whether one of the reasons is about rule.
 func (e *PreflightError) Has(rule string) bool {
 	for _, r := range e.Reasons {
@@ -73,3 +83,6 @@ type StateError struct {
 }
 
 func (e *StateError) Error() string { return fmt.Sprintf("device %s: %s", e.Device, e.Reason.Error()) }
+
+// Unwrap gives the reason to errors.As and amt.AsRefusal.
+func (e *StateError) Unwrap() error { return e.Reason }

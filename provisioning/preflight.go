@@ -352,13 +352,8 @@ func reasonsOf(err error) []Reason {
 		}
 		return out
 	}
-	var r Reason
-	if errors.As(err, &r) {
+	if r, ok := amt.AsRefusal(err); ok {
 		return []Reason{r}
 	}
-	var re *amt.RuleError
-	if errors.As(err, &re) {
-		return []Reason{*re}
-	}
-	return []Reason{{Rule: "error", Seen: err.Error()}}
+	return []Reason{{Rule: "error", Seen: err.Error(), Err: err}}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/dnssuffix"
@@ -44,10 +45,9 @@ func (s *Server) validateDomain(tx *store.Tx, d *Domain) error {
 	for i, sfx := range d.Suffixes {
 		n, err := dnssuffix.ValidateName(sfx)
 		if err != nil {
-			var ne *dnssuffix.NameError
 			fix := "write the suffix as DHCP option 15 gives it"
-			if errors.As(err, &ne) {
-				fix = ne.Fix
+			if r, ok := amt.AsRefusal(err); ok {
+				fix = r.Fix
 			}
 			return apiErr(http.StatusBadRequest, "domain suffix", fmt.Sprintf("%q", sfx), "a DNS name such as corp.example.com", fix)
 		}

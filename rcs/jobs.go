@@ -158,7 +158,8 @@ func (r *jobRunner) idle(device string) error {
 }
 
 func busyErr(device, job string) error {
-	return &APIError{Status: http.StatusConflict, Message: fmt.Sprintf("device %s has job %s running", device, job), Rule: "one job per device", Seen: "job " + job + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + job}
+	return &APIError{Status: http.StatusConflict, Message: fmt.Sprintf("device %s has job %s running", device, job),
+		RuleError: amt.RuleError{Rule: "one job per device", Seen: "job " + job + " running", Want: "no running job", Fix: "wait for it: GET /api/v1/jobs/" + job}}
 }
 
 // busy says whether a job runs on the device.
@@ -257,7 +258,7 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 	if err != nil {
 		j.Status = JobFailed
 		j.Error = err.Error()
-		if rs, ok := reasonOf(err); ok {
+		if rs, ok := amt.AsRefusal(err); ok {
 			j.Rule, j.Fix = rs.Rule, rs.Fix
 		}
 		ev.Kind, ev.Error, ev.Fix = wire.EventFailed, j.Error, j.Fix

@@ -42,9 +42,9 @@ func (s *Server) reachDevice(ctx context.Context, id string) (*provisioning.Devi
 func (s *Server) networkDevice(ctx context.Context, id string) (*provisioning.Device, error) {
 	fqdn, ok := s.eng.HasNetworkPath(id)
 	if !ok {
-		var r amt.RuleError
-		errors.As(provisioning.NoNetworkPath(id), &r)
-		return nil, apiErr(http.StatusConflict, r.Rule, "no agent connected, and "+r.Seen, r.Want, r.Fix)
+		r, _ := amt.AsRefusal(provisioning.NoNetworkPath(id))
+		r.Seen = "no agent connected, and " + r.Seen
+		return nil, refuse(http.StatusConflict, r)
 	}
 	uuid, err := amt.ParseUUID(id)
 	if err != nil {

@@ -413,8 +413,7 @@ func newCertExportCmd(a *app) *cobra.Command {
 			defer done()
 			data, err := w.Export(args[0], f, pw)
 			if err != nil {
-				var rsn amt.RuleError
-				if errors.As(err, &rsn) {
+				if _, ok := amt.AsRefusal(err); ok {
 					return usageError(err)
 				}
 				return workshopError(err)

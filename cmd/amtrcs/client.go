@@ -98,11 +98,7 @@ type apiRefusal struct {
 }
 
 func (e *apiRefusal) Error() string {
-	msg := fmt.Sprintf("server answered %d: %s", e.Status, e.Body.Message)
-	if e.Body.Fix != "" {
-		msg += "; fix: " + e.Body.Fix
-	}
-	return msg
+	return fmt.Sprintf("server answered %d: %s", e.Status, e.Body.Error())
 }
 
 // do calls the API; out receives the JSON answer. A refusal is an
