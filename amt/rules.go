@@ -2,6 +2,7 @@ package amt
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 )
 
@@ -66,7 +67,9 @@ func AsRefusal(err error) (RuleError, bool) {
 	if !errors.As(err, &r) {
 		return RuleError{}, false
 	}
-	if p, ok := r.(*RuleError); ok && p == nil {
+	// A typed nil in the chain (a nil *RuleError or *APIError) holds no
+	// refusal: asking it for one would panic.
+	if v := reflect.ValueOf(r); v.Kind() == reflect.Pointer && v.IsNil() {
 		return RuleError{}, false
 	}
 	return r.refusal(), true

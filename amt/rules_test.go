@@ -31,3 +31,19 @@ func TestRuleErrorLine(t *testing.T) {
 		t.Errorf("a wrapped pointer is not found as a *RuleError")
 	}
 }
+
+// A typed nil in an error chain holds no refusal; asking must not panic.
+func TestAsRefusalTypedNil(t *testing.T) {
+	var p *RuleError
+	if _, ok := AsRefusal(p); ok {
+		t.Error("a nil *RuleError was taken for a refusal")
+	}
+	type wrapper struct{ RuleError }
+	var w *wrapper
+	if _, ok := AsRefusal(fmt.Errorf("wrapped: %w", w)); ok {
+		t.Error("a nil embedding pointer was taken for a refusal")
+	}
+	if r, ok := AsRefusal(fmt.Errorf("x: %w", RuleError{Rule: "r", Seen: "s"})); !ok || r.Rule != "r" {
+		t.Errorf("AsRefusal = %+v, %v", r, ok)
+	}
+}
