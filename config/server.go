@@ -19,6 +19,10 @@ type Server struct {
 	// Hello is the legacy hello listener (HOST:PORT, devices send to port
 	// 9971); empty means off.
 	Hello string
+	// Metrics is a separate listener for Prometheus's /metrics, plain
+	// HTTP without authentication (HOST:PORT); empty means /metrics is
+	// served only on the API listener, to admins.
+	Metrics string
 	// AdvertiseAddresses are the RCS's own names and IP addresses, as
 	// devices and agents reach it; DNS checks expect ProvisionServer.<suffix>
 	// to resolve to one of them.
@@ -61,6 +65,8 @@ type serverRaw struct {
 	AgentGatewayRange hcl.Range      `hcl:"agent_gateway,attr_value_range"`
 	Hello             *string        `hcl:"hello,optional"`
 	HelloRange        hcl.Range      `hcl:"hello,attr_value_range"`
+	Metrics           *string        `hcl:"metrics,optional"`
+	MetricsRange      hcl.Range      `hcl:"metrics,attr_value_range"`
 	Advertise         hcl.Expression `hcl:"advertise_addresses,optional"`
 
 	AuditMaxAge                *string   `hcl:"audit_max_age,optional"`
@@ -87,6 +93,7 @@ func (b *builder) server(raw *serverRaw, s *Server) {
 			b.warnf(raw.HelloRange, "Hello listener on an unusual port", "server.hello = %q: devices send hello messages to port %s, not %s; fix: listen on :%s, or forward port %s to this one", *raw.Hello, HelloPort, port, HelloPort, HelloPort)
 		}
 	}
+	b.listen(raw.Metrics, raw.MetricsRange, "server.metrics", "127.0.0.1:9464", true, &s.Metrics)
 	s.TLSCert = b.path(raw.TLSCert, raw.TLSCertRange, "server.tls_cert")
 	s.TLSKey = b.path(raw.TLSKey, raw.TLSKeyRange, "server.tls_key")
 	switch {

@@ -45,6 +45,12 @@ server {
   # messages to TCP port 9971. Default "" (off).
   hello = "0.0.0.0:9971"
 
+  # Prometheus metrics: /metrics is always served on the API listener to
+  # admins (admin token or client certificate). metrics opens a separate
+  # plain-HTTP listener for it without authentication: bind it to loopback
+  # or a management network. Default "" (API listener only).
+  metrics = "127.0.0.1:9464"
+
   # The RCS's own DNS names and IP addresses as devices reach it. The DNS
   # checks expect ProvisionServer.<suffix> to resolve to one of them.
   # Default [].

@@ -121,6 +121,13 @@ func (p Phase) String() string {
 // killed process does. It exists for fault-injection tests.
 type StepHook func(path Path, step string, phase Phase) error
 
+// StepObserver is told, after each step of a path, how long its calls to
+// the device took and how it ended (OutcomeSuccess or OutcomeFailure from
+// store). It runs on the session's goroutine, so it must be quick.
+type StepObserver interface {
+	ObserveStep(path Path, step, outcome string, took time.Duration)
+}
+
 // legacyDialTimeout bounds the connection to a legacy device's port 16993:
 // a device that sent a hello answers on its own network at once.
 const legacyDialTimeout = 10 * time.Second
@@ -152,6 +159,9 @@ type Options struct {
 	LookupAddr func(ctx context.Context, addr string) ([]string, error)
 	// StepHook is for fault-injection tests.
 	StepHook StepHook
+	// Steps is told of each step's end (nil: no one), for the server's
+	// metrics.
+	Steps StepObserver
 	// Actor is the audit actor (default "rcs").
 	Actor string
 	// StartConfigRetries and StartConfigRetryDelay: a failed

@@ -136,7 +136,9 @@ func (e *Engine) execute(ctx context.Context, r *run, from int) error {
 		s := r.steps[i]
 		r.stepIndex = i
 		start := time.Now()
-		if err := s.do(ctx, r); err != nil {
+		err := s.do(ctx, r)
+		e.observeStep(r.sess.Path, s.name, err, time.Since(start))
+		if err != nil {
 			serr := &StepError{Device: r.sess.Device, Path: r.sess.Path, Step: s.name, Err: err}
 			if r.onFail != nil {
 				// Cleanup runs even when ctx is done: a device left in
@@ -187,6 +189,17 @@ func (e *Engine) execute(ctx context.Context, r *run, from int) error {
 		return e.finish(r)
 	}
 	return nil
+}
+
+func (e *Engine) observeStep(p Path, step string, err error, took time.Duration) {
+	if e.opts.Steps == nil {
+		return
+	}
+	outcome := store.OutcomeSuccess
+	if err != nil {
+		outcome = store.OutcomeFailure
+	}
+	e.opts.Steps.ObserveStep(p, step, outcome, took)
 }
 
 // finish records the session as done.

@@ -52,6 +52,7 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET "+wire.ConnectPath, s.gw.handleConnect)
 	s.maint.RegisterRoutes(m)
 	m.HandleFunc("GET /api/v1/reports/dns", s.requireAdmin(s.dnsCheck))
+	m.HandleFunc("GET /metrics", s.requireAdmin(s.serveMetricsAPI))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, "endpoint", r.Method+" "+r.URL.Path, "an endpoint under /api/v1", "see the README's Server and agents section"))
 	})

@@ -5,3 +5,6 @@ func (s *Server) HelloListener() *HelloListener { return s.hello }
 
 // FlushDenials writes the refusal counts of the period now.
 func (s *Server) FlushDenials() { s.denials.flush() }
+
+// MetricNames are the names of the metrics the server exports.
+func (s *Server) MetricNames() []string { return s.metrics.names() }

@@ -267,6 +267,7 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 		ev.Kind = wire.EventDone
 		ev.Message = fmt.Sprintf("%s done: path %s, %d steps, %s", j.Kind, j.Path, len(j.Steps), j.Finished.Sub(j.Created).Round(time.Millisecond))
 	}
+	s.metrics.jobDone(j.Kind, j.Path, err)
 	if perr := s.putJob(j); perr != nil {
 		s.log.Error("record job", "job", j.ID, "err", perr)
 	}

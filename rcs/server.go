@@ -78,6 +78,7 @@ type Server struct {
 	helloOpts HelloOptions
 	helloWarn warnLimiter
 	maint     *Maintenance
+	metrics   *metrics
 
 	mu        sync.Mutex
 	listeners map[string]net.Listener
@@ -121,8 +122,13 @@ func New(opts Options) (*Server, error) {
 	if certs == nil {
 		certs = provisioning.WorkshopCerts{W: s.workshop}
 	}
+	s.metrics = newMetrics(s)
+	opts.Store.OnCommit(func(took time.Duration, _ int) { s.metrics.commits.Observe(took.Seconds()) })
 	eo := opts.Engine
 	eo.Domains = s.lookupDomain
+	if eo.Steps == nil {
+		eo.Steps = s.metrics
+	}
 	if eo.Logger == nil {
 		eo.Logger = opts.Logger
 	}
@@ -232,9 +238,20 @@ func (s *Server) Start() error {
 		ho := s.helloOpts
 		ho.Logger = s.log
 		ho.Handle = s.handleHello
-		s.hello = NewHelloListener(ho)
+		hl := NewHelloListener(ho)
+		s.mu.Lock()
+		s.hello = hl
+		s.mu.Unlock()
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); _ = s.hello.Serve(s.ctx, ln) }()
+		go func() { defer s.wg.Done(); _ = hl.Serve(s.ctx, ln) }()
+	}
+	if m := s.cfg.Server.Metrics; m != "" {
+		ln, err := s.listen("metrics", m)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		s.serveMetrics(ln)
 	}
 	s.stopDeny = make(chan struct{})
 	s.wg.Add(1)

@@ -111,6 +111,7 @@ func (b *batcher) round() {
 func (b *batcher) commit(calls []*batchCall) {
 	for len(calls) > 0 {
 		failed := -1
+		start := time.Now()
 		err := b.s.db.Update(func(btx *bolt.Tx) error {
 			for i, c := range calls {
 				if err := b.s.call(btx, c.fn); err != nil {
@@ -124,6 +125,7 @@ func (b *batcher) commit(calls []*batchCall) {
 			if err == nil {
 				b.s.stats.commits.Add(1)
 				b.s.stats.batched.Add(uint64(len(calls)))
+				b.s.observeCommit(time.Since(start), len(calls))
 			}
 			for _, c := range calls {
 				c.done <- err
@@ -151,10 +153,12 @@ func (s *Store) call(btx *bolt.Tx, fn func(*Tx) error) (err error) {
 // update is Update with panics returned as errors, for calls run alone on
 // behalf of a Batch caller.
 func (s *Store) update(fn func(*Tx) error) error {
+	start := time.Now()
 	err := s.db.Update(func(btx *bolt.Tx) error { return s.call(btx, fn) })
 	if err == nil {
 		s.stats.commits.Add(1)
 		s.stats.batched.Add(1)
+		s.observeCommit(time.Since(start), 1)
 	}
 	return err
 }
@@ -176,4 +180,26 @@ type stats struct {
 // Stats returns the write counters.
 func (s *Store) Stats() Stats {
 	return Stats{Commits: s.stats.commits.Load(), BatchCalls: s.stats.batched.Load()}
+}
+
+// CommitObserver is told of each committed write transaction: how long it
+// took, fsync included, and how many calls it carried (Batch calls
+// sharing it, or 1 for Update). It runs on the committing goroutine after
+// the commit, so it must be quick; the server's metrics use it.
+type CommitObserver func(took time.Duration, calls int)
+
+// OnCommit sets the store's one commit observer (nil: none), replacing any
+// set before.
+func (s *Store) OnCommit(fn CommitObserver) {
+	if fn == nil {
+		s.onCommit.Store(nil)
+		return
+	}
+	s.onCommit.Store(&fn)
+}
+
+func (s *Store) observeCommit(took time.Duration, calls int) {
+	if fn := s.onCommit.Load(); fn != nil {
+		(*fn)(took, calls)
+	}
 }

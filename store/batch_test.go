@@ -244,3 +244,41 @@ func TestBatchAfterClose(t *testing.T) {
 		t.Fatal("Batch on a closed store hangs")
 	}
 }
+
+// TestOnCommit: the observer hears of every committed write transaction,
+// Batch and Update alike, with the calls each carried; a failed one is not
+// a commit.
+func TestOnCommit(t *testing.T) {
+	s := openBatchTest(t, Options{})
+	var mu sync.Mutex
+	var commits, calls int
+	s.OnCommit(func(_ time.Duration, n int) {
+		mu.Lock()
+		commits++
+		calls += n
+		mu.Unlock()
+	})
+	if err := s.Update(func(tx *Tx) error { return tx.Put(Devices, "a", "x") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Batch(func(tx *Tx) error { return tx.Put(Devices, "b", "x") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(*Tx) error { return errors.New("no") }); err == nil {
+		t.Fatal("a failing Update returned nil")
+	}
+	mu.Lock()
+	got := fmt.Sprint(commits, calls)
+	mu.Unlock()
+	st := s.Stats()
+	if got != "2 2" || st.Commits != 2 {
+		t.Fatalf("observed %s commits and calls, stats %+v; want 2 2", got, st)
+	}
+	s.OnCommit(nil)
+	if err := s.Update(func(tx *Tx) error { return tx.Put(Devices, "c", "x") }); err != nil {
+		t.Fatal(err)
+	}
+	if commits != 2 {
+		t.Fatalf("observer still called after OnCommit(nil): %d", commits)
+	}
+}

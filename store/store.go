@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -63,6 +64,8 @@ type Store struct {
 	now    func() time.Time
 	batch  *batcher
 	stats  stats
+	// onCommit is the CommitObserver (OnCommit), read on every commit.
+	onCommit atomic.Pointer[CommitObserver]
 }
 
 // Open opens or creates the database at path. It checks the KEK against the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -22,6 +23,7 @@ type Tx struct {
 // Update runs fn in a read-write transaction and commits (with fsync unless
 // Options.NoSync) when fn returns nil.
 func (s *Store) Update(fn func(tx *Tx) error) error {
+	start := time.Now()
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		t := &Tx{tx: btx, s: s}
 		defer t.forget()
@@ -29,6 +31,7 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	})
 	if err == nil {
 		s.stats.commits.Add(1)
+		s.observeCommit(time.Since(start), 1)
 	}
 	return err
 }

@@ -118,6 +118,10 @@ type Options struct {
 	Workers int
 	Clock   func() time.Time
 	Logger  *slog.Logger
+	// Finished is told of each job's end: its task and its audit outcome
+	// (store.OutcomeDenied when another session held the device). For the
+	// server's metrics; it must be quick.
+	Finished func(task, outcome string)
 }
 
 // Scheduler runs maintenance jobs.
@@ -493,6 +497,9 @@ func (s *Scheduler) runOne(ctx context.Context, r Record) (Record, bool) {
 	}
 	if !r.NextRun.IsZero() {
 		detail["next_run"] = r.NextRun.UTC().Format(time.RFC3339)
+	}
+	if s.opts.Finished != nil {
+		s.opts.Finished(r.Task, outcome)
 	}
 	werr := st.Update(func(tx *store.Tx) error {
 		if err := tx.Put(store.Jobs, r.ID, r); err != nil {
