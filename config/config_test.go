@@ -313,7 +313,7 @@ func TestExampleChecksClean(t *testing.T) {
 		_ = WriteDiagnostics(&b, files, diags, 0, false)
 		t.Fatalf("example does not check clean:\n%s", b.String())
 	}
-	if len(cfg.Domains) != 2 || len(cfg.Profiles) != 3 || cfg.CA.Mode != CAExternal || cfg.Server.Hello == "" {
+	if len(cfg.Domains) != 2 || len(cfg.Profiles) != 3 || cfg.CA.Mode != CAExternal || cfg.Server.Hello == "" || cfg.Server.Metrics != "127.0.0.1:9464" {
 		t.Errorf("example lost blocks: %+v", cfg)
 	}
 	// Every attribute and block of the schema is documented in the example,

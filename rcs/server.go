@@ -209,7 +209,7 @@ var aeadSuites = []uint16{
 
 // Start opens the listeners of the configuration: the API (HTTPS), the
 // agent gateway (HTTPS; its paths are served on the API listener too), and
-// the hello listener when configured.
+// the hello and metrics listeners when configured.
 func (s *Server) Start() error {
 	// Before anything is served: a store left over its limits by a
 	// previous process is brought back within them first.
@@ -305,8 +305,8 @@ func (s *Server) serveHTTP(ln net.Listener, h http.Handler) {
 	}()
 }
 
-// Addr returns the address of a listener ("api", "agent_gateway", "hello"),
-// or nil when it is not open.
+// Addr returns the address of a listener ("api", "agent_gateway", "hello",
+// "metrics"), or nil when it is not open.
 func (s *Server) Addr(name string) net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -133,6 +133,9 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) er
 	if h := srv.Addr("hello"); h != nil {
 		fmt.Fprintf(a.stderr, ", hello listener %s", h)
 	}
+	if m := srv.Addr("metrics"); m != nil {
+		fmt.Fprintf(a.stderr, ", metrics http://%s/metrics", m)
+	}
 	fmt.Fprintf(a.stderr, "\n  data directory %s; admin token in %s; server certificate %s\n",
 		cfg.DataDir, filepath.Join(cfg.DataDir, rcs.AdminTokenFile), filepath.Join(cfg.DataDir, rcs.ServerCertFile))
 	<-ctx.Done()
