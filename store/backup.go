@@ -9,9 +9,14 @@ import (
 
 // WriteBackup writes a consistent copy of the database to w from one read
 // transaction, while writers go on. The copy holds the secrets sealed: it
-// is of no use without the KEK, which it never contains.
-func (s *Store) WriteBackup(w io.Writer) (n int64, err error) {
+// is of no use without the KEK, which it never contains. start, when not
+// nil, is told the copy's size before the first byte is written (an HTTP
+// handler sets Content-Length with it, so a cut copy is noticed).
+func (s *Store) WriteBackup(w io.Writer, start func(size int64)) (n int64, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
+		if start != nil {
+			start(tx.Size())
+		}
 		n, err = tx.WriteTo(w)
 		return err
 	})

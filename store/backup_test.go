@@ -23,8 +23,9 @@ func TestWriteBackupOpens(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if _, err := s.WriteBackup(&buf); err != nil {
-		t.Fatal(err)
+	var size int64
+	if n, err := s.WriteBackup(&buf, func(sz int64) { size = sz }); err != nil || n != size || n != int64(buf.Len()) {
+		t.Fatalf("WriteBackup = %d, %v; announced %d, wrote %d", n, err, size, buf.Len())
 	}
 	copyPath := filepath.Join(dir, "copy.db")
 	if err := os.WriteFile(copyPath, buf.Bytes(), 0o600); err != nil {
@@ -53,7 +54,7 @@ func TestBackupWithAnotherKEKRefused(t *testing.T) {
 	}
 	defer s.Close()
 	var buf bytes.Buffer
-	if _, err := s.WriteBackup(&buf); err != nil {
+	if _, err := s.WriteBackup(&buf, nil); err != nil {
 		t.Fatal(err)
 	}
 	other := t.TempDir()
