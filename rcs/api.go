@@ -42,6 +42,7 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /api/v1/jobs", s.requireAdmin(s.listJobs))
 	m.HandleFunc("GET /api/v1/jobs/{id}", s.requireAdmin(s.getJob))
 	m.HandleFunc("GET /api/v1/audit", s.requireAdmin(s.audit))
+	m.HandleFunc("GET /api/v1/backup", s.requireAdmin(s.backup))
 	m.HandleFunc("GET /api/v1/agents", s.requireAdmin(s.listAgents))
 	m.HandleFunc("POST /api/v1/agents/tokens", s.requireAdmin(s.createEnrollToken))
 	m.HandleFunc("GET /api/v1/agents/tokens", s.requireAdmin(s.listEnrollTokens))

@@ -150,10 +150,14 @@ func runAgent(ctx context.Context, a *app, f *agentFlags) (err error) {
 	if f.debug {
 		level = slog.LevelDebug
 	}
+	log, err := a.newLogger(level)
+	if err != nil {
+		return err
+	}
 	ag, err := agent.New(agent.Options{
 		Server: f.server, EnrollToken: f.token, StateFile: state, Profile: f.profile,
 		Hostname: f.hostname, FQDN: f.fqdn, Backend: backend, TLS: tlsCfg, Once: f.once,
-		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
+		Logger: log,
 		Events: func(ev wire.Event) { printEvent(a, ev) },
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ type app struct {
 	dataDir    string
 	configPath string
 	json       bool
+	logFormat  string
 
 	stdout io.Writer
 	stderr io.Writer
@@ -79,6 +81,12 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.StringVar(&a.dataDir, "data-dir", defaultDataDir(), "data directory (store, KEK, CA); default $AMTRCS_DATA_DIR, else ./amtrcs-data")
 	pf.StringVar(&a.configPath, "config", "", "HCL configuration file")
 	pf.BoolVar(&a.json, "json", false, "print reports as JSON")
+	pf.StringVar(&a.logFormat, "log-format", logText, "log format of serve and agent: text or json (one object a line)")
+	// An unknown log format is refused before any command starts work.
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		_, err := a.newLogger(slog.LevelInfo)
+		return err
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	for _, f := range commands {
 		root.AddCommand(f(a))

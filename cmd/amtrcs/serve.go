@@ -85,7 +85,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) er
 	if f.debug {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	log, err := a.newLogger(level)
+	if err != nil {
+		return err
+	}
 	opts := rcs.Options{Config: cfg, Logger: log}
 	for _, p := range f.identityRoots {
 		certs, err := readPEMCerts(p)

@@ -84,6 +84,7 @@ type serveFixture struct {
 	token    string
 	rootHash amt.RootHash
 	idCA     *amtsim.IdentityCA
+	extra    []string // more serve flags
 }
 
 func newServeFixture(t *testing.T) *serveFixture {
@@ -119,7 +120,8 @@ func newServeFixture(t *testing.T) *serveFixture {
 func (f *serveFixture) start() {
 	t := f.t
 	f.logs = &bytes.Buffer{}
-	f.cmd = exec.Command(amtrcsBinary(t), "serve", "--config", f.cfgPath, "--data-dir", f.dir, "--device-identity-root", f.idRoot)
+	args := append([]string{"serve", "--config", f.cfgPath, "--data-dir", f.dir, "--device-identity-root", f.idRoot}, f.extra...)
+	f.cmd = exec.Command(amtrcsBinary(t), args...)
 	f.cmd.Stdout, f.cmd.Stderr = f.logs, f.logs
 	if err := f.cmd.Start(); err != nil {
 		t.Fatal(err)
