@@ -85,6 +85,9 @@ type serveFixture struct {
 	rootHash amt.RootHash
 	idCA     *amtsim.IdentityCA
 	extra    []string // more serve flags
+	certID   string
+	started  bool          // serve came up once: its ports are the fleet's now
+	exited   chan struct{} // closed when the running serve has exited
 }
 
 func newServeFixture(t *testing.T) *serveFixture {
@@ -107,13 +110,21 @@ func newServeFixture(t *testing.T) *serveFixture {
 	}
 	f.idRoot = filepath.Join(f.dir, "sim-identity-root.pem")
 	os.WriteFile(f.idRoot, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.idCA.Cert.Raw}), 0o644)
-	f.api, f.gw = freePort(t), freePort(t)
+	f.certID = res.Cert.ID
 	f.cfgPath = filepath.Join(f.dir, "amtrcs.hcl")
-	hcl := fmt.Sprintf("data_dir = %q\nserver {\n  api = %q\n  agent_gateway = %q\n}\ndomain \"corp\" {\n  suffixes = [%q]\n  provisioning_cert = %q\n}\n", f.dir, f.api, f.gw, killSuffix, res.Cert.ID)
-	if err := os.WriteFile(f.cfgPath, []byte(hcl), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f.choosePorts()
 	return f
+}
+
+// choosePorts picks two free loopback ports and writes the config naming
+// them. A port freed here may be taken by another test before serve binds
+// it: start then chooses again.
+func (f *serveFixture) choosePorts() {
+	f.api, f.gw = freePort(f.t), freePort(f.t)
+	hcl := fmt.Sprintf("data_dir = %q\nserver {\n  api = %q\n  agent_gateway = %q\n}\ndomain \"corp\" {\n  suffixes = [%q]\n  provisioning_cert = %q\n}\n", f.dir, f.api, f.gw, killSuffix, f.certID)
+	if err := os.WriteFile(f.cfgPath, []byte(hcl), 0o600); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // start runs `amtrcs serve` and waits for its health endpoint.
@@ -126,8 +137,22 @@ func (f *serveFixture) start() {
 	if err := f.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	f.exited = exited
+	go func() { _ = f.cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
+		select {
+		case <-exited:
+			if !f.started && strings.Contains(f.logs.String(), "address already in use") {
+				// Another test took a port between freePort and serve.
+				f.choosePorts()
+				f.start()
+				return
+			}
+			t.Fatalf("amtrcs serve exited:\n%s", f.logs)
+		default:
+		}
 		if f.client == nil {
 			if b, err := os.ReadFile(filepath.Join(f.dir, rcs.ServerCertFile)); err == nil {
 				if blk, _ := pem.Decode(b); blk != nil {
@@ -153,6 +178,7 @@ func (f *serveFixture) start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	f.started = true
 	tok, err := os.ReadFile(filepath.Join(f.dir, rcs.AdminTokenFile))
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +188,7 @@ func (f *serveFixture) start() {
 
 func (f *serveFixture) kill9() {
 	f.cmd.Process.Signal(syscall.SIGKILL)
-	f.cmd.Wait()
+	<-f.exited
 }
 
 func (f *serveFixture) get(path string, out any) int {
