@@ -14,7 +14,6 @@ import (
 
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/csr"
-	"github.com/amtrcs/amtrcs/dnssuffix"
 	"github.com/amtrcs/amtrcs/store"
 )
 
@@ -53,29 +52,9 @@ func (f *checkFlags) register(cmd *cobra.Command) {
 }
 
 func (f *checkFlags) options() (csr.CheckOptions, error) {
-	opts := csr.CheckOptions{Now: certClock()}
-	for _, s := range f.suffixes {
-		if _, err := dnssuffix.ValidateName(s); err != nil {
-			return opts, usageError(fmt.Errorf("--device-suffix: %w", err))
-		}
-		opts.Suffixes = append(opts.Suffixes, s)
-	}
-	for _, s := range f.versions {
-		v, _, err := amt.ParseProfileVersion(s)
-		if err != nil {
-			return opts, usageError(fmt.Errorf("--amt-version: %w", err))
-		}
-		opts.Versions = append(opts.Versions, v)
-	}
-	if len(f.trustHashes) > amt.MaxCustomHashes {
-		return opts, usageError(fmt.Errorf("--trust-hash: %d hashes given; want at most %d, as MEBx holds at most %d custom hashes", len(f.trustHashes), amt.MaxCustomHashes, amt.MaxCustomHashes))
-	}
-	for i, s := range f.trustHashes {
-		alg, h, err := amt.ParseHash(s)
-		if err != nil {
-			return opts, usageError(fmt.Errorf("--trust-hash: %w", err))
-		}
-		opts.CustomHashes = append(opts.CustomHashes, amt.RootHash{Name: fmt.Sprintf("custom hash %d", i+1), Algorithm: alg, Hash: h, Active: true})
+	opts, err := csr.ParseCheckOptions(certClock(), f.suffixes, f.versions, f.trustHashes)
+	if err != nil {
+		return opts, usageError(fmt.Errorf("--%w", err))
 	}
 	return opts, nil
 }
