@@ -81,6 +81,23 @@ func TestCertCommandsThroughRunningServer(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "404") {
 		t.Fatalf("check of an unknown id: code %d\n%s", code, errOut)
 	}
+	// A domain round-trips: shown, written back under a new name, listed,
+	// deleted.
+	code, out, errOut = runCLI(t, append([]string{"domain", "show", "corp"}, remote...)...)
+	if code != 0 || !strings.Contains(out, f.certID) {
+		t.Fatalf("domain show: code %d\n%s%s", code, out, errOut)
+	}
+	domainFile := filepath.Join(t.TempDir(), "lab.json")
+	os.WriteFile(domainFile, []byte(strings.NewReplacer(`"corp"`, `"lab"`, `"`+killSuffix+`"`, `"lab.`+killSuffix+`"`).Replace(out)), 0o600)
+	if code, out, errOut = runCLI(t, append([]string{"domain", "set", domainFile}, remote...)...); code != 0 {
+		t.Fatalf("domain set: code %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut = runCLI(t, append([]string{"domain", "list"}, remote...)...); code != 0 || !strings.Contains(out, "lab") {
+		t.Fatalf("domain list: code %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut = runCLI(t, append([]string{"domain", "delete", "lab"}, remote...)...); code != 0 {
+		t.Fatalf("domain delete: code %d\n%s%s", code, out, errOut)
+	}
 	if strings.Contains(f.logs.String(), password) {
 		t.Fatal("the server log holds the PFX password")
 	}
