@@ -14,7 +14,6 @@ import (
 
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/csr"
-	"github.com/amtrcs/amtrcs/dnssuffix"
 	"github.com/amtrcs/amtrcs/store"
 )
 
@@ -53,29 +52,9 @@ func (f *checkFlags) register(cmd *cobra.Command) {
 }
 
 func (f *checkFlags) options() (csr.CheckOptions, error) {
-	opts := csr.CheckOptions{Now: certClock()}
-	for _, s := range f.suffixes {
-		if _, err := dnssuffix.ValidateName(s); err != nil {
-			return opts, usageError(fmt.Errorf("--device-suffix: %w", err))
-		}
-		opts.Suffixes = append(opts.Suffixes, s)
-	}
-	for _, s := range f.versions {
-		v, _, err := amt.ParseProfileVersion(s)
-		if err != nil {
-			return opts, usageError(fmt.Errorf("--amt-version: %w", err))
-		}
-		opts.Versions = append(opts.Versions, v)
-	}
-	if len(f.trustHashes) > amt.MaxCustomHashes {
-		return opts, usageError(fmt.Errorf("--trust-hash: %d hashes given; want at most %d, as MEBx holds at most %d custom hashes", len(f.trustHashes), amt.MaxCustomHashes, amt.MaxCustomHashes))
-	}
-	for i, s := range f.trustHashes {
-		alg, h, err := amt.ParseHash(s)
-		if err != nil {
-			return opts, usageError(fmt.Errorf("--trust-hash: %w", err))
-		}
-		opts.CustomHashes = append(opts.CustomHashes, amt.RootHash{Name: fmt.Sprintf("custom hash %d", i+1), Algorithm: alg, Hash: h, Active: true})
+	opts, err := csr.ParseCheckOptions(certClock(), f.suffixes, f.versions, f.trustHashes)
+	if err != nil {
+		return opts, usageError(fmt.Errorf("--%w", err))
 	}
 	return opts, nil
 }
@@ -129,6 +108,7 @@ type checkOutput struct {
 
 func newCertCheckCmd(a *app) *cobra.Command {
 	var cf checkFlags
+	var rf remoteFlags
 	cmd := &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Report whether a certificate delivery can provision AMT, per AMT version",
@@ -144,6 +124,9 @@ Exit status: 0 when usable for every version checked, 1 when not, 2 on unreadabl
   amtrcs cert check test.pem --trust-hash 3F2A...C9 --amt-version 19`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if rf.remote() {
+				return a.remoteCertCheck(&rf, &cf, args)
+			}
 			opts, d, err := cf.read(args)
 			if err != nil {
 				return err
@@ -160,22 +143,29 @@ Exit status: 0 when usable for every version checked, 1 when not, 2 on unreadabl
 			for _, c := range ch.Unused {
 				out.Unused = append(out.Unused, c.Subject.String())
 			}
-			if a.json {
-				err = a.printJSON(out)
-			} else {
-				err = writeCheckReport(a.stdout, out)
-			}
-			if err != nil {
-				return err
-			}
-			if !out.Report.Usable {
-				return verdictError(nil)
-			}
-			return nil
+			return a.writeCheck(out)
 		},
 	}
 	cf.register(cmd)
+	rf.register(cmd)
 	return cmd
+}
+
+// writeCheck prints a check and exits 1 when the chain is not usable.
+func (a *app) writeCheck(out checkOutput) error {
+	var err error
+	if a.json {
+		err = a.printJSON(out)
+	} else {
+		err = writeCheckReport(a.stdout, out)
+	}
+	if err != nil {
+		return err
+	}
+	if !out.Report.Usable {
+		return verdictError(nil)
+	}
+	return nil
 }
 
 func writeCheckReport(w io.Writer, o checkOutput) error {
@@ -281,6 +271,7 @@ func workshopError(err error) error {
 
 func newCertImportCmd(a *app) *cobra.Command {
 	var cf checkFlags
+	var rf remoteFlags
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "import FILE...",
@@ -295,6 +286,9 @@ Exit status: 0 imported, 1 refused, 2 on unreadable input.`,
   amtrcs cert import leaf.crt intermediate.crt --trust-hash 3F2A...C9`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if rf.remote() {
+				return a.remoteCertImport(&rf, &cf, force, args)
+			}
 			opts, d, err := cf.read(args)
 			if err != nil {
 				return err
@@ -308,51 +302,64 @@ Exit status: 0 imported, 1 refused, 2 on unreadable input.`,
 			if err != nil {
 				return workshopError(err)
 			}
-			if a.json {
-				return a.printJSON(struct {
-					Cert   *csr.ProvisioningCert `json:"certificate"`
-					Report csr.Report            `json:"report"`
-				}{res.Cert, res.Report})
-			}
-			pc := res.Cert
-			fmt.Fprintf(a.stdout, "imported %s: %s, root %s, not after %s, %d certificates\n",
-				pc.ID, pc.CommonName, pc.RootName, pc.NotAfter.Format(time.RFC3339), len(pc.ChainDER))
-			if res.Chain.RootFrom != "" {
-				fmt.Fprintf(a.stdout, "  root added from the %s\n", res.Chain.RootFrom)
-			}
+			csrID := ""
 			if res.CSR != nil {
-				fmt.Fprintf(a.stdout, "  key: CSR %s (now issued)\n", res.CSR.ID)
-			} else {
-				fmt.Fprintln(a.stdout, "  key: from the PFX, sealed in the store")
+				csrID = res.CSR.ID
 			}
-			if pc.Renews != "" {
-				fmt.Fprintf(a.stdout, "  supersedes %s\n", pc.Renews)
-			}
-			for _, v := range res.Report.Verdicts {
-				if !v.Usable {
-					fmt.Fprintf(a.stdout, "  %s: NOT usable\n", v.Profile)
-					for _, rs := range v.Reasons {
-						fmt.Fprintf(a.stdout, "    - %s\n", rs.Error())
-					}
-				}
-			}
-			if pc.Forced {
-				fmt.Fprintln(a.stdout, "  stored with --force: no AMT version checked can use it")
-			}
-			return nil
+			return a.writeImported(res.Cert, res.Report, res.Chain.RootFrom, csrID)
 		},
 	}
 	cf.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().BoolVar(&force, "force", false, "store a chain that no AMT version can use")
 	return cmd
 }
 
+// writeImported reports an import, done here or by a running server.
+func (a *app) writeImported(pc *csr.ProvisioningCert, report csr.Report, rootFrom, csrID string) error {
+	if a.json {
+		return a.printJSON(struct {
+			Cert   *csr.ProvisioningCert `json:"certificate"`
+			Report csr.Report            `json:"report"`
+		}{pc, report})
+	}
+	fmt.Fprintf(a.stdout, "imported %s: %s, root %s, not after %s, %d certificates\n",
+		pc.ID, pc.CommonName, pc.RootName, pc.NotAfter.Format(time.RFC3339), len(pc.ChainDER))
+	if rootFrom != "" {
+		fmt.Fprintf(a.stdout, "  root added from the %s\n", rootFrom)
+	}
+	if csrID != "" {
+		fmt.Fprintf(a.stdout, "  key: CSR %s (now issued)\n", csrID)
+	} else {
+		fmt.Fprintln(a.stdout, "  key: from the PFX, sealed in the store")
+	}
+	if pc.Renews != "" {
+		fmt.Fprintf(a.stdout, "  supersedes %s\n", pc.Renews)
+	}
+	for _, v := range report.Verdicts {
+		if !v.Usable {
+			fmt.Fprintf(a.stdout, "  %s: NOT usable\n", v.Profile)
+			for _, rs := range v.Reasons {
+				fmt.Fprintf(a.stdout, "    - %s\n", rs.Error())
+			}
+		}
+	}
+	if pc.Forced {
+		fmt.Fprintln(a.stdout, "  stored with --force: no AMT version checked can use it")
+	}
+	return nil
+}
+
 func newCertListCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var rf remoteFlags
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List provisioning certificates and pending CSRs with their expiry",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
+			if rf.remote() {
+				return a.remoteCertList(&rf)
+			}
 			w, done, err := a.workshop()
 			if err != nil {
 				return err
@@ -362,26 +369,33 @@ func newCertListCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return a.printJSON(entries)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tCN\tROOT\tNOT AFTER\tDAYS LEFT\tSTATUS")
-			for _, e := range entries {
-				na, days := "-", "-"
-				if e.NotAfter != nil {
-					na = e.NotAfter.Format("2006-01-02")
-					days = fmt.Sprint(*e.DaysLeft)
-				}
-				root := e.RootName
-				if root == "" {
-					root = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.CommonName, root, na, days, e.Status)
-			}
-			return tw.Flush()
+			return a.writeCertList(entries)
 		},
 	}
+	rf.register(cmd)
+	return cmd
+}
+
+// writeCertList prints the rows of the workshop, read here or from a server.
+func (a *app) writeCertList(entries []csr.Entry) error {
+	if a.json {
+		return a.printJSON(entries)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCN\tROOT\tNOT AFTER\tDAYS LEFT\tSTATUS")
+	for _, e := range entries {
+		na, days := "-", "-"
+		if e.NotAfter != nil {
+			na = e.NotAfter.Format("2006-01-02")
+			days = fmt.Sprint(*e.DaysLeft)
+		}
+		root := e.RootName
+		if root == "" {
+			root = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.CommonName, root, na, days, e.Status)
+	}
+	return tw.Flush()
 }
 
 func newCertExportCmd(a *app) *cobra.Command {
@@ -441,6 +455,7 @@ func newCertExportCmd(a *app) *cobra.Command {
 
 func newCertRenewCmd(a *app) *cobra.Command {
 	var out string
+	var rf remoteFlags
 	cmd := &cobra.Command{
 		Use:   "renew ID",
 		Short: "Make a new key and CSR with the same subject as a provisioning certificate",
@@ -449,6 +464,9 @@ the same subject. The certificate stays active until the successor is imported; 
 then marked superseded.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if rf.remote() {
+				return a.remoteCertRenew(&rf, args[0], out)
+			}
 			w, done, err := a.workshop()
 			if err != nil {
 				return err
@@ -462,5 +480,6 @@ then marked superseded.`,
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "file to write the CSR to (default: stdout)")
+	rf.register(cmd)
 	return cmd
 }

@@ -142,7 +142,7 @@ func TestCertCheckInput(t *testing.T) {
 		"50 MB file": {[]string{"cert", "check", big}, exitUsage,
 			"amtrcs: " + big + ": file size: " + big + " is 47.7 MiB or more; want at most 10.0 MiB (a certificate delivery is a few KiB); fix: give the certificate files the vendor sent, not a larger archive or another file\n"},
 		"four custom hashes": {[]string{"cert", "check", pfxFile, "--trust-hash", h, "--trust-hash", h, "--trust-hash", h, "--trust-hash", h}, exitUsage,
-			"amtrcs: --trust-hash: 4 hashes given; want at most 3, as MEBx holds at most 3 custom hashes\n"},
+			"amtrcs: --trust-hash: custom root hashes: 4 hashes given; want at most 3, as MEBx holds at most 3 custom hashes; fix: give the hashes added in MEBx only\n"},
 		"missing password file": {[]string{"cert", "check", pfxFile, "--password-file", filepath.Join(dir, "pfx.pass")}, exitUsage,
 			"amtrcs: --password-file: open " + dir + "/pfx.pass: no such file or directory; want a readable file holding the PFX password; fix: write the password to that file, for example (umask 077; openssl rand -base64 24 > pfx.pass), or correct the path\n"},
 		"bad version":  {[]string{"cert", "check", pfxFile, "--amt-version", "x"}, exitUsage, ""},
