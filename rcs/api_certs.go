@@ -49,10 +49,10 @@ func (s *Server) listCerts(w http.ResponseWriter, _ *http.Request, _ *principal)
 	writeJSON(w, http.StatusOK, out)
 }
 
-// certImportRequest is the JSON body of POST /api/v1/certs. Data of each
+// CertImportRequest is the JSON body of POST /api/v1/certs. Data of each
 // file is base64 (JSON's form of bytes). Password opens a PFX; it is never
 // logged, audited or sent back.
-type certImportRequest struct {
+type CertImportRequest struct {
 	Files          []csr.DeliveryFile `json:"files"`
 	Password       string             `json:"password,omitempty"`
 	Force          bool               `json:"force,omitempty"`
@@ -72,8 +72,8 @@ type certImportResponse struct {
 // readCertImport reads the body as JSON, or as multipart/form-data with
 // the fields file (repeatable), password, force, device_suffix,
 // amt_version and trust_hash (repeatable).
-func readCertImport(w http.ResponseWriter, r *http.Request) (certImportRequest, error) {
-	var req certImportRequest
+func readCertImport(w http.ResponseWriter, r *http.Request) (CertImportRequest, error) {
+	var req CertImportRequest
 	r.Body = http.MaxBytesReader(w, r.Body, maxCertBody)
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
 		data, err := io.ReadAll(r.Body)
@@ -133,7 +133,7 @@ func (s *Server) importCert(w http.ResponseWriter, r *http.Request, p *principal
 	writeJSON(w, http.StatusCreated, out)
 }
 
-func (s *Server) importDelivery(req certImportRequest) (*csr.ImportResult, error) {
+func (s *Server) importDelivery(req CertImportRequest) (*csr.ImportResult, error) {
 	opts, err := csr.ParseCheckOptions(s.now(), req.DeviceSuffixes, req.AMTVersions, req.TrustHashes)
 	if err != nil {
 		return nil, certError(err)

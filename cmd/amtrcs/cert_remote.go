@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amtrcs/amtrcs/csr"
+	"github.com/amtrcs/amtrcs/rcs"
 )
 
 // remoteFlags make a workshop command use the API of a running server,
@@ -23,16 +24,6 @@ func (f *remoteFlags) register(cmd *cobra.Command) {
 
 func (f *remoteFlags) remote() bool { return f.server != "" }
 
-// certImportBody is the JSON body of POST /api/v1/certs.
-type certImportBody struct {
-	Files          []csr.DeliveryFile `json:"files"`
-	Password       string             `json:"password,omitempty"`
-	Force          bool               `json:"force,omitempty"`
-	DeviceSuffixes []string           `json:"device_suffixes,omitempty"`
-	AMTVersions    []string           `json:"amt_versions,omitempty"`
-	TrustHashes    []string           `json:"trust_hashes,omitempty"`
-}
-
 func (a *app) remoteCertImport(rf *remoteFlags, cf *checkFlags, force bool, paths []string) error {
 	// The flags are judged here too, so that a mistake is a usage error
 	// before any file is sent.
@@ -43,7 +34,7 @@ func (a *app) remoteCertImport(rf *remoteFlags, cf *checkFlags, force bool, path
 	if err != nil {
 		return err
 	}
-	body := certImportBody{Password: pw, Force: force, DeviceSuffixes: cf.suffixes, AMTVersions: cf.versions, TrustHashes: cf.trustHashes}
+	body := rcs.CertImportRequest{Password: pw, Force: force, DeviceSuffixes: cf.suffixes, AMTVersions: cf.versions, TrustHashes: cf.trustHashes}
 	for _, p := range paths {
 		data, err := csr.ReadFile(p)
 		if err != nil {
