@@ -1,9 +1,6 @@
 package rcs
 
 import (
-	"context"
-	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -161,24 +158,7 @@ func (s *Server) helloListener() *HelloListener {
 func (s *Server) serveMetrics(ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.handler())
-	hs := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: min(10*time.Second, s.readTO),
-		ReadTimeout:       s.readTO,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return s.ctx },
-	}
-	s.mu.Lock()
-	s.servers = append(s.servers, hs)
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
-		}
-	}()
+	s.serve(ln, mux, nil)
 }
 
 // serveMetricsAPI is /metrics on the API listener, for admins.

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/amtrcs/amtrcs/amt/hostif"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/amtrcs/amtrcs/amt/hostif"
 
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/csr"
@@ -284,9 +285,16 @@ func (s *Server) listen(name, addr string) (net.Listener, error) {
 }
 
 func (s *Server) serveHTTP(ln net.Listener, h http.Handler) {
+	cfg := s.tlsConfig()
+	s.serve(tls.NewListener(ln, cfg), h, cfg)
+}
+
+// serve runs an HTTP server for h on ln (already TLS when tlsCfg is set)
+// with the server's read deadlines, until Close.
+func (s *Server) serve(ln net.Listener, h http.Handler, tlsCfg *tls.Config) {
 	hs := &http.Server{
 		Handler:           h,
-		TLSConfig:         s.tlsConfig(),
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: min(10*time.Second, s.readTO),
 		ReadTimeout:       s.readTO,
 		IdleTimeout:       2 * time.Minute,
@@ -299,7 +307,7 @@ func (s *Server) serveHTTP(ln net.Listener, h http.Handler) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := hs.Serve(tls.NewListener(ln, hs.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
