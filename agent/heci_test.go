@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/amtrcs/amtrcs/amt"
-	"github.com/amtrcs/amtrcs/amt/hostif"
 )
 
 // The values below are rpc-go's (pkg/heci/windows.go and types.go), written
@@ -164,25 +162,8 @@ func TestHECIConnect(t *testing.T) {
 			if !bytes.Equal(tt.h.connectIn, pthi) {
 				t.Fatalf("connect input % X, want % X", tt.h.connectIn, pthi)
 			}
-			var slept []time.Duration
-			m := &meiPTHI{f: f, props: props, sleep: func(d time.Duration) { slept = append(slept, d) }}
-			got, err := hostif.NewClient(m).UUID(context.Background())
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-			} else if err != nil || got != id {
-				t.Fatalf("UUID = %v, %v", got, err)
-			}
-			if len(tt.h.writes) != tt.writes {
-				t.Errorf("%d writes, want %d", len(tt.h.writes), tt.writes)
-			}
-			if tt.writes > 0 && !bytes.Equal(tt.h.writes[0], hostif.EncodeRequest(amt.CmdGetUUID, nil)) {
-				t.Errorf("written % X, want the framed GetUUID request (one write, one message)", tt.h.writes[0])
-			}
-			if len(slept) != tt.sleeps {
-				t.Errorf("%d back-off sleeps, want %d", len(slept), tt.sleeps)
-			}
+			m := &meiPTHI{f: f, props: props}
+			checkUUIDCall(t, m, id, tt.wantErr, func() [][]byte { return tt.h.writes }, tt.writes, tt.sleeps)
 			if err := m.Close(); err != nil || !tt.h.closed {
 				t.Errorf("Close: %v, handle closed %v", err, tt.h.closed)
 			}

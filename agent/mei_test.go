@@ -128,25 +128,8 @@ func TestMEIPTHICall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var slept []time.Duration
-			m := &meiPTHI{f: tt.f, props: meiClientProperties{MaxMessageLength: tt.max}, sleep: func(d time.Duration) { slept = append(slept, d) }}
-			got, err := hostif.NewClient(m).UUID(context.Background())
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-			} else if err != nil || got != id {
-				t.Fatalf("UUID = %v, %v", got, err)
-			}
-			if len(tt.f.writes) != tt.writes {
-				t.Errorf("%d writes, want %d", len(tt.f.writes), tt.writes)
-			}
-			if tt.writes > 0 && !bytes.Equal(tt.f.writes[0], hostif.EncodeRequest(amt.CmdGetUUID, nil)) {
-				t.Errorf("written % X, want the framed GetUUID request", tt.f.writes[0])
-			}
-			if len(slept) != tt.sleeps {
-				t.Errorf("%d back-off sleeps, want %d", len(slept), tt.sleeps)
-			}
+			m := &meiPTHI{f: tt.f, props: meiClientProperties{MaxMessageLength: tt.max}}
+			slept := checkUUIDCall(t, m, id, tt.wantErr, func() [][]byte { return tt.f.writes }, tt.writes, tt.sleeps)
 			for i := 1; i < len(slept); i++ {
 				if slept[i] <= slept[i-1] {
 					t.Errorf("back-off did not grow: %v", slept)
@@ -319,4 +302,32 @@ func TestMEIDialLMSUsesLMS(t *testing.T) {
 	if got := log.String(); !strings.Contains(got, "path=LMS") {
 		t.Errorf("log = %q, want the LMS path", got)
 	}
+}
+
+// checkUUIDCall makes one GetUUID call through m and checks its answer (or
+// the error wanted), the writes the MEI file saw (one message, the framed
+// request) and the back-off sleeps; it returns the sleeps.
+func checkUUIDCall(t *testing.T, m *meiPTHI, id amt.UUID, wantErr string, writes func() [][]byte, wantWrites, wantSleeps int) []time.Duration {
+	t.Helper()
+	var slept []time.Duration
+	m.sleep = func(d time.Duration) { slept = append(slept, d) }
+	got, err := hostif.NewClient(m).UUID(context.Background())
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want %q", err, wantErr)
+		}
+	} else if err != nil || got != id {
+		t.Fatalf("UUID = %v, %v", got, err)
+	}
+	w := writes()
+	if len(w) != wantWrites {
+		t.Errorf("%d writes, want %d", len(w), wantWrites)
+	}
+	if wantWrites > 0 && len(w) > 0 && !bytes.Equal(w[0], hostif.EncodeRequest(amt.CmdGetUUID, nil)) {
+		t.Errorf("written % X, want the framed GetUUID request (one write, one message)", w[0])
+	}
+	if len(slept) != wantSleeps {
+		t.Errorf("%d back-off sleeps, want %d", len(slept), wantSleeps)
+	}
+	return slept
 }
