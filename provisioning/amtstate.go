@@ -10,6 +10,9 @@ import (
 // Rule names of refusals about the firmware's operational state.
 const RuleAMTDisabled = "AMT operational state"
 
+// mebx is the fix where the host cannot turn AMT on.
+const mebx = "enable Intel AMT in the MEBx (Ctrl-P at boot) or the BIOS setup, then run the agent again"
+
 // amtStateReason refuses a device whose AMT is disabled when activation may
 // not turn it on, or returns nil. Firmware of ME 16.1 and later can be
 // enabled from the host (rpc-go enables it before activating); older
@@ -23,7 +26,7 @@ func amtStateReason(dev *Device, p Profile) *Reason {
 	switch {
 	case !st.CanEnable():
 		return &Reason{Rule: RuleAMTDisabled, Seen: seen + "; " + st.BlockedReason(), Want: "AMT enabled",
-			Fix: "enable Intel AMT in the MEBx (Ctrl-P at boot) or the BIOS setup, then run the agent again"}
+			Fix: mebx}
 	case !p.EnableAMT:
 		return &Reason{Rule: RuleAMTDisabled, Seen: seen, Want: "AMT enabled, or a profile that may enable it",
 			Fix: fmt.Sprintf("set enable_amt = true in profile %q to let activation turn AMT on, or enable it in the MEBx", p.Name)}
@@ -40,17 +43,19 @@ func stepEnableAMT(ctx context.Context, r *run) error {
 		return nil
 	}
 	if r.dev.Mng == nil {
-		return fmt.Errorf("enable AMT: the device has no manageability client to reach")
+		return Reason{Rule: RuleAMTDisabled, Seen: "AMT disabled, and no manageability client reached through this agent",
+			Want: "the manageability client, to enable AMT", Fix: "update the agent on the PC, or " + mebx}
 	}
 	if err := r.dev.Mng.SetOperational(ctx, true); err != nil {
-		return fmt.Errorf("enable AMT: %w", err)
+		return Reason{Rule: RuleAMTDisabled, Seen: "SetAmtOperationalState refused", Want: "AMT enabled", Fix: mebx, Err: err}
 	}
 	now, err := r.dev.Mng.AMTState(ctx)
 	if err != nil {
 		return fmt.Errorf("enable AMT: read the state back: %w", err)
 	}
 	if !now.Operational() {
-		return fmt.Errorf("enable AMT: SetAmtOperationalState succeeded but the firmware still reports %v", now)
+		return Reason{Rule: RuleAMTDisabled, Seen: "SetAmtOperationalState succeeded, the firmware still reports " + now.String(),
+			Want: "AMT operational", Fix: mebx}
 	}
 	r.dev.Info.AMTState = &now
 	r.res.Notes = append(r.res.Notes, "AMT was disabled in firmware; activation enabled it (SetAmtOperationalState)")
