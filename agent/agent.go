@@ -69,7 +69,8 @@ type JobError struct{ Event wire.Event }
 
 func (e *JobError) Error() string {
 	msg := e.Event.Error
-	if e.Event.Fix != "" {
+	// A refusal of several reasons carries each one's fix in its line.
+	if e.Event.Fix != "" && !strings.Contains(msg, "fix: "+e.Event.Fix) {
 		msg += "; fix: " + e.Event.Fix
 	}
 	return "activation failed: " + msg

@@ -229,19 +229,6 @@ func wsmanAnswers(t *testing.T, c net.Conn) {
 	}
 }
 
-// refusedAddr is a loopback port that was just closed: connecting is
-// refused, as on a host where no LMS runs.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestMEIDialLMSFallsBackToLME(t *testing.T) {
 	t.Parallel()
 	dev := newSimDevice(t, "16.1.25")

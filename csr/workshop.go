@@ -57,12 +57,12 @@ func newID() (string, error) {
 
 // CSRRequest is what NewCSR needs.
 type CSRRequest struct {
-	Subject Subject
-	KeyType KeyType // empty means RSA2048
+	Subject Subject `json:"subject"`
+	KeyType KeyType `json:"key_type,omitempty"` // empty means RSA2048
 	// Suffixes are the devices' DNS suffixes the name must cover.
-	Suffixes []string
+	Suffixes []string `json:"device_suffixes,omitempty"`
 	// Renews is the certificate the new one will supersede.
-	Renews string
+	Renews string `json:"renews,omitempty"`
 }
 
 // CoverageError refuses a name that does not cover every requested device

@@ -258,8 +258,11 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 	if err != nil {
 		j.Status = JobFailed
 		j.Error = err.Error()
-		if rs, ok := amt.AsRefusal(err); ok {
-			j.Rule, j.Fix = rs.Rule, rs.Fix
+		if _, ok := amt.AsRefusal(err); ok {
+			// The error line without the fix, which has its own field:
+			// shown together they would say it twice.
+			ae := toAPIError(err)
+			j.Error, j.Rule, j.Fix = ae.Message, ae.Rule, ae.Fix
 		}
 		ev.Kind, ev.Error, ev.Fix = wire.EventFailed, j.Error, j.Fix
 	} else {
