@@ -294,10 +294,10 @@ func (r *run) readDrift(ctx context.Context, res *MaintenanceResult, st DeviceSt
 		}
 	}
 
-	if err := r.readTLSDrift(ctx, c, st, wantFQDN, add); err != nil {
+	if err := r.readTLSDrift(ctx, res, c, st, wantFQDN, add); err != nil {
 		return fixes, err
 	}
-	if err := r.readPasswordDrift(ctx, st, add); err != nil {
+	if err := r.readPasswordDrift(res, st, add); err != nil {
 		return fixes, err
 	}
 	return fixes, nil
@@ -321,7 +321,7 @@ func tlsModeName(mode TLSMode) string {
 // certificate the internal CA issued: a missing, replaced or misnamed
 // certificate is issued anew; settings turned off or changed are put
 // back.
-func (r *run) readTLSDrift(ctx context.Context, c *conn, st DeviceState, fqdn string, add func(func(context.Context) error, ...Drift)) error {
+func (r *run) readTLSDrift(ctx context.Context, res *MaintenanceResult, c *conn, st DeviceState, fqdn string, add func(func(context.Context) error, ...Drift)) error {
 	p := r.prof
 	if !p.TLS.Enabled {
 		return nil // the profile leaves TLS alone
@@ -332,7 +332,7 @@ func (r *run) readTLSDrift(ctx context.Context, c *conn, st DeviceState, fqdn st
 	}
 	issue := func(ctx context.Context) error {
 		r.admin = c
-		return r.issueTLS(ctx, &MaintenanceResult{}, "")
+		return r.issueTLS(ctx, res, "")
 	}
 	if st.TLS == nil {
 		add(issue, Drift{Setting: SettingTLS, Seen: "no certificate from the internal CA", Wanted: tlsModeName(mode)})
@@ -380,14 +380,17 @@ func (r *run) readTLSDrift(ctx context.Context, c *conn, st DeviceState, fqdn st
 			ds = append(ds, Drift{Setting: SettingTLS + " (" + side + ")", Seen: seen, Wanted: wanted})
 		}
 	}
-	add(func(ctx context.Context) error { return setTLSSettings(ctx, c, mode) }, ds...)
+	add(func(ctx context.Context) error {
+		res.Steps = append(res.Steps, "tls-settings")
+		return setTLSSettings(ctx, c, mode)
+	}, ds...)
 	return nil
 }
 
 // readPasswordDrift judges the ages of the sealed passwords by the
 // engine's PasswordMaxAge. The firmware cannot be asked for them; their
 // age is when the store's record says they were set.
-func (r *run) readPasswordDrift(ctx context.Context, st DeviceState, add func(func(context.Context) error, ...Drift)) error {
+func (r *run) readPasswordDrift(res *MaintenanceResult, st DeviceState, add func(func(context.Context) error, ...Drift)) error {
 	e, p := r.e, r.prof
 	maxAge := e.opts.PasswordMaxAge
 	now := e.opts.Clock()
@@ -397,13 +400,17 @@ func (r *run) readPasswordDrift(ctx context.Context, st DeviceState, add func(fu
 		return err
 	}
 
+	rotateMEBx := func(ctx context.Context) error {
+		res.Steps = append(res.Steps, "set-mebx-password")
+		return r.rotateMEBx(ctx)
+	}
 	// MEBx first: the rotation of the admin password ends the run's
 	// connection.
 	if p.Mode == ModeACM && p.MEBxPassword == PasswordRandom && sess.MEBxSecret != "" {
 		_, nerr := e.st.Secret(MEBxNextSecretName(r.sess.Device))
 		switch {
 		case nerr == nil:
-			add(r.rotateMEBx, Drift{Setting: SettingMEBxAge, Seen: "a new password sealed and not confirmed set (an interrupted rotation)", Wanted: "the sealed password set"})
+			add(rotateMEBx, Drift{Setting: SettingMEBxAge, Seen: "a new password sealed and not confirmed set (an interrupted rotation)", Wanted: "the sealed password set"})
 		case !errors.Is(nerr, store.ErrNotFound):
 			return nerr
 		case maxAge > 0:
@@ -412,9 +419,9 @@ func (r *run) readPasswordDrift(ctx context.Context, st DeviceState, add func(fu
 				set = sess.Started // the activation set it
 			}
 			if set.IsZero() {
-				add(r.rotateMEBx, Drift{Setting: SettingMEBxAge, Seen: "unknown (set at activation, before the admin password's rotation)", Wanted: "at most " + days(maxAge)})
+				add(rotateMEBx, Drift{Setting: SettingMEBxAge, Seen: "unknown (set at activation, before the admin password's rotation)", Wanted: "at most " + days(maxAge)})
 			} else if now.Sub(set) > maxAge {
-				add(r.rotateMEBx, Drift{Setting: SettingMEBxAge, Seen: days(now.Sub(set)), Wanted: "at most " + days(maxAge)})
+				add(rotateMEBx, Drift{Setting: SettingMEBxAge, Seen: days(now.Sub(set)), Wanted: "at most " + days(maxAge)})
 			}
 		}
 	}
@@ -428,7 +435,7 @@ func (r *run) readPasswordDrift(ctx context.Context, st DeviceState, add func(fu
 				r.admin = nil
 				out, err := e.rotate(ctx, r.dev, sess)
 				if out != nil {
-					r.res.Steps = append(r.res.Steps, out.Steps...)
+					res.Steps = append(res.Steps, out.Steps...)
 				}
 				return err
 			}, Drift{Setting: SettingAdminAge, Seen: days(now.Sub(set)), Wanted: "at most " + days(maxAge)})
