@@ -152,6 +152,9 @@ type features struct {
 	KVMState         int    `json:"kvm_state"`
 	DHCPEnabled      bool   `json:"dhcp_enabled"`
 	IPAddress        string `json:"ip_address,omitempty"`
+	// IPSyncOff: AMT does not take its address from the host OS (the
+	// zero value is the shipped default, on).
+	IPSyncOff bool `json:"ip_sync_off,omitempty"`
 }
 
 // setupPersisted marks a device in legacy network setup across a save.

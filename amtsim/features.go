@@ -105,6 +105,9 @@ func (rt *routes) features() {
 		}
 		d.st.Features.DHCPEnabled = in.DHCPEnabled
 		d.st.Features.IPAddress = in.IPAddress
+		if in.IpSyncEnabled != nil {
+			d.st.Features.IPSyncOff = !*in.IpSyncEnabled
+		}
 		d.mu.Unlock()
 		return d.ethernetInstance(), nil
 	})
@@ -194,6 +197,7 @@ func (d *Device) ethernetInstance() *wsman.EthernetPortSettings {
 	defer d.mu.Unlock()
 	m := d.mac()
 	t, f := true, false
+	sync := !d.st.Features.IPSyncOff
 	ip := d.st.Features.IPAddress
 	if ip == "" {
 		if a := d.helloIPLocked(); a != nil {
@@ -203,7 +207,7 @@ func (d *Device) ethernetInstance() *wsman.EthernetPortSettings {
 	// The simulated network: a /24 with the gateway and two DNS servers.
 	return &wsman.EthernetPortSettings{
 		DHCPEnabled: d.st.Features.DHCPEnabled, DefaultGateway: "192.168.0.1", ElementName: "Intel(r) AMT Ethernet Port Settings",
-		IPAddress: ip, InstanceID: wsman.EthernetPortWired, IpSyncEnabled: &t, LinkIsUp: true,
+		IPAddress: ip, InstanceID: wsman.EthernetPortWired, IpSyncEnabled: &sync, LinkIsUp: true,
 		LinkPolicy: []int{1, 14}, MACAddress: fmt.Sprintf("%02x-%02x-%02x-%02x-%02x-%02x", m[0], m[1], m[2], m[3], m[4], m[5]),
 		PrimaryDNS: "192.168.0.1", SecondaryDNS: "192.168.0.2",
 		SharedDynamicIP: &t, SharedMAC: true, SharedStaticIp: &f, SubnetMask: "255.255.255.0",

@@ -15,6 +15,9 @@ type Maintenance struct {
 	NetworkSync      time.Duration // period of host name, domain and address sync
 	TLSRenewBefore   time.Duration // re-issue AMT TLS certificates this long before expiry
 	PasswordRotation time.Duration // period of admin password rotation
+	// Enforce is the period of the enforce task, which re-applies each
+	// device's profile (0, the default: on demand only).
+	Enforce time.Duration
 	// ProvisioningCertWarn are the lead times, longest first, at which the
 	// provisioning certificate's coming expiry is reported.
 	ProvisioningCertWarn []time.Duration
@@ -46,6 +49,8 @@ type maintenanceRaw struct {
 	TLSRenewBeforeRange   hcl.Range      `hcl:"tls_renew_before,attr_value_range"`
 	PasswordRotation      *string        `hcl:"password_rotation,optional"`
 	PasswordRotationRange hcl.Range      `hcl:"password_rotation,attr_value_range"`
+	Enforce               *string        `hcl:"enforce,optional"`
+	EnforceRange          hcl.Range      `hcl:"enforce,attr_value_range"`
 	ProvisioningCertWarn  hcl.Expression `hcl:"provisioning_cert_warn,optional"`
 }
 
@@ -56,6 +61,7 @@ func (b *builder) maintenance(raw *maintenanceRaw, m *Maintenance) {
 	b.duration(raw.ClockSync, raw.ClockSyncRange, "maintenance.clock_sync", true, &m.ClockSync)
 	b.duration(raw.NetworkSync, raw.NetworkSyncRange, "maintenance.network_sync", true, &m.NetworkSync)
 	b.duration(raw.PasswordRotation, raw.PasswordRotationRange, "maintenance.password_rotation", true, &m.PasswordRotation)
+	b.duration(raw.Enforce, raw.EnforceRange, "maintenance.enforce", true, &m.Enforce)
 	if b.duration(raw.TLSRenewBefore, raw.TLSRenewBeforeRange, "maintenance.tls_renew_before", false, &m.TLSRenewBefore) &&
 		m.TLSRenewBefore < MinTLSRenewBefore {
 		b.warnf(raw.TLSRenewBeforeRange, "TLS renewal later than advised", `maintenance.tls_renew_before = %q (%s): Intel advises re-issuing AMT TLS certificates at least %s before expiry; fix: set "%s" or more`,

@@ -215,6 +215,9 @@ maintenance {
   tls_renew_before = "720h"
   # Rotate random admin passwords. Default "2160h" (90 days).
   password_rotation = "2160h"
+  # Re-apply each device's profile (the enforce task: features, user
+  # consent, network, names, TLS, password ages). Default "0s": on demand.
+  enforce = "0s"
   # Report the provisioning certificate's coming expiry this long before.
   # Default ["1440h", "720h"] (60 and 30 days).
   provisioning_cert_warn = ["1440h", "720h"]

@@ -31,16 +31,28 @@ func stepRedirection(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	red := r.prof.Redirection
-	state := wsman.RedirectionDisabled
+	return setRedirection(ctx, c, r.prof.Redirection)
+}
+
+// redirectionState is the AMT_RedirectionService state that enables SOL
+// and IDER as red says.
+func redirectionState(red Redirection) int {
 	switch {
 	case red.SOL && red.IDER:
-		state = wsman.RedirectionIDERAndSOL
+		return wsman.RedirectionIDERAndSOL
 	case red.SOL:
-		state = wsman.RedirectionSOL
+		return wsman.RedirectionSOL
 	case red.IDER:
-		state = wsman.RedirectionIDER
+		return wsman.RedirectionIDER
 	}
+	return wsman.RedirectionDisabled
+}
+
+// setRedirection sets the redirection features: SOL and IDER, the
+// listener that serves them, and KVM. Activation and the enforce task
+// call it.
+func setRedirection(ctx context.Context, c *conn, red Redirection) error {
+	state := redirectionState(red)
 	if err := c.RedirectionRequestStateChange(ctx, state); err != nil {
 		return fmt.Errorf("AMT_RedirectionService.RequestStateChange(%d): %w", state, err)
 	}
@@ -67,18 +79,27 @@ func stepConsent(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
+	return setConsent(ctx, c, r.prof.UserConsent)
+}
+
+// optInRequired is IPS_OptInService.OptInRequired for a consent policy.
+func optInRequired(p Consent) int {
+	switch p {
+	case ConsentNone:
+		return wsman.OptInNone
+	case ConsentKVM:
+		return wsman.OptInKVM
+	}
+	return wsman.OptInAll
+}
+
+// setConsent sets the user-consent policy (ACM only: CCM's is fixed).
+func setConsent(ctx context.Context, c *conn, p Consent) error {
 	o, err := c.GetOptInService(ctx)
 	if err != nil {
 		return err
 	}
-	switch r.prof.UserConsent {
-	case ConsentNone:
-		o.OptInRequired = wsman.OptInNone
-	case ConsentKVM:
-		o.OptInRequired = wsman.OptInKVM
-	default:
-		o.OptInRequired = wsman.OptInAll
-	}
+	o.OptInRequired = optInRequired(p)
 	if _, err := c.PutOptInService(ctx, o); err != nil {
 		return fmt.Errorf("put IPS_OptInService: %w", err)
 	}
@@ -90,13 +111,21 @@ func stepNetwork(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
+	return setNetwork(ctx, c, r.prof.Network)
+}
+
+// ipSync says whether AMT takes its address from the host OS: always
+// with DHCP, where the OS and AMT share the lease.
+func (n Network) ipSync() bool { return n.DHCP || n.SyncFromHost }
+
+// setNetwork sets how the wired interface gets its address.
+func setNetwork(ctx context.Context, c *conn, n Network) error {
 	eth, err := c.GetEthernetPortSettings(ctx, wsman.EthernetPortWired)
 	if err != nil {
 		return err
 	}
-	n := r.prof.Network
 	eth.DHCPEnabled = n.DHCP
-	sync := n.DHCP || n.SyncFromHost
+	sync := n.ipSync()
 	eth.IpSyncEnabled = &sync
 	if n.DHCP {
 		t := true

@@ -173,6 +173,10 @@ type Options struct {
 	// TLS is the internal CA that issues devices' TLS certificates, for
 	// ConfigureTLS and the maintenance tasks (tls.go).
 	TLS TLSOptions
+	// PasswordMaxAge is the oldest a device's sealed admin or MEBx
+	// password may be before the enforce task rotates it (0: no limit).
+	// The server sets it to the password rotation period.
+	PasswordMaxAge time.Duration
 }
 
 // Engine runs provisioning sessions. It is safe for concurrent use, with at

@@ -26,7 +26,18 @@ const (
 )
 
 // DeviceTasks are the tasks that run on one device.
-var DeviceTasks = []string{TaskClockSync, TaskNetworkSync, TaskTLS, TaskPasswordRotation}
+var DeviceTasks = []string{TaskClockSync, TaskNetworkSync, TaskTLS, TaskPasswordRotation, TaskEnforce}
+
+// TaskDescriptions say in a line what each task does, for the CLI's help
+// and the API's refusals.
+var TaskDescriptions = map[string]string{
+	TaskClockSync:        "set the firmware clock when it is off",
+	TaskNetworkSync:      "write the OS host and domain names into AMT, and re-issue TLS for a new name",
+	TaskTLS:              "configure TLS, or re-issue its certificate before expiry",
+	TaskPasswordRotation: "give the device a new random admin password, sealed before it is set",
+	TaskEnforce:          "re-apply the profile: report the settings that drifted from it, and set them (dry run: report only)",
+	TaskProvisioningCert: "check the provisioning certificates' expiry (about the server, not a device)",
+}
 
 // IsTask reports whether name is a maintenance task.
 func IsTask(name string) bool {
@@ -36,6 +47,27 @@ func IsTask(name string) bool {
 		}
 	}
 	return name == TaskProvisioningCert
+}
+
+// TaskOptions say how a task runs.
+type TaskOptions struct {
+	// Force: the task was asked for on demand (the tls task then
+	// re-issues even when not due).
+	Force bool `json:"force,omitempty"`
+	// DryRun: the enforce task reports drift and changes nothing.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// RuleDryRun names refusals of a dry run of a task that has none.
+const RuleDryRun = "dry run"
+
+// CheckTaskOptions refuses options task does not take.
+func CheckTaskOptions(task string, o TaskOptions) error {
+	if o.DryRun && task != TaskEnforce {
+		return Reason{Rule: RuleDryRun, Seen: fmt.Sprintf("a dry run of task %q", task), Want: "a dry run of task " + TaskEnforce + " only",
+			Fix: "drop the dry run, or run task " + TaskEnforce}
+	}
+	return nil
 }
 
 // DeviceState is what the engine knows of a device beside its session:
@@ -55,6 +87,11 @@ type DeviceState struct {
 	// firmware by a rotation (zero: by the activation).
 	PasswordSet time.Time `json:"password_set,omitzero"`
 	Rotations   int       `json:"rotations,omitempty"`
+	// MEBxPasswordSet is when the enforce task last set the MEBx password
+	// (zero: by the activation).
+	MEBxPasswordSet time.Time `json:"mebx_password_set,omitzero"`
+	// Enforce is what the last enforce task found.
+	Enforce *EnforceState `json:"enforce,omitempty"`
 	// LastContact is the last time a maintenance task reached the device.
 	LastContact time.Time `json:"last_contact,omitzero"`
 	// LastError is the last failed task's error, cleared by its next
@@ -174,6 +211,8 @@ type MaintenanceResult struct {
 	// Steps are the calls made, for the audit and the job record.
 	Steps []string `json:"steps,omitempty"`
 	Notes []string `json:"notes,omitempty"`
+	// Drift is what the enforce task found, each marked fixed or not.
+	Drift []Drift `json:"drift,omitempty"`
 }
 
 // maintenance opens a run on a provisioned device for task: the device is
@@ -264,18 +303,23 @@ func (e *Engine) maintDone(res *MaintenanceResult, err error, contacted bool) er
 }
 
 // Maintain runs one device task by name: TaskClockSync, TaskNetworkSync,
-// TaskTLS (configure, or re-issue when due; force re-issues anyway) or
-// TaskPasswordRotation.
-func (e *Engine) Maintain(ctx context.Context, dev *Device, task string, force bool) (*MaintenanceResult, error) {
+// TaskTLS (configure, or re-issue when due; Force re-issues anyway),
+// TaskPasswordRotation or TaskEnforce (DryRun reports only).
+func (e *Engine) Maintain(ctx context.Context, dev *Device, task string, o TaskOptions) (*MaintenanceResult, error) {
+	if err := CheckTaskOptions(task, o); err != nil {
+		return nil, err
+	}
 	switch task {
 	case TaskClockSync:
 		return e.SyncClock(ctx, dev)
 	case TaskNetworkSync:
 		return e.SyncNetwork(ctx, dev)
 	case TaskTLS:
-		return e.RenewTLS(ctx, dev, force)
+		return e.RenewTLS(ctx, dev, o.Force)
 	case TaskPasswordRotation:
 		return e.RotatePassword(ctx, dev)
+	case TaskEnforce:
+		return e.Enforce(ctx, dev, o.DryRun)
 	}
 	return nil, Reason{Rule: RuleTask, Seen: fmt.Sprintf("task %q", task),
 		Want: strings.Join(DeviceTasks, ", "), Fix: "name one of these tasks (provisioning-cert is about the server, not a device)"}

@@ -250,21 +250,10 @@ func (r *run) issueTLS(ctx context.Context, res *MaintenanceResult, fqdn string)
 		return err
 	}
 	res.Steps = append(res.Steps, "tls-credential-context")
-	for _, s := range []wsman.TLSSettingData{
-		{ElementName: wsman.TLSSettingRemote, InstanceID: wsman.TLSSettingRemote, Enabled: true, MutualAuthentication: mode == TLSMutual},
-		// AMT does mutual TLS on the network side only; local tools on the
-		// host keep plain LMS so that the OS side is not locked out.
-		{ElementName: wsman.TLSSettingLocal, InstanceID: wsman.TLSSettingLocal, Enabled: true, AcceptNonSecureConnections: true},
-	} {
-		if _, err := c.PutTLSSettingData(ctx, &s); err != nil {
-			return fmt.Errorf("put AMT_TLSSettingData %q: %w", s.InstanceID, err)
-		}
+	if err := setTLSSettings(ctx, c, mode); err != nil {
+		return err
 	}
-	res.Steps = append(res.Steps, "tls-settings")
-	if err := c.CommitChanges(ctx); err != nil {
-		return fmt.Errorf("CommitChanges after the TLS settings: %w", err)
-	}
-	res.Steps = append(res.Steps, "commit")
+	res.Steps = append(res.Steps, "tls-settings", "commit")
 	res.Changed = true
 
 	now := e.opts.Clock()
@@ -309,6 +298,30 @@ func (r *run) issueTLS(ctx context.Context, res *MaintenanceResult, fqdn string)
 		}
 	}
 	res.Notes = append(res.Notes, fmt.Sprintf("TLS %s for %s until %s", mode, fqdn, leaf.NotAfter.UTC().Format("2006-01-02")))
+	return nil
+}
+
+// tlsSettings are the AMT_TLSSettingData instances for mode: AMT does
+// mutual TLS on the network side only; local tools on the host keep plain
+// LMS so that the OS side is not locked out.
+func tlsSettings(mode TLSMode) []wsman.TLSSettingData {
+	return []wsman.TLSSettingData{
+		{ElementName: wsman.TLSSettingRemote, InstanceID: wsman.TLSSettingRemote, Enabled: true, MutualAuthentication: mode == TLSMutual},
+		{ElementName: wsman.TLSSettingLocal, InstanceID: wsman.TLSSettingLocal, Enabled: true, AcceptNonSecureConnections: true},
+	}
+}
+
+// setTLSSettings puts the TLS settings of mode and commits them: the TLS
+// task and the enforce task call it.
+func setTLSSettings(ctx context.Context, c *conn, mode TLSMode) error {
+	for _, s := range tlsSettings(mode) {
+		if _, err := c.PutTLSSettingData(ctx, &s); err != nil {
+			return fmt.Errorf("put AMT_TLSSettingData %q: %w", s.InstanceID, err)
+		}
+	}
+	if err := c.CommitChanges(ctx); err != nil {
+		return fmt.Errorf("CommitChanges after the TLS settings: %w", err)
+	}
 	return nil
 }
 

@@ -138,8 +138,12 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *principa
 type DeviceDetail struct {
 	Device  DeviceRecord          `json:"device"`
 	Session *provisioning.Session `json:"session,omitempty"`
-	Jobs    []Job                 `json:"jobs"`
-	Audit   []store.Event         `json:"audit"`
+	// Enforce is what the last enforce task found: each profile setting
+	// that differed, with what was seen and wanted, and whether it was
+	// set back.
+	Enforce *provisioning.EnforceState `json:"enforce,omitempty"`
+	Jobs    []Job                      `json:"jobs"`
+	Audit   []store.Event              `json:"audit"`
 }
 
 func (s *Server) showDevice(w http.ResponseWriter, r *http.Request, _ *principal) {
@@ -152,6 +156,9 @@ func (s *Server) showDevice(w http.ResponseWriter, r *http.Request, _ *principal
 	if sess, err := s.eng.GetSession(d.ID); err == nil {
 		// The session's profile copy holds no password (its JSON drops them).
 		out.Session = &sess
+	}
+	if st, err := s.eng.State(d.ID); err == nil {
+		out.Enforce = st.Enforce
 	}
 	jobs, err := s.jobList()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs/health"
 	"github.com/amtrcs/amtrcs/rcs/jobs"
@@ -16,7 +17,7 @@ import (
 // Maintenance is the server's maintenance scheduler (package jobs) and its
 // endpoints:
 //
-//	POST /api/v1/devices/{id}/maintain   {"task": NAME}  -> 202 and the job record
+//	POST /api/v1/devices/{id}/maintain   {"task": NAME, "dry_run": BOOL}  -> 202 and the job record
 //	GET  /api/v1/reports/health                          -> health.Report
 //
 // The engine's TLS issuer and renewal lead time come with
@@ -58,6 +59,8 @@ func (m *Maintenance) RegisterRoutes(mux *http.ServeMux) {
 
 type maintainRequest struct {
 	Task string `json:"task"`
+	// DryRun asks the enforce task to report drift and change nothing.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 func (m *Maintenance) maintain(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -78,7 +81,12 @@ func (m *Maintenance) maintain(w http.ResponseWriter, r *http.Request, p *princi
 			strings.Join(append(slices.Clone(provisioning.DeviceTasks), provisioning.TaskProvisioningCert), ", "), "name one of these tasks"))
 		return
 	}
-	rec, err := m.Sched.Request(d.ID, req.Task, p.Actor)
+	if err := provisioning.CheckTaskOptions(req.Task, provisioning.TaskOptions{DryRun: req.DryRun}); err != nil {
+		r, _ := amt.AsRefusal(err)
+		writeError(w, refuse(http.StatusBadRequest, r))
+		return
+	}
+	rec, err := m.Sched.Request(d.ID, req.Task, p.Actor, req.DryRun)
 	if errors.Is(err, jobs.ErrBusy) {
 		writeError(w, apiErr(http.StatusConflict, "one job per device", err.Error(), "no running "+req.Task+" job", "wait for it: GET /api/v1/reports/health shows its outcome"))
 		return

@@ -216,6 +216,7 @@ func TestMaintenanceRefusals(t *testing.T) {
 	}{
 		{"unknown task", "POST", maintain, e.token, map[string]string{"task": "defragment"}, http.StatusBadRequest, provisioning.RuleTask, `"defragment"`, provisioning.TaskClockSync},
 		{"no task", "POST", maintain, e.token, map[string]string{}, http.StatusBadRequest, provisioning.RuleTask, `""`, provisioning.TaskPasswordRotation},
+		{"dry run of another task", "POST", maintain, e.token, map[string]any{"task": provisioning.TaskTLS, "dry_run": true}, http.StatusBadRequest, provisioning.RuleDryRun, `"tls"`, provisioning.TaskEnforce},
 		{"no token", "POST", maintain, "", map[string]string{"task": provisioning.TaskClockSync}, http.StatusUnauthorized, "", "", ""},
 		{"agent credential", "POST", maintain, enr.Credential, map[string]string{"task": provisioning.TaskClockSync}, http.StatusForbidden, "", "", ""},
 		{"unknown device", "POST", "/api/v1/devices/nosuchpc/maintain", e.token, map[string]string{"task": provisioning.TaskClockSync}, http.StatusNotFound, "", "nosuchpc", ""},

@@ -136,6 +136,10 @@ func New(opts Options) (*Server, error) {
 	if eo.Clock == nil {
 		eo.Clock = opts.Now
 	}
+	if eo.PasswordMaxAge == 0 {
+		// The enforce task holds passwords to the rotation schedule.
+		eo.PasswordMaxAge = opts.Config.Maintenance.PasswordRotation
+	}
 	eng, err := provisioning.New(opts.Store, certs, eo)
 	if err != nil {
 		return nil, err

@@ -89,3 +89,31 @@ func TestDeviceMaintain(t *testing.T) {
 		t.Fatalf("unknown task: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestDeviceMaintainDryRun: --dry-run goes to the API with the enforce
+// task, and is refused before any request for another task.
+func TestDeviceMaintainDryRun(t *testing.T) {
+	var body map[string]any
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests++
+		body = nil
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		task, _ := body["task"].(string)
+		dry, _ := body["dry_run"].(bool)
+		_ = json.NewEncoder(w).Encode(jobs.Record{ID: "maint:pc1:" + task, Device: "pc1-uuid", Task: task, DryRun: dry, State: jobs.StateIdle})
+	}))
+	defer srv.Close()
+	code, out, errOut := runMaintain(t, "pc1", "--task", "enforce", "--dry-run", "--server", srv.URL, "--token", "tok123")
+	if code != exitOK || body["task"] != "enforce" || body["dry_run"] != true || !strings.Contains(out, "enforce (dry run) requested on device pc1-uuid") {
+		t.Fatalf("exit %d (%s), body %v, output %q", code, errOut, body, out)
+	}
+	code, _, _ = runMaintain(t, "pc1", "--task", "enforce", "--server", srv.URL, "--token", "tok123")
+	if _, sent := body["dry_run"]; code != exitOK || sent {
+		t.Fatalf("without --dry-run: exit %d, body %v", code, body)
+	}
+	code, _, errOut = runMaintain(t, "pc1", "--task", "tls", "--dry-run", "--server", srv.URL, "--token", "tok123")
+	if code != exitUsage || !strings.Contains(errOut, "enforce") || requests != 2 {
+		t.Fatalf("dry run of tls: exit %d, stderr %q, %d requests", code, errOut, requests)
+	}
+}

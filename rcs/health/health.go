@@ -1,7 +1,8 @@
 // Package health builds the fleet health report (`amtrcs report health`,
 // GET /api/v1/reports/health): for every device its last contact, last
 // error, AMT FQDN against the OS FQDN, TLS certificate days left, clock
-// drift and password age, the failing devices first, each problem with
+// drift, password age and configuration drift from its profile, the
+// failing devices first, each problem with
 // the maintenance task that fixes it; and the provisioning certificates'
 // expiry.
 //
@@ -124,6 +125,7 @@ const (
 	CheckClock    = "clock"
 	CheckPassword = "password age"
 	CheckReach    = "reach"
+	CheckDrift    = "configuration drift"
 )
 
 // DeviceHealth is one device's line of the report.
@@ -140,6 +142,9 @@ type DeviceHealth struct {
 	// last measured.
 	ClockDriftSeconds *float64 `json:"clock_drift_seconds,omitempty"`
 	PasswordAgeDays   *int     `json:"password_age_days,omitempty"`
+	// Drift is the profile settings the last enforce task found changed
+	// and left so (a dry run, or a failure).
+	Drift []provisioning.Drift `json:"drift,omitempty"`
 	// Reach is how the RCS reached the device when the report was made
 	// (empty when it was not probed).
 	Reach    string    `json:"reach,omitempty"`
@@ -301,12 +306,19 @@ func judge(id string, dev *DeviceInfo, sess provisioning.Session, st provisionin
 			problem(CheckClock, fmt.Sprintf("firmware clock off by %s", st.Clock.Drift), provisioning.TaskClockSync, "")
 		}
 	}
-	if maintained {
-		set := st.PasswordSet
-		if set.IsZero() {
-			set = sess.Started // the activation set it
+	if st.Enforce != nil {
+		if ds := st.Enforce.Unfixed(); len(ds) > 0 {
+			h.Drift = ds
+			items := make([]string, len(ds))
+			for i, d := range ds {
+				items[i] = d.String()
+			}
+			problem(CheckDrift, fmt.Sprintf("%d settings differ from profile %q (found %s): %s", len(ds), st.Enforce.Profile,
+				st.Enforce.Checked.UTC().Format(time.RFC3339), strings.Join(items, "; ")), provisioning.TaskEnforce, "")
 		}
-		if !set.IsZero() {
+	}
+	if maintained {
+		if set := provisioning.PasswordSetAt(sess, st); !set.IsZero() {
 			age := int(now.Sub(set).Hours() / 24)
 			h.PasswordAgeDays = &age
 			if p.PasswordMaxAge > 0 && now.Sub(set) > p.PasswordMaxAge {

@@ -73,6 +73,17 @@ func TestBuild(t *testing.T) {
 		"last task failed": {func(_ *DeviceInfo, _ *provisioning.Session, st *provisioning.DeviceState, _ *[]jobs.Record) {
 			st.LastError, st.LastErrorTask, st.LastErrorTime = "connection refused", provisioning.TaskClockSync, now.Add(-time.Hour)
 		}, CheckError, provisioning.TaskClockSync, func(h DeviceHealth) bool { return h.LastError == "connection refused" }},
+		"drift left by a dry run": {func(_ *DeviceInfo, _ *provisioning.Session, st *provisioning.DeviceState, _ *[]jobs.Record) {
+			st.Enforce = &provisioning.EnforceState{Checked: now.Add(-time.Hour), Profile: "default", DryRun: true, Drift: []provisioning.Drift{
+				{Setting: provisioning.SettingUserConsent, Seen: "none", Wanted: "kvm"}, {Setting: provisioning.SettingKVM, Seen: "off", Wanted: "on", Fixed: true}}}
+		}, CheckDrift, provisioning.TaskEnforce, func(h DeviceHealth) bool {
+			return len(h.Drift) == 1 && h.Drift[0].Setting == provisioning.SettingUserConsent &&
+				strings.Contains(h.Problems[0].Detail, "user consent: seen none, wanted kvm") && !strings.Contains(h.Problems[0].Detail, "KVM")
+		}},
+		"drift fixed": {func(_ *DeviceInfo, _ *provisioning.Session, st *provisioning.DeviceState, _ *[]jobs.Record) {
+			st.Enforce = &provisioning.EnforceState{Checked: now.Add(-time.Hour), Profile: "default", Drift: []provisioning.Drift{
+				{Setting: provisioning.SettingUserConsent, Seen: "none", Wanted: "kvm", Fixed: true}}}
+		}, "", "", func(h DeviceHealth) bool { return len(h.Drift) == 0 }},
 		"job in back-off": {func(_ *DeviceInfo, _ *provisioning.Session, _ *provisioning.DeviceState, js *[]jobs.Record) {
 			*js = append(*js, jobs.Record{Device: "bad", Task: provisioning.TaskTLS, Attempts: 3, Error: "no agent connected", NextRun: now.Add(time.Hour)})
 		}, CheckError, provisioning.TaskTLS, func(h DeviceHealth) bool { return h.LastError == "no agent connected" }},

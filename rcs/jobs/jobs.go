@@ -1,6 +1,7 @@
 // Package jobs is the RCS's maintenance scheduler: it runs the
 // provisioning engine's maintenance tasks (clock sync, network sync, TLS
-// re-issue, admin password rotation, provisioning certificate expiry) on
+// re-issue, admin password rotation, profile enforcement, provisioning
+// certificate expiry) on
 // the schedule of config.Maintenance and on demand, at most one job at a
 // time per device, backing off exponentially after failures, and records
 // every outcome in the audit log.
@@ -68,6 +69,9 @@ type Record struct {
 	// says who asked.
 	Requested time.Time `json:"requested,omitzero"`
 	Actor     string    `json:"actor,omitempty"`
+	// DryRun: the pending request is a dry run (the enforce task reports
+	// and changes nothing); cleared with the request.
+	DryRun bool `json:"dry_run,omitempty"`
 	// Attempts counts consecutive failures.
 	Attempts  int       `json:"attempts,omitempty"`
 	LastRun   time.Time `json:"last_run,omitzero"`
@@ -89,8 +93,8 @@ func (r Record) Due(now time.Time) bool {
 	return !r.Requested.IsZero() || (!r.NextRun.IsZero() && !now.Before(r.NextRun))
 }
 
-// RunFunc runs one task on one device (force: on demand).
-type RunFunc func(ctx context.Context, device, task string, force bool) (*provisioning.MaintenanceResult, error)
+// RunFunc runs one task on one device (o.Force: on demand).
+type RunFunc func(ctx context.Context, device, task string, o provisioning.TaskOptions) (*provisioning.MaintenanceResult, error)
 
 // Options configure a Scheduler. Store and Run (or Engine and Reach) are
 // required.
@@ -149,7 +153,7 @@ func New(opts Options) (*Scheduler, error) {
 			return nil, errors.New("jobs: give Run, or Engine and Reach")
 		}
 		e, reach := opts.Engine, opts.Reach
-		opts.Run = func(ctx context.Context, device, task string, force bool) (*provisioning.MaintenanceResult, error) {
+		opts.Run = func(ctx context.Context, device, task string, o provisioning.TaskOptions) (*provisioning.MaintenanceResult, error) {
 			if task == provisioning.TaskProvisioningCert {
 				xs, err := e.CheckProvisioningCerts(ctx, opts.Schedule.ProvisioningCertWarn)
 				res := &provisioning.MaintenanceResult{Device: device, Task: task}
@@ -164,7 +168,7 @@ func New(opts Options) (*Scheduler, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reach device %s: %w", device, err)
 			}
-			return e.Maintain(ctx, dev, task, force)
+			return e.Maintain(ctx, dev, task, o)
 		}
 	}
 	if opts.Devices == nil {
@@ -213,6 +217,8 @@ func (s *Scheduler) Period(task string) time.Duration {
 		return s.opts.TLSCheck
 	case provisioning.TaskPasswordRotation:
 		return m.PasswordRotation
+	case provisioning.TaskEnforce:
+		return m.Enforce
 	case provisioning.TaskProvisioningCert:
 		return 24 * time.Hour
 	}
@@ -308,10 +314,14 @@ func (s *Scheduler) Plan() error {
 
 // Request asks for task on device now (on demand). The job runs at the
 // next RunDue, forced: a TLS certificate is re-issued even if not due.
-func (s *Scheduler) Request(device, task, actor string) (Record, error) {
+// dryRun asks the enforce task to report only.
+func (s *Scheduler) Request(device, task, actor string, dryRun bool) (Record, error) {
 	if !provisioning.IsTask(task) {
 		return Record{}, provisioning.Reason{Rule: provisioning.RuleTask, Seen: fmt.Sprintf("task %q", task),
 			Want: strings.Join(append(slices.Clone(provisioning.DeviceTasks), provisioning.TaskProvisioningCert), ", "), Fix: "name one of these tasks"}
+	}
+	if err := provisioning.CheckTaskOptions(task, provisioning.TaskOptions{DryRun: dryRun}); err != nil {
+		return Record{}, err
 	}
 	if task == provisioning.TaskProvisioningCert {
 		device = ServerSubject
@@ -329,11 +339,12 @@ func (s *Scheduler) Request(device, task, actor string) (Record, error) {
 		if r.State == StateRunning {
 			return fmt.Errorf("%s on device %s: %w; wait for it to finish", task, device, ErrBusy)
 		}
-		r.Requested, r.Actor = now, actor
+		r.Requested, r.Actor, r.DryRun = now, actor, dryRun
 		if err := tx.Put(store.Jobs, key, r); err != nil {
 			return err
 		}
-		return tx.Audit(store.Event{Time: now, Actor: actor, Action: "job.maintain.request", Subject: device, Outcome: store.OutcomeSuccess, Detail: map[string]string{"task": task, "job": key}})
+		return tx.Audit(store.Event{Time: now, Actor: actor, Action: "job.maintain.request", Subject: device, Outcome: store.OutcomeSuccess,
+			Detail: map[string]string{"task": task, "job": key, "dry_run": fmt.Sprint(dryRun)}})
 	})
 	return r, err
 }
@@ -440,6 +451,7 @@ func (s *Scheduler) runOne(ctx context.Context, r Record) (Record, bool) {
 		return r, false
 	}
 	force := !r.Requested.IsZero()
+	dryRun := force && r.DryRun
 	r.State, r.LastRun, r.Finished = StateRunning, start, time.Time{}
 	if err := st.Put(store.Jobs, r.ID, r); err != nil {
 		s.log.Error("record maintenance job", "job", r.ID, "err", err)
@@ -448,7 +460,7 @@ func (s *Scheduler) runOne(ctx context.Context, r Record) (Record, bool) {
 	s.mu.Lock()
 	s.running[r.Device] = r.Task
 	s.mu.Unlock()
-	res, err := s.opts.Run(ctx, r.Device, r.Task, force)
+	res, err := s.opts.Run(ctx, r.Device, r.Task, provisioning.TaskOptions{Force: force, DryRun: dryRun})
 	s.mu.Lock()
 	s.running[r.Device] = ""
 	s.mu.Unlock()
@@ -458,13 +470,13 @@ func (s *Scheduler) runOne(ctx context.Context, r Record) (Record, bool) {
 		return r, true
 	}
 	now := s.opts.Clock()
-	r.Finished, r.Requested, r.Resumed = now, time.Time{}, false
+	r.Finished, r.Requested, r.Resumed, r.DryRun = now, time.Time{}, false, false
 	r.RunsTotal++
 	r.Notes, r.Changed = nil, false
 	if res != nil {
 		r.Notes, r.Changed = res.Notes, res.Changed
 	}
-	detail := map[string]string{"task": r.Task, "job": r.ID, "forced": fmt.Sprint(force)}
+	detail := map[string]string{"task": r.Task, "job": r.ID, "forced": fmt.Sprint(force), "dry_run": fmt.Sprint(dryRun)}
 	outcome := store.OutcomeSuccess
 	busy := errors.Is(err, provisioning.ErrBusy)
 	switch {
@@ -473,7 +485,7 @@ func (s *Scheduler) runOne(ctx context.Context, r Record) (Record, bool) {
 		// failure of the task; try again shortly.
 		r.State, r.NextRun, r.Requested = StateScheduled, now.Add(s.opts.Backoff), time.Time{}
 		if force {
-			r.Requested = start
+			r.Requested, r.DryRun = start, dryRun
 		}
 		r.Error = err.Error()
 		outcome = store.OutcomeDenied

@@ -271,7 +271,7 @@ func TestRestart(t *testing.T) {
 	id := sd.ID().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := w.scheduler(func(o *Options) {
-		o.Run = func(ctx context.Context, device, task string, force bool) (*provisioning.MaintenanceResult, error) {
+		o.Run = func(ctx context.Context, device, task string, _ provisioning.TaskOptions) (*provisioning.MaintenanceResult, error) {
 			if task == provisioning.TaskClockSync {
 				cancel() // the server stops while the job runs
 				<-ctx.Done()
@@ -306,14 +306,14 @@ func TestOnDemand(t *testing.T) {
 	sd := w.activate("pc1")
 	id := sd.ID().String()
 	var mu sync.Mutex
-	forced := map[string]bool{}
+	forced, dry := map[string]bool{}, map[string]bool{}
 	sched := config.DefaultMaintenance()
 	sched.PasswordRotation = 0
 	s := w.scheduler(func(o *Options) {
 		o.Schedule = sched
-		o.Run = func(ctx context.Context, device, task string, force bool) (*provisioning.MaintenanceResult, error) {
+		o.Run = func(ctx context.Context, device, task string, opts provisioning.TaskOptions) (*provisioning.MaintenanceResult, error) {
 			mu.Lock()
-			forced[task] = force
+			forced[task], dry[task] = opts.Force, opts.DryRun
 			mu.Unlock()
 			return &provisioning.MaintenanceResult{Device: device, Task: task}, nil
 		}
@@ -324,23 +324,29 @@ func TestOnDemand(t *testing.T) {
 	if _, err := s.RunDue(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Request(id, "defragment", "admin"); err == nil {
+	if _, err := s.Request(id, "defragment", "admin", false); err == nil {
 		t.Fatal("an unknown task was accepted")
 	}
-	for _, task := range []string{provisioning.TaskTLS, provisioning.TaskPasswordRotation} {
-		if _, err := s.Request(id, task, "admin:test"); err != nil {
+	if _, err := s.Request(id, provisioning.TaskTLS, "admin", true); err == nil {
+		t.Fatal("a dry run of the tls task was accepted")
+	}
+	for _, task := range []string{provisioning.TaskTLS, provisioning.TaskPasswordRotation, provisioning.TaskEnforce} {
+		if _, err := s.Request(id, task, "admin:test", task == provisioning.TaskEnforce); err != nil {
 			t.Fatal(err)
 		}
 	}
 	done, _ := s.RunDue(context.Background())
-	if len(done) != 2 || !forced[provisioning.TaskTLS] || !forced[provisioning.TaskPasswordRotation] {
-		t.Fatalf("on-demand round ran %+v (forced %v)", done, forced)
+	if len(done) != 3 || !forced[provisioning.TaskTLS] || !forced[provisioning.TaskPasswordRotation] || !dry[provisioning.TaskEnforce] || dry[provisioning.TaskTLS] {
+		t.Fatalf("on-demand round ran %+v (forced %v, dry run %v)", done, forced, dry)
+	}
+	if r, _ := s.Get(id, provisioning.TaskEnforce); r.DryRun || r.State != StateIdle {
+		t.Fatalf("the enforce job after its dry run: %+v, want idle with the dry run cleared", r)
 	}
 	if r, _ := s.Get(id, provisioning.TaskPasswordRotation); r.State != StateIdle || !r.NextRun.IsZero() {
 		t.Fatalf("an off task after its on-demand run: %+v, want idle", r)
 	}
 	log, _ := w.st.AuditLog(store.AuditFilter{Action: "job.maintain.request"})
-	if len(log) != 2 || log[0].Actor != "admin:test" {
+	if len(log) != 3 || log[0].Actor != "admin:test" {
 		t.Fatalf("requests audited: %+v", log)
 	}
 }
@@ -356,7 +362,7 @@ func TestOneJobPerDevice(t *testing.T) {
 	s := w.scheduler(func(o *Options) {
 		o.Workers = 8
 		o.Devices = func() ([]string, error) { return devs, nil }
-		o.Run = func(ctx context.Context, device, task string, force bool) (*provisioning.MaintenanceResult, error) {
+		o.Run = func(ctx context.Context, device, task string, _ provisioning.TaskOptions) (*provisioning.MaintenanceResult, error) {
 			mu.Lock()
 			active[device]++
 			all++
