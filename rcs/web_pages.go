@@ -136,8 +136,8 @@ type deviceView struct {
 	// first; maintenance records are in Tasks.
 	Activations []Job
 	Health      *health.DeviceHealth
-	Tasks    []taskRow
-	Profiles []string
+	Tasks       []taskRow
+	Profiles    []string
 	// Running: a job or task runs or waits, so the progress part polls.
 	Running bool
 }
@@ -277,20 +277,48 @@ func (u *webUI) deviceAction(kind string) func(http.ResponseWriter, *http.Reques
 
 // certsView is the certificates page's data.
 type certsView struct {
-	Certs []certView
+	Certs []certRow
 	// CA says whether an internal CA is configured (its bundle can be
 	// downloaded).
 	CA bool
 }
 
+// certRow is a certificate or CSR as GET /api/v1/certs lists it, with its
+// renewal state: the health report's judgement of its expiry, and the
+// pending CSR that renews it.
+type certRow struct {
+	certView
+	Expiry       *provisioning.CertExpiry
+	RenewedByCSR string
+}
+
 func (u *webUI) certsPage(w http.ResponseWriter, r *http.Request, ws *webSession) {
 	pg := ws.page("Certificates", "certs")
-	var v certsView
-	if err := u.call(r, ws.principal(), u.s.listCerts, http.MethodGet, "/api/v1/certs", nil, nil, &v.Certs); err != nil {
+	var list []certView
+	if err := u.call(r, ws.principal(), u.s.listCerts, http.MethodGet, "/api/v1/certs", nil, nil, &list); err != nil {
 		u.fail(w, pg, err)
 		return
 	}
-	v.CA = u.s.eng.TLSIssuer() != nil
+	rep, err := u.healthReport()
+	if err != nil {
+		u.fail(w, pg, err)
+		return
+	}
+	v := certsView{CA: u.s.eng.TLSIssuer() != nil}
+	for _, c := range list {
+		row := certRow{certView: c}
+		for i, x := range rep.ProvisioningCerts {
+			if x.ID == c.ID {
+				row.Expiry = &rep.ProvisioningCerts[i]
+			}
+		}
+		for _, o := range list {
+			if o.Renews == c.ID && o.Kind != c.Kind {
+				row.RenewedByCSR = o.ID
+			}
+		}
+		v.Certs = append(v.Certs, row)
+	}
 	pg.Data = v
 	u.render(w, http.StatusOK, "certs", pg)
 }
