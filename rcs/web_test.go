@@ -1,6 +1,8 @@
 package rcs_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amtrcs/amtrcs/csr/csrtest"
 	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/store"
 )
@@ -23,11 +26,15 @@ type browser struct {
 }
 
 func (e *env) browser(t *testing.T) *browser {
+	return e.browserWith(t, e.client.Transport)
+}
+
+func (e *env) browserWith(t *testing.T, tr http.RoundTripper) *browser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &http.Client{Transport: e.client.Transport, Jar: jar, Timeout: e.client.Timeout,
+	c := &http.Client{Transport: tr, Jar: jar, Timeout: e.client.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &browser{t: t, e: e, c: c, jar: jar}
 }
@@ -189,6 +196,49 @@ func TestDashboardLogin(t *testing.T) {
 	replay.jar.SetCookies(u, []*http.Cookie{{Name: "amtrcs_session", Value: sid, Path: "/ui"}})
 	if resp, _ := replay.do("GET", "/ui/", nil, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the session cookie after logout: %d, want 303 to the login page", resp.StatusCode)
+	}
+}
+
+// TestDashboardClientCertificate: a browser that presents a client
+// certificate from a CA of api.client_certificates logs in with it, as
+// the API accepts it, and is audited under its name.
+func TestDashboardClientCertificate(t *testing.T) {
+	admins := csrtest.NewVendor(csrtest.VendorOptions{Name: "Admins"})
+	pool := x509.NewCertPool()
+	pool.AddCert(admins.Root)
+	e := newEnvWith(t, nil, func(o *rcs.Options) { o.ClientCAs = pool })
+	leaf, key := admins.Issue(csrtest.LeafOptions{CN: "alice", NoAMTEKU: true, NoServer: true, AnyEKU: true})
+	cfg := e.tlsCfg.Clone()
+	cfg.Certificates = []tls.Certificate{{Certificate: [][]byte{leaf.Raw, admins.Intermediate.Raw}, PrivateKey: key}}
+	withCert := e.browserWith(t, &http.Transport{TLSClientConfig: cfg})
+	without := e.browser(t)
+
+	for _, tt := range []struct {
+		name   string
+		b      *browser
+		offer  bool
+		status int
+	}{
+		{"no certificate", without, false, http.StatusUnauthorized},
+		{"a certificate from the admins' CA", withCert, true, http.StatusSeeOther},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, page := tt.b.do("GET", "/ui/login", nil, nil)
+			if offered := strings.Contains(page, "Log in as alice"); offered != tt.offer {
+				t.Fatalf("the login page offers the certificate: %v, want %v", offered, tt.offer)
+			}
+			resp, page := tt.b.do("POST", "/ui/login", url.Values{"csrf": {tt.b.csrf(page)}}, nil)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("login: %d, want %d\n%s", resp.StatusCode, tt.status, page)
+			}
+		})
+	}
+	ev, _ := e.st.AuditLog(store.AuditFilter{Action: "ui.login", Limit: 1})
+	if len(ev) != 1 || ev[0].Outcome != store.OutcomeSuccess || ev[0].Actor != "cert:alice" || ev[0].Detail["method"] != "certificate" {
+		t.Fatalf("audit of the login: %+v, want one by cert:alice", ev)
+	}
+	if resp, _ := withCert.do("GET", "/ui/certs", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a page with the certificate's session: %d", resp.StatusCode)
 	}
 }
 
