@@ -186,7 +186,10 @@ func (u *webUI) session(h func(http.ResponseWriter, *http.Request, *webSession))
 
 // safeNext keeps a post-login target on the dashboard.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, webPath) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, webPath) || strings.ContainsAny(next, "\\\r\n") {
+		return webPath
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return webPath
 	}
 	return next
