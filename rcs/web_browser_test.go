@@ -190,6 +190,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("the refused POST requested a job: %+v", after)
 	}
 
+	// Activating the device whose agent is gone, as the page's htmx form
+	// does it: the API's refusal, with its rule and fix, in the part.
+	refusal := eval("activate without an agent", fmt.Sprintf(`fetch('/ui/devices/%s/activate', {method: 'POST', headers: {'HX-Request': 'true', 'X-CSRF-Token': document.querySelector('input[name=csrf]').value}}).then(async r => r.status + "\n" + await r.text())`, f.failed.ID()))
+	if !strings.HasPrefix(refusal, "409\n") || !strings.Contains(refusal, `<dd class="rule">device reachable</dd>`) || !strings.Contains(refusal, `id="progress"`) {
+		t.Fatalf("activation without an agent:\n%s", refusal)
+	}
+
 	// The other pages, and the CA bundle consoles need.
 	do("certificates", chromedp.Navigate(base+"/ui/certs"), chromedp.WaitVisible(chromedp.CSS(`a[href="/ui/ca.pem"]`)))
 	shot("certificates")
