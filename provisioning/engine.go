@@ -241,6 +241,10 @@ func New(st *store.Store, certs CertSource, opts Options) (*Engine, error) {
 // Store is the engine's store.
 func (e *Engine) Store() *store.Store { return e.st }
 
+// TLSIssuer is the internal CA that signs devices' TLS certificates (nil
+// when none is configured), for the server to hand out its bundle.
+func (e *Engine) TLSIssuer() TLSIssuer { return e.opts.TLS.Issuer }
+
 // acquireFresh rereads what the host interface reports, when the device
 // has one, then marks the device busy: Resume and Deactivate decide from
 // the device's present state, never from an earlier read.

@@ -59,9 +59,14 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("POST "+wire.EnrollPath, s.gw.handleEnroll)
 	m.HandleFunc("GET "+wire.ConnectPath, s.gw.handleConnect)
 	s.maint.RegisterRoutes(m)
+	s.webRoutes(m)
 	m.HandleFunc("GET /api/v1/reports/dns", s.requireAdmin(s.dnsCheck))
 	m.HandleFunc("GET /metrics", s.requireAdmin(s.serveMetricsAPI))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if wantsDashboard(r) {
+			http.Redirect(w, r, webPath, http.StatusSeeOther)
+			return
+		}
 		writeError(w, apiErr(http.StatusNotFound, "endpoint", r.Method+" "+r.URL.Path, "an endpoint under /api/v1", "see the README's Server and agents section"))
 	})
 	return m
