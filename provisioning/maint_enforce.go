@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -100,6 +101,7 @@ func (e *Engine) Enforce(ctx context.Context, dev *Device, dryRun bool) (*Mainte
 		if err != nil {
 			return err
 		}
+		adopted := e.enforcedProfile(r, res)
 		fixes, err := r.readDrift(ctx, res, st)
 		// What was read is recorded even when a later read failed.
 		es := &EnforceState{Checked: e.opts.Clock(), Profile: r.prof.Name, DryRun: dryRun, Drift: []Drift{}}
@@ -110,6 +112,19 @@ func (e *Engine) Enforce(ctx context.Context, dev *Device, dryRun bool) (*Mainte
 			}
 			res.Drift = es.Drift
 			return e.st.Update(func(tx *store.Tx) error {
+				if adopted && !dryRun && allFixed(fixes) {
+					// The device now follows the profile as stored: the
+					// other tasks (TLS renewal, network sync) follow it
+					// from here on too.
+					var sess Session
+					if err := tx.Get(store.Sessions, r.sess.Device, &sess); err != nil {
+						return err
+					}
+					sess.Profile = governedFrom(sess.Profile, r.prof)
+					if err := tx.Put(store.Sessions, r.sess.Device, &sess); err != nil {
+						return err
+					}
+				}
 				return updateState(tx, r.sess.Device, es.Checked, func(s *DeviceState) { s.Enforce = es })
 			})
 		}
@@ -140,6 +155,46 @@ func (e *Engine) Enforce(ctx context.Context, dev *Device, dryRun bool) (*Mainte
 		}
 		return errors.Join(ferr, record())
 	})
+}
+
+// enforcedProfile makes the run's profile the device's profile as stored
+// now: the point of enforce is to re-apply the policy, and an admin who
+// edited the profile since the activation wants the edit applied. Only the
+// settings enforce governs are taken; the mode and password policies stay
+// those the device was activated with. A profile deleted since is enforced
+// as the activation recorded it, and the result says so. It reports
+// whether the stored profile differs from the recorded one.
+func (e *Engine) enforcedProfile(r *run, res *MaintenanceResult) bool {
+	stored, err := GetProfile(e.st, r.prof.Name)
+	if err != nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("profile %q is no longer stored (%v): enforcing the copy recorded at activation", r.prof.Name, err))
+		return false
+	}
+	next := governedFrom(r.prof, stored)
+	if reflect.DeepEqual(next, r.prof) {
+		return false
+	}
+	res.Notes = append(res.Notes, fmt.Sprintf("profile %q was edited since the device's activation: enforcing it as stored now", r.prof.Name))
+	r.prof = next
+	return true
+}
+
+// governedFrom is p with the settings enforce governs taken from src:
+// redirection, user consent, network, host-name sync and TLS.
+func governedFrom(p, src Profile) Profile {
+	p.Redirection, p.UserConsent, p.Network, p.SyncHostname, p.TLS = src.Redirection, src.UserConsent, src.Network, src.SyncHostname, src.TLS
+	return p
+}
+
+func allFixed(fixes []driftFix) bool {
+	for _, f := range fixes {
+		for _, d := range f.drift {
+			if !d.Fixed {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // enforceConn is the admin connection, read once. A device whose TLS

@@ -312,3 +312,44 @@ func TestEnforceMEBxCrash(t *testing.T) {
 		t.Fatalf("the next MEBx password outlived the run: %v", err)
 	}
 }
+
+// TestEnforceEditedProfile: enforce re-applies the profile as stored now,
+// not the copy the activation recorded, and once applied the device's
+// session follows the edit.
+func TestEnforceEditedProfile(t *testing.T) {
+	ctx := context.Background()
+	f := enforceFixture(t, Options{})
+	sess, err := f.e.GetSession(f.dev.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := sess.Profile
+	edited.UserConsent = ConsentAll
+	edited.Redirection.KVM = false
+	if err := PutProfile(f.e.st, edited); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.e.Enforce(ctx, f.dev, true)
+	if err != nil {
+		t.Fatalf("dry run: %v (%s)", err, f.sd.LastError())
+	}
+	if got := driftNames(res.Drift); fmt.Sprint(got) != fmt.Sprint([]string{SettingKVM, SettingUserConsent}) {
+		t.Fatalf("dry run after the profile's edit: drift %v, want KVM and user consent", res.Drift)
+	}
+	if s, _ := f.e.GetSession(f.dev.ID()); s.Profile.UserConsent != sess.Profile.UserConsent {
+		t.Fatalf("a dry run changed the recorded profile: consent %s", s.Profile.UserConsent)
+	}
+	if res, err = f.e.Enforce(ctx, f.dev, false); err != nil || !res.Changed {
+		t.Fatalf("enforce = %+v, %v (%s)", res, err, f.sd.LastError())
+	}
+	got := firmwareSettings(t, f)
+	if got["consent"] != string(ConsentAll) || got["kvm"] != "off" {
+		t.Fatalf("after enforce the firmware has %v, want consent all and KVM off", got)
+	}
+	if s, _ := f.e.GetSession(f.dev.ID()); s.Profile.UserConsent != ConsentAll || s.Profile.Redirection.KVM {
+		t.Fatalf("recorded profile after enforce: %+v, want the edit", s.Profile)
+	}
+	if res, err = f.e.Enforce(ctx, f.dev, false); err != nil || res.Changed || len(res.Drift) != 0 {
+		t.Fatalf("second enforce = %+v, %v; want no drift", res, err)
+	}
+}
