@@ -1,0 +1,241 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/internal/softhsm"
+	bolt "go.etcd.io/bbolt"
+)
+
+// A store under a KMS KEK: the data key is made and wrapped at creation,
+// unwrapped by the HSM at every open, and secrets sealed under it survive a
+// reopen. Not parallel: SoftHSM2 reads its token directory once per load.
+func TestKMSKEKSealsAndReopens(t *testing.T) {
+	module := softhsm.Token(t)
+	ctx := context.Background()
+	uri := softhsm.URI(module, "amtrcs-kek")
+	id, err := CreateKMSKEK(ctx, uri)
+	if err != nil {
+		t.Fatalf("CreateKMSKEK: %v", err)
+	}
+	if !strings.HasPrefix(id, "sha256:") || len(id) != len("sha256:")+64 {
+		t.Fatalf("key id %q, want sha256:<64 hex>", id)
+	}
+	if err := CheckKEK(ctx, KEKSource{KMS: uri}); err != nil {
+		t.Fatalf("CheckKEK: %v", err)
+	}
+
+	path := filepath.Join(t.TempDir(), "amtrcs.db")
+	st, err := Open(path, Options{KEK: KEKSource{KMS: uri}, NoSync: true})
+	if err != nil {
+		t.Fatalf("Open new store: %v", err)
+	}
+	if src := st.KEKInfo().Source; !strings.Contains(src, "object=amtrcs-kek") || strings.Contains(src, softhsm.PIN) {
+		t.Errorf("KEK source %q, want the key pair named and no PIN", src)
+	}
+	if err := st.PutSecret("device/a/admin", []byte("P@ssw0rd-a")); err != nil {
+		t.Fatal(err)
+	}
+	blob, err := st.Seal("ca-key", []byte("ca key bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if _, err := os.Stat(filepath.Join(filepath.Dir(path), DefaultKEKFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a KEK file was created beside a KMS store: %v", err)
+	}
+	wrapped, keyID := metaValue(t, path, metaKEKWrapped), metaValue(t, path, metaKEKKMSKey)
+	if len(wrapped) != 1+3072/8 || wrapped[0] != wrapVersion || string(keyID) != id {
+		t.Fatalf("meta holds wrapped data key of %d bytes and key id %q, want %d bytes and %q", len(wrapped), keyID, 1+3072/8, id)
+	}
+
+	// A pin-source file gives the PIN as well as pin-value.
+	pinFile := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pinFile, []byte(softhsm.PIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bySource := strings.Replace(uri, "pin-value="+softhsm.PIN, "pin-source="+pinFile, 1)
+	st, err = Open(path, Options{KEK: KEKSource{KMS: bySource}, NoSync: true})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer st.Close()
+	if pt, err := st.Secret("device/a/admin"); err != nil || string(pt) != "P@ssw0rd-a" {
+		t.Errorf("secret after reopen = %q, %v", pt, err)
+	}
+	if pt, err := st.Unseal("ca-key", blob); err != nil || string(pt) != "ca key bytes" {
+		t.Errorf("blob after reopen = %q, %v", pt, err)
+	}
+	if n, err := st.CheckSecrets(); err != nil || n != 1 {
+		t.Errorf("CheckSecrets = %d, %v", n, err)
+	}
+}
+
+// Every way a KMS KEK can be wrong is refused before the store is touched,
+// with a refusal that names the rule and never the PIN.
+func TestKMSKEKRefusals(t *testing.T) {
+	module := softhsm.Token(t)
+	ctx := context.Background()
+	good := softhsm.URI(module, "amtrcs-kek")
+	goodID, err := CreateKMSKEK(ctx, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherID, err := CreateKMSKEK(ctx, softhsm.URI(module, "other-kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	kmsStore := filepath.Join(dir, "kms", "amtrcs.db")
+	st, err := Open(kmsStore, Options{KEK: KEKSource{KMS: good}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutSecret("s", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	fileStore := filepath.Join(dir, "file", "amtrcs.db")
+	st, err = Open(fileStore, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	unreadable := filepath.Join(dir, "no-such-pin")
+
+	tests := map[string]struct {
+		path     string
+		src      KEKSource
+		rule     string
+		sentinel error
+		contains []string
+	}{
+		"another key pair of the token": {
+			path: kmsStore, src: KEKSource{KMS: softhsm.URI(module, "other-kek")},
+			rule: RuleKMSStoreKey, sentinel: ErrKEKMismatch, contains: []string{goodID, otherID, "object=other-kek"},
+		},
+		"a key pair the token does not hold": {
+			path: kmsStore, src: KEKSource{KMS: softhsm.URI(module, "missing-kek")},
+			rule: RuleKMSKey, sentinel: ErrKEK, contains: []string{"object=missing-kek", "amtrcs kek init"},
+		},
+		"missing module": {
+			path: kmsStore, src: KEKSource{KMS: softhsm.URI("/nonexistent/libpkcs11.so", "amtrcs-kek")},
+			rule: RuleKMSModule, sentinel: ErrKEK, contains: []string{`"/nonexistent/libpkcs11.so" does not exist`, "apt-get install -y softhsm2"},
+		},
+		"module that is not a PKCS#11 library": {
+			path: kmsStore, src: KEKSource{KMS: softhsm.URI(unreadableModule(t), "amtrcs-kek")},
+			rule: RuleKMSModule, sentinel: ErrKEK, contains: []string{"does not load as a PKCS#11 module"},
+		},
+		"wrong token label": {
+			path: kmsStore, src: KEKSource{KMS: strings.Replace(good, "token=amtrcs", "token=nope", 1)},
+			rule: RuleKMSToken, sentinel: ErrKEK, contains: []string{"token=nope", "--init-token"},
+		},
+		"wrong PIN": {
+			path: kmsStore, src: KEKSource{KMS: strings.Replace(good, "pin-value="+softhsm.PIN, "pin-value=wrong-user-pin", 1)},
+			rule: RuleKMSPIN, sentinel: ErrKEK, contains: []string{"CKR_PIN_INCORRECT"},
+		},
+		"unreadable pin-source": {
+			path: kmsStore, src: KEKSource{KMS: strings.Replace(good, "pin-value="+softhsm.PIN, "pin-source="+unreadable, 1)},
+			rule: RuleKMSPIN, sentinel: ErrKEK, contains: []string{unreadable},
+		},
+		"a KMS type this build does not open": {
+			path: kmsStore, src: KEKSource{KMS: "awskms:key-id=1234"},
+			rule: RuleKMSType, sentinel: ErrKEK, contains: []string{`"awskms"`, "pkcs11"},
+		},
+		"no key pair named": {
+			path: kmsStore, src: KEKSource{KMS: "pkcs11:module-path=" + module + ";token=amtrcs?pin-value=" + softhsm.PIN},
+			rule: RuleKMSKey, sentinel: ErrKEK, contains: []string{"names no key pair", "object="},
+		},
+		"store made with a KEK file, opened with the KMS": {
+			path: fileStore, src: KEKSource{KMS: good},
+			rule: RuleKMSStoreKey, sentinel: ErrKEKMismatch, contains: []string{"KEK file or environment variable"},
+		},
+		"store made with the KMS, opened with a KEK file": {
+			path: kmsStore, src: KEKSource{File: filepath.Join(dir, "file", DefaultKEKFile)},
+			rule: RuleKMSStoreKey, sentinel: ErrKEKMismatch, contains: []string{goodID, "kek.kms"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			before, err := os.ReadFile(tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Open(tc.path, Options{KEK: tc.src, NoSync: true, LockTimeout: 1})
+			checkRefusal(t, err, tc.rule, tc.sentinel, tc.contains)
+			if after, _ := os.ReadFile(tc.path); !bytes.Equal(before, after) {
+				t.Error("a refused Open changed the store file")
+			}
+			if tc.path == kmsStore && tc.src.KMS != "" {
+				// config check's view agrees with Open's, except on what
+				// only the store can tell (which pair wrapped its key).
+				err := CheckKEK(ctx, tc.src)
+				if tc.rule == RuleKMSStoreKey {
+					if err != nil {
+						t.Errorf("CheckKEK = %v, want nil: the pair exists, only the store tells it is not its own", err)
+					}
+					return
+				}
+				checkRefusal(t, err, tc.rule, tc.sentinel, tc.contains)
+			}
+		})
+	}
+
+	if _, err := CreateKMSKEK(ctx, good); err == nil || !strings.Contains(err.Error(), goodID) {
+		t.Errorf("CreateKMSKEK on a label in use = %v, want a refusal naming the pair's key id", err)
+	}
+}
+
+func checkRefusal(t *testing.T, err error, rule string, sentinel error, contains []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("accepted, want a refusal")
+	}
+	r, ok := amt.AsRefusal(err)
+	if !ok || r.Rule != rule || r.Seen == "" || r.Want == "" || r.Fix == "" {
+		t.Fatalf("error %v: refusal %+v, want rule %q with seen, want and fix", err, r, rule)
+	}
+	if !errors.Is(err, sentinel) {
+		t.Errorf("error %v does not wrap %v", err, sentinel)
+	}
+	msg := err.Error()
+	for _, c := range contains {
+		if !strings.Contains(msg, c) {
+			t.Errorf("error %q lacks %q", msg, c)
+		}
+	}
+	if strings.Contains(msg, "user-pin") {
+		t.Errorf("error %q shows the PIN", msg)
+	}
+}
+
+// unreadableModule is a file that exists but is no shared library.
+func unreadableModule(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "libnot-pkcs11.so")
+	if err := os.WriteFile(p, []byte("not an ELF file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func metaValue(t *testing.T, path, key string) []byte {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v []byte
+	db.View(func(tx *bolt.Tx) error {
+		v = bytes.Clone(tx.Bucket([]byte(Meta)).Get([]byte(key)))
+		return nil
+	})
+	return v
+}
