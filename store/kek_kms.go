@@ -274,35 +274,37 @@ func (k *kmsKEK) openDataKey(path string, wrapped []byte, keyID string) ([]byte,
 
 // CheckKEK tells whether src can give a key-encryption key now, without a
 // store: for a KMS it opens the module, logs in to the token and finds the
-// key pair, as Open does first. A KEK file or variable is read by Open
-// only, where the service runs, since it is often readable there alone.
-// config check and Open agree because both come here.
-func CheckKEK(ctx context.Context, src KEKSource) error {
+// key pair, as Open does first, and returns the pair's key id. A KEK file
+// or variable is read by Open only, where the service runs, since it is
+// often readable there alone. config check and Open agree because both
+// come here (Open through openKMSKEK).
+func CheckKEK(ctx context.Context, src KEKSource) (keyID string, err error) {
 	if err := oneKEKSource(src); err != nil {
-		return err
+		return "", err
 	}
 	if src.KMS == "" {
-		return nil
+		return "", nil
 	}
 	k, err := openKMSKEK(ctx, src.KMS)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return k.Close()
+	return k.keyID, k.Close()
 }
 
 // CreateKMSKEK creates the RSA key pair of a KMS KEK in the token, where its
 // private half stays (sensitive, not extractable). Without an id= in the URI
 // the pair gets one derived from its label, so that every token given the
 // same label names the pair alike. It refuses a label already in use. It
-// returns the pair's key id, which a store records.
-func CreateKMSKEK(ctx context.Context, raw string) (keyID string, err error) {
+// returns the pair for people (module, token, id and label, never the PIN)
+// and its key id, which a store records.
+func CreateKMSKEK(ctx context.Context, raw string) (pair, keyID string, err error) {
 	r, err := parseKMSURI(raw)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if r.object == "" {
-		return "", amt.RuleError{Rule: RuleKMSKey, Seen: fmt.Sprintf("kek.kms %s has no object= label", r.ref), Want: "object=LABEL to create the key pair under", Fix: "add ;object=amtrcs-kek", Err: ErrKEK}
+		return "", "", amt.RuleError{Rule: RuleKMSKey, Seen: fmt.Sprintf("kek.kms %s has no object= label", r.ref), Want: "object=LABEL to create the key pair under", Fix: "add ;object=amtrcs-kek", Err: ErrKEK}
 	}
 	name := r.keyName
 	if len(r.id) == 0 {
@@ -311,21 +313,21 @@ func CreateKMSKEK(ctx context.Context, raw string) (keyID string, err error) {
 	}
 	km, err := r.openKMS(ctx)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer km.Close()
 	if k, err := r.findKey(km); err == nil {
-		return "", amt.RuleError{Rule: RuleKMSKey, Seen: fmt.Sprintf("the token of %s already holds key pair %s (key id %s)", r.ref, r.keyName, k.keyID), Want: "a label not in use", Fix: "use that pair as it is (amtrcs serve will), or choose another object= label", Err: ErrKEK}
+		return "", "", amt.RuleError{Rule: RuleKMSKey, Seen: fmt.Sprintf("the token of %s already holds key pair %s (key id %s)", r.ref, r.keyName, k.keyID), Want: "a label not in use", Fix: "use that pair as it is (amtrcs serve will), or choose another object= label", Err: ErrKEK}
 	}
 	resp, err := km.CreateKey(&apiv1.CreateKeyRequest{Name: name, SignatureAlgorithm: apiv1.SHA256WithRSA, Bits: kmsKeyBits})
 	if err != nil {
-		return "", amt.RuleError{Rule: RuleKMSKey, Seen: fmt.Sprintf("the token of %s did not create key pair %s: %s", r.ref, name, r.scrub(err)), Want: fmt.Sprintf("an RSA %d key pair created in the token", kmsKeyBits), Fix: "check that the token has room and that its user may create keys", Err: ErrKEK}
+		return "", "", amt.RuleError{Rule: RuleKMSKey, Seen: fmt.Sprintf("the token of %s did not create key pair %s: %s", r.ref, name, r.scrub(err)), Want: fmt.Sprintf("an RSA %d key pair created in the token", kmsKeyBits), Fix: "check that the token has room and that its user may create keys", Err: ErrKEK}
 	}
 	pub, ok := resp.PublicKey.(*rsa.PublicKey)
 	if !ok {
-		return "", fmt.Errorf("%w: key pair %s: the token returned a %T public key, want RSA", ErrKEK, name, resp.PublicKey)
+		return "", "", fmt.Errorf("%w: key pair %s: the token returned a %T public key, want RSA", ErrKEK, name, resp.PublicKey)
 	}
-	return kmsKeyID(pub), nil
+	return strings.Replace(r.ref, r.keyName[len("pkcs11:"):], name[len("pkcs11:"):], 1), kmsKeyID(pub), nil
 }
 
 // dataKey sets the sealer of a store whose meta bucket is meta (nil when

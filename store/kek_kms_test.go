@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -21,15 +23,18 @@ func TestKMSKEKSealsAndReopens(t *testing.T) {
 	module := softhsm.Token(t)
 	ctx := context.Background()
 	uri := softhsm.URI(module, "amtrcs-kek")
-	id, err := CreateKMSKEK(ctx, uri)
+	pair, id, err := CreateKMSKEK(ctx, uri)
 	if err != nil {
 		t.Fatalf("CreateKMSKEK: %v", err)
+	}
+	if want := "pkcs11:module-path=" + module + ";token=amtrcs;id=" + labelID("amtrcs-kek") + ";object=amtrcs-kek"; pair != want {
+		t.Errorf("pair %q, want %q", pair, want)
 	}
 	if !strings.HasPrefix(id, "sha256:") || len(id) != len("sha256:")+64 {
 		t.Fatalf("key id %q, want sha256:<64 hex>", id)
 	}
-	if err := CheckKEK(ctx, KEKSource{KMS: uri}); err != nil {
-		t.Fatalf("CheckKEK: %v", err)
+	if got, err := CheckKEK(ctx, KEKSource{KMS: uri}); err != nil || got != id {
+		t.Fatalf("CheckKEK = %q, %v, want the key id %q", got, err, id)
 	}
 
 	path := filepath.Join(t.TempDir(), "amtrcs.db")
@@ -84,11 +89,11 @@ func TestKMSKEKRefusals(t *testing.T) {
 	module := softhsm.Token(t)
 	ctx := context.Background()
 	good := softhsm.URI(module, "amtrcs-kek")
-	goodID, err := CreateKMSKEK(ctx, good)
+	_, goodID, err := CreateKMSKEK(ctx, good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherID, err := CreateKMSKEK(ctx, softhsm.URI(module, "other-kek"))
+	_, otherID, err := CreateKMSKEK(ctx, softhsm.URI(module, "other-kek"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +181,7 @@ func TestKMSKEKRefusals(t *testing.T) {
 			if tc.path == kmsStore && tc.src.KMS != "" {
 				// config check's view agrees with Open's, except on what
 				// only the store can tell (which pair wrapped its key).
-				err := CheckKEK(ctx, tc.src)
+				_, err := CheckKEK(ctx, tc.src)
 				if tc.rule == RuleKMSStoreKey {
 					if err != nil {
 						t.Errorf("CheckKEK = %v, want nil: the pair exists, only the store tells it is not its own", err)
@@ -188,9 +193,14 @@ func TestKMSKEKRefusals(t *testing.T) {
 		})
 	}
 
-	if _, err := CreateKMSKEK(ctx, good); err == nil || !strings.Contains(err.Error(), goodID) {
+	if _, _, err := CreateKMSKEK(ctx, good); err == nil || !strings.Contains(err.Error(), goodID) {
 		t.Errorf("CreateKMSKEK on a label in use = %v, want a refusal naming the pair's key id", err)
 	}
+}
+
+func labelID(label string) string {
+	sum := sha256.Sum256([]byte(label))
+	return hex.EncodeToString(sum[:8])
 }
 
 func checkRefusal(t *testing.T, err error, rule string, sentinel error, contains []string) {
