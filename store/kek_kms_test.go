@@ -249,3 +249,16 @@ func metaValue(t *testing.T, path, key string) []byte {
 	})
 	return v
 }
+
+// A build without cgo cannot load a PKCS#11 module: it refuses kek.kms up
+// front, saying how to get a build that can, instead of failing in dlopen.
+func TestKMSKEKBuildWithoutPKCS11(t *testing.T) {
+	built := pkcs11Built
+	pkcs11Built = false
+	t.Cleanup(func() { pkcs11Built = built })
+	uri := "pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=amtrcs;object=k?pin-value=hsm-user-pin"
+	_, err := CheckKEK(context.Background(), KEKSource{KMS: uri})
+	checkRefusal(t, err, RuleKMSType, ErrKEK, []string{"built without cgo", "CGO_ENABLED=1"})
+	_, err = Open(filepath.Join(t.TempDir(), "amtrcs.db"), Options{KEK: KEKSource{KMS: uri}, NoSync: true})
+	checkRefusal(t, err, RuleKMSType, ErrKEK, []string{"built without cgo"})
+}

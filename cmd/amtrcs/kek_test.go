@@ -139,3 +139,28 @@ func TestServeKEKInHSM(t *testing.T) {
 		t.Fatalf("serve with another pair: exit %d, want %d and a refusal naming key id %s\n%s%s", code, exitUsage, keyID, out, errOut)
 	}
 }
+
+// kek { env = NAME }: every store-opening command reads the KEK from the
+// variable, creates no KEK file, and refuses, naming the variable, when
+// it is unset or holds another key.
+func TestKEKFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, "kek {\n  env = \"AMTRCS_TEST_KEK\"\n}\n")
+	t.Setenv("AMTRCS_TEST_KEK", strings.Repeat("ab", 32))
+	for i := range 2 { // creates the store, then reopens it
+		if code, out, errOut := runCLI(t, "--config", p, "--data-dir", dir, "report", "health"); code != exitOK && code != exitVerdict {
+			t.Fatalf("run %d: exit %d\n%s%s", i, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, store.DefaultKEKFile)); !os.IsNotExist(err) {
+		t.Errorf("a KEK file was made though kek.env is set: %v", err)
+	}
+	t.Setenv("AMTRCS_TEST_KEK", strings.Repeat("cd", 32))
+	if code, _, errOut := runCLI(t, "--config", p, "--data-dir", dir, "report", "health"); code != exitUsage || !strings.Contains(errOut, "environment variable AMTRCS_TEST_KEK does not open store") {
+		t.Errorf("another key in the variable: exit %d\n%s", code, errOut)
+	}
+	os.Unsetenv("AMTRCS_TEST_KEK")
+	if code, _, errOut := runCLI(t, "--config", p, "--data-dir", dir, "cert", "list"); code != exitUsage || !strings.Contains(errOut, "AMTRCS_TEST_KEK is not set") {
+		t.Errorf("variable unset: exit %d\n%s", code, errOut)
+	}
+}
