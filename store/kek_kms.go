@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/amtrcs/amtrcs/amt"
@@ -59,6 +60,10 @@ const (
 // kmsFix is the fix for a KEK the build or the URI cannot give.
 const kmsFix = `write kek.kms = "pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=amtrcs;object=amtrcs-kek?pin-source=/etc/amtrcs/pin" (your HSM's module, token and PIN file), or use kek.file or kek.env`
 
+// kmsTypeName is what a KMS type looks like; anything else before the first
+// colon is not shown.
+var kmsTypeName = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
+
 // kmsRef is a parsed KMS key URI.
 type kmsRef struct {
 	raw     string // as configured; may hold a PIN, never shown
@@ -76,7 +81,12 @@ type kmsRef struct {
 func parseKMSURI(raw string) (*kmsRef, error) {
 	typ, _, _ := strings.Cut(raw, ":")
 	if !strings.EqualFold(typ, "pkcs11") {
-		return nil, amt.RuleError{Rule: RuleKMSType, Seen: fmt.Sprintf("kek.kms has type %q", typ), Want: "pkcs11, the KMS type this build opens a KEK in", Fix: kmsFix, Err: ErrKEK}
+		seen := fmt.Sprintf("kek.kms has type %q", typ)
+		if !kmsTypeName.MatchString(typ) {
+			// Not a type name: it may be anything, a PIN included.
+			seen = "kek.kms does not start with a TYPE: (value not shown, it may hold a PIN)"
+		}
+		return nil, amt.RuleError{Rule: RuleKMSType, Seen: seen, Want: "pkcs11, the KMS type this build opens a KEK in", Fix: kmsFix, Err: ErrKEK}
 	}
 	if !pkcs11Built {
 		return nil, amt.RuleError{Rule: RuleKMSType, Seen: "kek.kms has type pkcs11, and this amtrcs was built without cgo (a cross build, or CGO_ENABLED=0), which PKCS#11 needs", Want: "a build with cgo", Fix: "build amtrcs on the target system with a C compiler and CGO_ENABLED=1, or use kek.file or kek.env", Err: ErrKEK}

@@ -14,6 +14,7 @@ import (
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/internal/softhsm"
 	bolt "go.etcd.io/bbolt"
+	"go.step.sm/crypto/kms/uri"
 )
 
 // A store under a KMS KEK: the data key is made and wrapped at creation,
@@ -261,4 +262,47 @@ func TestKMSKEKBuildWithoutPKCS11(t *testing.T) {
 	checkRefusal(t, err, RuleKMSType, ErrKEK, []string{"built without cgo", "CGO_ENABLED=1"})
 	_, err = Open(filepath.Join(t.TempDir(), "amtrcs.db"), Options{KEK: KEKSource{KMS: uri}, NoSync: true})
 	checkRefusal(t, err, RuleKMSType, ErrKEK, []string{"built without cgo"})
+}
+
+// kek.kms comes from the configuration file: parsing it never panics, every
+// refusal is a full one, and the PIN is never in it.
+func FuzzParseKMSURI(f *testing.F) {
+	for _, s := range []string{
+		"pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=amtrcs;object=amtrcs-kek?pin-value=Zq9Secret",
+		"pkcs11:token=amtrcs;id=%0a%10?pin-value=Zq9Secret",
+		"pkcs11:serial=1a2b;slot-id=3;object=k?pin-value=Zq9Secret&pin-prompt",
+		"pkcs11:token=a;object=b;pin-value=Zq9Secret",
+		"pkcs11:%zz?pin-value=Zq9Secret",
+		"awskms:key-id=Zq9Secret",
+		"pkcs11:",
+		"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if strings.Contains(raw, "pin-source") {
+			t.Skip("would read a file the input names")
+		}
+		_, err := parseKMSURI(raw)
+		if err == nil {
+			return
+		}
+		r, ok := amt.AsRefusal(err)
+		if !ok || r.Rule == "" || r.Seen == "" || r.Want == "" || r.Fix == "" {
+			t.Fatalf("%q: error %v is not a full refusal", raw, err)
+		}
+		// Text that is no URI (no colon, not a type name) is not shown.
+		if !strings.Contains(raw, ":") && !kmsTypeName.MatchString(raw) && len(raw) >= 4 && strings.Contains(err.Error(), raw) {
+			t.Fatalf("%q: refusal shows a value that is no URI: %v", raw, err)
+		}
+		// A PIN written once in the URI, as pin-value, is never shown
+		// (the same characters in another attribute are that attribute's).
+		u, perr := uri.Parse(raw)
+		if perr != nil {
+			return
+		}
+		if pin := u.Get("pin-value"); len(pin) >= 4 && strings.Count(raw, pin) == 1 && strings.Contains(err.Error(), pin) {
+			t.Fatalf("%q: refusal shows the PIN: %v", raw, err)
+		}
+	})
 }
