@@ -137,6 +137,11 @@ func parseKMSURI(raw string) (*kmsRef, error) {
 		return nil, amt.RuleError{Rule: RuleKMSPIN, Seen: "kek.kms asks for pin-prompt", Want: "a PIN amtrcs can read unattended", Fix: "put the PIN in a file of mode 0600 readable by the amtrcs user and write ?pin-source=/etc/amtrcs/pin", Err: ErrKEK}
 	}
 	if src := u.Get("pin-source"); src != "" && u.Get("pin-value") == "" {
+		// The KMS reads the whole file: a device such as /dev/zero would
+		// never end.
+		if st, err := os.Stat(strings.TrimPrefix(src, "file://")); err == nil && !st.Mode().IsRegular() {
+			return nil, amt.RuleError{Rule: RuleKMSPIN, Seen: fmt.Sprintf("pin-source %q is a %s", src, describeMode(st.Mode())), Want: "a regular file holding the token's user PIN", Fix: "give the path of the PIN file (mode 0600)", Err: ErrKEK}
+		}
 		if _, err := u.Read("pin-source"); err != nil {
 			return nil, amt.RuleError{Rule: RuleKMSPIN, Seen: fmt.Sprintf("pin-source %q cannot be read: %v", src, unwrapPathError(errors.Unwrap(err))), Want: "a file holding the token's user PIN", Fix: "create the file (mode 0600) readable by the amtrcs user, or correct pin-source", Err: ErrKEK}
 		}

@@ -151,6 +151,10 @@ func TestKMSKEKRefusals(t *testing.T) {
 			path: kmsStore, src: KEKSource{KMS: strings.Replace(good, "pin-value="+softhsm.PIN, "pin-source="+unreadable, 1)},
 			rule: RuleKMSPIN, sentinel: ErrKEK, contains: []string{unreadable},
 		},
+		"pin-source that is a device": {
+			path: kmsStore, src: KEKSource{KMS: strings.Replace(good, "pin-value="+softhsm.PIN, "pin-source=/dev/zero", 1)},
+			rule: RuleKMSPIN, sentinel: ErrKEK, contains: []string{`"/dev/zero" is a device`},
+		},
 		"a KMS type this build does not open": {
 			path: kmsStore, src: KEKSource{KMS: "awskms:key-id=1234"},
 			rule: RuleKMSType, sentinel: ErrKEK, contains: []string{`"awskms"`, "pkcs11"},
