@@ -208,6 +208,9 @@ func TestValidConfigs(t *testing.T) {
 			if len(diags) != 0 {
 				t.Fatalf("diagnostics on a valid config:\n%s", render(t, f, src, diags))
 			}
+			// Where the KEK source is written is tested on its own
+			// (TestKEKRange); the decoded values are compared here.
+			got.KEK.Range = hcl.Range{}
 			if want := tc.want(); !reflect.DeepEqual(got, want) {
 				t.Errorf("decoded\n%+v\nwant\n%+v", got, want)
 			}
@@ -451,5 +454,31 @@ func TestJSONSyntax(t *testing.T) {
 	cfg, diags := Load("amtrcs.hcl.json", src, nil)
 	if diags.HasErrors() || cfg.Maintenance.ClockSync != 7*day || cfg.Domains[0].Suffixes[0] != "corp.example.com" {
 		t.Fatalf("cfg %+v, diags %v", cfg, diags)
+	}
+}
+
+// A KEK source carries where it is written, so that the checks made when the
+// key is fetched (config check opening the HSM) point at that line.
+func TestKEKRange(t *testing.T) {
+	tests := map[string]struct {
+		src  string
+		line int
+		col  int
+	}{
+		"kms":     {src: "kek {\n  kms = \"pkcs11:token=amtrcs;object=k\"\n}\n", line: 2, col: 9},
+		"env":     {src: "# env\nkek {\n  env = \"AMTRCS_KEK\"\n}\n", line: 3, col: 9},
+		"file":    {src: "kek { file = \"/etc/amtrcs/kek\" }\n", line: 1, col: 14},
+		"default": {src: "", line: 0, col: 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c, diags := Load("amtrcs.hcl", []byte(tc.src), map[string]string{"AMTRCS_KEK": "k"})
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			if r := c.KEK.Range; r.Start.Line != tc.line || r.Start.Column != tc.col || (tc.line != 0 && r.Filename != "amtrcs.hcl") {
+				t.Errorf("KEK range %s, want line %d column %d", r, tc.line, tc.col)
+			}
+		})
 	}
 }

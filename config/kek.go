@@ -23,13 +23,17 @@ type KEK struct {
 	Source KEKSource
 	File   string // path of the key file
 	Env    string // name of the variable holding the key
-	KMS    string // KMS key URI, such as "awskms:key-id=..."
+	KMS    string // KMS key URI, such as "pkcs11:token=amtrcs;object=amtrcs-kek?pin-source=/etc/amtrcs/pin"
+	// Range is where the source is set in the file (zero for the default),
+	// so that a check made when the key is fetched, which needs the store or
+	// the HSM and so lives outside this package, can point at the line.
+	Range hcl.Range
 }
 
 //	kek {
 //	  file = "/etc/amtrcs/kek"   # or
 //	  env  = "AMTRCS_KEK"        # or
-//	  kms  = "awskms:key-id=..."
+//	  kms  = "pkcs11:module-path=...;token=...;object=...?pin-source=..."
 //	}
 type kekRaw struct {
 	File      *string   `hcl:"file,optional"`
@@ -48,18 +52,18 @@ func (b *builder) kek(raw *kekRaw, k *KEK) {
 	var set []string
 	if raw.File != nil {
 		set = append(set, "file")
-		k.Source, k.File = KEKFile, b.path(raw.File, raw.FileRange, "kek.file")
+		k.Source, k.File, k.Range = KEKFile, b.path(raw.File, raw.FileRange, "kek.file"), raw.FileRange
 	}
 	if raw.Env != nil {
 		set = append(set, "env")
-		k.Source, k.Env = KEKEnv, b.envName(raw.Env, raw.EnvRange, "kek.env")
+		k.Source, k.Env, k.Range = KEKEnv, b.envName(raw.Env, raw.EnvRange, "kek.env"), raw.EnvRange
 	}
 	if raw.KMS != nil {
 		set = append(set, "kms")
-		k.Source, k.KMS = KEKKMS, *raw.KMS
+		k.Source, k.KMS, k.Range = KEKKMS, *raw.KMS, raw.KMSRange
 		if p := kmsProblem(*raw.KMS); p != "" {
 			// The URI may carry a PIN (pkcs11:...;pin-value=...): never echo it.
-			b.errorf(raw.KMSRange, "Invalid KMS URI", "kek.kms (value not shown, it may hold a PIN): %s; want TYPE:OPTIONS with TYPE one of %s; fix: write for example \"awskms:key-id=...\"", p, strings.Join(kmsSchemes, ", "))
+			b.errorf(raw.KMSRange, "Invalid KMS URI", "kek.kms (value not shown, it may hold a PIN): %s; want TYPE:OPTIONS with TYPE one of %s; fix: write for example \"pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=amtrcs;object=amtrcs-kek?pin-source=/etc/amtrcs/pin\"", p, strings.Join(kmsSchemes, ", "))
 		}
 	}
 	switch len(set) {

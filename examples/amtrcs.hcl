@@ -23,8 +23,11 @@ data_dir = "/var/lib/amtrcs"
 kek {
   file = "/var/lib/amtrcs/kek" # a file of 32 random bytes, mode 0600
   # env = "AMTRCS_KEK"         # or: the name of a variable holding the key
-  # kms = "awskms:key-id=..."  # or: a go.step.sm/crypto/kms key URI
-  #                            # (awskms, azurekms, cloudkms, pkcs11, tpmkms, yubikey, ...)
+  #                            # (64 hex characters or base64 of 32 bytes)
+  # kms = "pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=amtrcs;object=amtrcs-kek?pin-source=/etc/amtrcs/pin"
+  #                            # or: an RSA key pair in an HSM (PKCS#11), which wraps the
+  #                            # store's data key; create it once with amtrcs kek init.
+  #                            # See "Key-encryption key in an HSM" in README.md.
 }
 
 # Listeners, and the names the RCS is known by.

@@ -20,6 +20,10 @@ import (
 // field. With none set, Open uses the file "kek" beside the database, and
 // creates it (mode 0600, 64 hex characters) when the database is new.
 //
+// With KMS, the KEK is an RSA key pair in an HSM (a go.step.sm/crypto/kms
+// URI of type pkcs11) that wraps the store's data key, kept wrapped in the
+// store itself; see kek_kms.go.
+//
 // A KEK file holds 32 raw bytes, or 64 hex characters, or the standard
 // base64 encoding (padded or not) of 32 bytes; surrounding whitespace is
 // ignored for the text forms. An environment variable holds the hex or base64
@@ -27,7 +31,8 @@ import (
 type KEKSource struct {
 	File string // path of a KEK file
 	Env  string // name of an environment variable
-	Key  []byte // the key itself, for callers that unwrapped it elsewhere (KMS)
+	Key  []byte // the key itself, for callers that hold it already (tests, tools)
+	KMS  string // a KMS key URI, such as "pkcs11:token=amtrcs;object=amtrcs-kek?pin-source=/etc/amtrcs/pin"
 }
 
 // DefaultKEKFile is the name of the KEK file Open creates beside the database.
@@ -36,7 +41,7 @@ const DefaultKEKFile = "kek"
 // KEKInfo tells the caller where the KEK came from, so the CLI can tell the
 // admin that a new KEK file was created and must be backed up.
 type KEKInfo struct {
-	Source  string // for people: `file "/var/lib/amtrcs/kek"`, `environment variable AMTRCS_KEK`
+	Source  string // for people: `file "/var/lib/amtrcs/kek"`, `environment variable AMTRCS_KEK`, `KMS key pkcs11:token=...`
 	File    string // the KEK file, when the KEK came from one
 	Created bool   // Open generated the KEK file because the store was new
 }
@@ -92,16 +97,13 @@ func parseKEK(data []byte, allowRaw bool) ([]byte, error) {
 // the database does not exist yet: a fresh KEK for an existing store would
 // only fail the check later, and a KEK file must never be overwritten.
 func resolveKEK(src KEKSource, dbPath string, dbNew bool, lookupEnv func(string) (string, bool), log *slog.Logger) ([]byte, KEKInfo, error) {
-	set := 0
-	for _, ok := range []bool{src.File != "", src.Env != "", src.Key != nil} {
-		if ok {
-			set++
-		}
-	}
-	if set > 1 {
-		return nil, KEKInfo{}, fmt.Errorf("%w: KEK source sets %d of file, environment variable and key, want one: keep only the one the store was created with", ErrKEK, set)
+	if err := oneKEKSource(src); err != nil {
+		return nil, KEKInfo{}, err
 	}
 	switch {
+	case src.KMS != "":
+		// Open unwraps the store's data key with the KMS (kmsKEK).
+		return nil, KEKInfo{}, nil
 	case src.Key != nil:
 		if len(src.Key) != 32 {
 			return nil, KEKInfo{}, fmt.Errorf("%w: KEK given by the caller is %d bytes, want 32: pass the unwrapped AES-256 key", ErrKEK, len(src.Key))
@@ -132,6 +134,20 @@ func resolveKEK(src KEKSource, dbPath string, dbNew bool, lookupEnv func(string)
 	}
 	log.Info("created a new key-encryption key file; back it up: without it the store's secrets cannot be opened", "file", file, "mode", "0600")
 	return key, KEKInfo{Source: fmt.Sprintf("file %q", file), File: file, Created: true}, nil
+}
+
+// oneKEKSource refuses a KEKSource that sets more than one source.
+func oneKEKSource(src KEKSource) error {
+	set := 0
+	for _, ok := range []bool{src.File != "", src.Env != "", src.Key != nil, src.KMS != ""} {
+		if ok {
+			set++
+		}
+	}
+	if set > 1 {
+		return fmt.Errorf("%w: KEK source sets %d of file, environment variable, key and KMS, want one: keep only the one the store was created with", ErrKEK, set)
+	}
+	return nil
 }
 
 func kekFromEnv(name string, lookupEnv func(string) (string, bool)) ([]byte, KEKInfo, error) {

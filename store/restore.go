@@ -67,7 +67,7 @@ func Restore(path, from, sideName string, opts Options) (res RestoreResult, err 
 	}
 	// Open checks the KEK against the copy before anything else: a backup
 	// made under another KEK is refused here, and every secret is opened.
-	if opts.KEK.File == "" && opts.KEK.Env == "" {
+	if opts.KEK.File == "" && opts.KEK.Env == "" && opts.KEK.KMS == "" && opts.KEK.Key == nil {
 		opts.KEK.File = filepath.Join(filepath.Dir(path), DefaultKEKFile)
 	}
 	if err := checkRestored(tmp, opts, &res); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -110,10 +111,22 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	sl, err := newSealer(kek)
-	clear(kek)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+	// With a KMS, init unwraps the store's data key (or makes one) and
+	// builds the sealer; the token is logged out of once Open returns.
+	var sl *sealer
+	var wrapper *kmsKEK
+	if opts.KEK.KMS != "" {
+		if wrapper, err = openKMSKEK(context.Background(), opts.KEK.KMS); err != nil {
+			return nil, err
+		}
+		defer wrapper.Close()
+		info = KEKInfo{Source: "KMS key " + wrapper.ref.ref}
+	} else {
+		sl, err = newSealer(kek)
+		clear(kek)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+		}
 	}
 
 	if opts.MaxBatch <= 0 {
@@ -141,7 +154,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, path: path, sealer: sl, kek: info, log: opts.Logger, now: opts.Now}
 	s.batch = &batcher{s: s, delay: opts.BatchDelay, max: opts.MaxBatch, full: make(chan struct{}, 1)}
-	if err := s.safeInit(); err != nil {
+	if err := s.safeInit(wrapper); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -162,20 +175,23 @@ func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
 }
 
 // safeInit is init with a panic in bbolt turned into ErrDamaged.
-func (s *Store) safeInit() (err error) {
+func (s *Store) safeInit(wrapper *kmsKEK) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = damagedError(s.path, fmt.Errorf("bbolt panicked reading it (%v)", r))
 		}
 	}()
-	return s.init()
+	return s.init(wrapper)
 }
 
 // init checks the schema and the KEK in a read transaction, and writes only
 // when the store is new or lacks a bucket, so that a refused Open leaves the
-// file byte for byte as it was.
-func (s *Store) init() error {
+// file byte for byte as it was. With a KMS (wrapper not nil) it first
+// unwraps the store's data key, or makes and wraps one for a new store,
+// and builds the sealer from it.
+func (s *Store) init(wrapper *kmsKEK) error {
 	needWrite := false
+	var newWrapped []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if tx.Bucket([]byte(b)) == nil {
@@ -198,6 +214,13 @@ func (s *Store) init() error {
 			needWrite = true
 		}
 		check := meta.Get([]byte(metaKEKCheck))
+		var err error
+		if newWrapped, err = s.dataKey(wrapper, meta, check != nil); err != nil {
+			return err
+		}
+		if newWrapped != nil {
+			needWrite = true
+		}
 		if check == nil {
 			if sec := tx.Bucket([]byte(Secrets)); sec != nil {
 				if k, _ := sec.Cursor().First(); k != nil {
@@ -213,6 +236,10 @@ func (s *Store) init() error {
 		}
 		return nil
 	})
+	if err == nil && s.sealer == nil {
+		// A store with no meta bucket yet: new.
+		newWrapped, err = s.dataKey(wrapper, nil, false)
+	}
 	if err != nil || !needWrite {
 		return err
 	}
@@ -225,6 +252,14 @@ func (s *Store) init() error {
 		meta := tx.Bucket([]byte(Meta))
 		if meta.Get([]byte(metaSchema)) == nil {
 			if err := meta.Put([]byte(metaSchema), []byte(strconv.Itoa(SchemaVersion))); err != nil {
+				return err
+			}
+		}
+		if newWrapped != nil {
+			if err := meta.Put([]byte(metaKEKWrapped), newWrapped); err != nil {
+				return err
+			}
+			if err := meta.Put([]byte(metaKEKKMSKey), []byte(wrapper.keyID)); err != nil {
 				return err
 			}
 		}

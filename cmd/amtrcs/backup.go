@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +27,10 @@ func init() {
 func kekReminder(cfg *config.Config, dataDir string) string {
 	where := filepath.Join(dataDir, store.DefaultKEKFile)
 	switch {
+	case cfg.KEK.KMS != "":
+		// The copy holds the data key wrapped by the HSM's pair, which
+		// never leaves the HSM: the pair is what must be kept.
+		where = "the HSM key pair that kek.kms names, kept as the HSM keeps backups of its keys"
 	case cfg.KEK.Env != "":
 		where = "the environment variable " + cfg.KEK.Env
 	case cfg.KEK.File != "":
@@ -154,17 +157,8 @@ func newRestoreCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var kek store.KEKSource
-			switch cfg.KEK.Source {
-			case config.KEKEnv:
-				kek.Env = cfg.KEK.Env
-			case config.KEKKMS:
-				return usageError(errors.New("kek.kms: this build reads the key-encryption key from a file or an environment variable only; fix: set kek.file or kek.env"))
-			default:
-				kek.File = cfg.KEK.File
-			}
 			side := storeFile + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
-			res, err := store.Restore(filepath.Join(a.dataDir, storeFile), args[0], side, store.Options{KEK: kek, LockTimeout: lockWait})
+			res, err := store.Restore(filepath.Join(a.dataDir, storeFile), args[0], side, store.Options{KEK: kekSource(cfg), LockTimeout: lockWait})
 			if err != nil {
 				return usageError(fmt.Errorf("restore: %w", err))
 			}

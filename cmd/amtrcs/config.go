@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/store"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 )
@@ -51,6 +54,7 @@ type configCheckReport struct {
 type configSummary struct {
 	DataDir   string `json:"data_dir"`
 	KEK       string `json:"kek"`
+	KEKKeyID  string `json:"kek_key_id,omitempty"` // the KMS key pair config check found
 	CA        string `json:"ca"`
 	Listeners struct {
 		API          string `json:"api"`
@@ -72,8 +76,8 @@ type summaryProfile struct {
 	Mode string `json:"mode"`
 }
 
-func summarize(c *config.Config) *configSummary {
-	s := &configSummary{DataDir: c.DataDir, CA: string(c.CA.Mode)}
+func summarize(c *config.Config, kekKeyID string) *configSummary {
+	s := &configSummary{DataDir: c.DataDir, CA: string(c.CA.Mode), KEKKeyID: kekKeyID}
 	switch c.KEK.Source {
 	case config.KEKFile:
 		s.KEK = "file " + c.KEKPath()
@@ -104,6 +108,8 @@ func newConfigCheckCmd(a *app) *cobra.Command {
 		Short: "Check a configuration file and summarise it",
 		Long: "check loads FILE (default: the --config file) as amtrcs would, with env.NAME read from\n" +
 			"the environment, and prints every problem with its file:line:col and source lines.\n" +
+			"With kek.kms it also runs the check serve runs at start: it loads the PKCS#11 module,\n" +
+			"logs in to the token and finds the key pair (a KEK file or variable is read by serve).\n" +
 			"Exit status 0 when the file is usable (warnings allowed), 2 on any error.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -115,11 +121,17 @@ func newConfigCheckCmd(a *app) *cobra.Command {
 				return usageError(errors.New("config check: no file given: want a FILE argument or --config FILE; fix: amtrcs config check /etc/amtrcs/amtrcs.hcl"))
 			}
 			cfg, diags, files := config.LoadFile(path, config.Environ())
+			var keyID string
+			if !diags.HasErrors() {
+				var kd hcl.Diagnostics
+				keyID, kd = checkKEK(cmd.Context(), cfg)
+				diags = append(diags, kd...)
+			}
 			nerr, nwarn := count(diags)
 			if a.json {
 				r := configCheckReport{File: path, Valid: !diags.HasErrors(), Errors: nerr, Warnings: nwarn, Diagnostics: config.JSONDiagnostics(diags)}
 				if cfg != nil {
-					r.Summary = summarize(cfg)
+					r.Summary = summarize(cfg, keyID)
 				}
 				if err := a.printJSON(r); err != nil {
 					return err
@@ -137,10 +149,30 @@ func newConfigCheckCmd(a *app) *cobra.Command {
 			if diags.HasErrors() {
 				return usageError(fmt.Errorf("%s: %d error(s), %d warning(s): fix the errors above and run config check again", path, nerr, nwarn))
 			}
-			printSummary(a, path, nwarn, summarize(cfg))
+			printSummary(a, path, nwarn, summarize(cfg, keyID))
 			return nil
 		},
 	}
+}
+
+// checkKEK runs on the configured KEK the check that every command opening
+// the store runs first (store.CheckKEK on kekSource): with kek.kms it loads
+// the module, logs in to the token and finds the key pair. A refusal becomes
+// an error at the kek line; a pair found gives its key id.
+func checkKEK(ctx context.Context, cfg *config.Config) (keyID string, diags hcl.Diagnostics) {
+	keyID, err := store.CheckKEK(ctx, kekSource(cfg))
+	if err == nil {
+		return keyID, nil
+	}
+	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "KEK unavailable", Detail: err.Error()}
+	if r, ok := amt.AsRefusal(err); ok {
+		d.Summary = "KEK unavailable: " + r.Rule
+	}
+	if cfg.KEK.Range.Filename != "" {
+		rng := cfg.KEK.Range
+		d.Subject = &rng
+	}
+	return "", hcl.Diagnostics{d}
 }
 
 func count(diags hcl.Diagnostics) (errs, warns int) {
@@ -166,7 +198,11 @@ func printSummary(a *app, path string, warnings int, s *configSummary) {
 		hello = "off"
 	}
 	fmt.Fprintf(w, "  listeners: api %s, agent gateway %s, hello %s\n", s.Listeners.API, s.Listeners.AgentGateway, hello)
-	fmt.Fprintf(w, "  data dir:  %s; kek: %s; ca: %s\n", s.DataDir, s.KEK, s.CA)
+	kek := s.KEK
+	if s.KEKKeyID != "" {
+		kek += " (token reached, key pair " + s.KEKKeyID + ")"
+	}
+	fmt.Fprintf(w, "  data dir:  %s; kek: %s; ca: %s\n", s.DataDir, kek, s.CA)
 	fmt.Fprintf(w, "  domains (%d):\n", len(s.Domains))
 	for _, d := range s.Domains {
 		fmt.Fprintf(w, "    %s: %s -> profile %s\n", d.Name, strings.Join(d.Suffixes, ", "), d.Profile)

@@ -140,11 +140,12 @@ func TestConfigCheckJSON(t *testing.T) {
 	}
 }
 
-// A KMS URI can hold a PIN: the summary names the KMS type only.
+// A KMS URI can hold a PIN: the summary names the KMS type only, and the
+// refusal of a URI naming no key pair names the token, not the PIN.
 func TestConfigCheckSummaryHidesKMSURI(t *testing.T) {
 	p := writeConfig(t, "kek {\n  kms = \"pkcs11:token=amtrcs?pin-value=Sup3rSecret\"\n}\n")
 	code, out, _ := runCLI(t, "config", "check", "--json", p)
-	if code != exitOK || strings.Contains(out, "Sup3rSecret") || !strings.Contains(out, `"kek": "kms pkcs11"`) {
+	if code != exitUsage || strings.Contains(out, "Sup3rSecret") || !strings.Contains(out, `"kek": "kms pkcs11"`) || !strings.Contains(out, "names no key pair") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }

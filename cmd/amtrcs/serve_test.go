@@ -85,6 +85,7 @@ type serveFixture struct {
 	rootHash amt.RootHash
 	idCA     *amtsim.IdentityCA
 	extra    []string // more serve flags
+	extraHCL string   // more configuration, such as a kek block
 	certID   string
 	started  bool          // serve came up once: its ports are the fleet's now
 	exited   chan struct{} // closed when the running serve has exited
@@ -121,7 +122,11 @@ func newServeFixture(t *testing.T) *serveFixture {
 // it: start then chooses again.
 func (f *serveFixture) choosePorts() {
 	f.api, f.gw = freePort(f.t), freePort(f.t)
-	hcl := fmt.Sprintf("data_dir = %q\nserver {\n  api = %q\n  agent_gateway = %q\n}\ndomain \"corp\" {\n  suffixes = [%q]\n  provisioning_cert = %q\n}\n", f.dir, f.api, f.gw, killSuffix, f.certID)
+	cert := ""
+	if f.certID != "" {
+		cert = fmt.Sprintf("  provisioning_cert = %q\n", f.certID)
+	}
+	hcl := fmt.Sprintf("data_dir = %q\nserver {\n  api = %q\n  agent_gateway = %q\n}\ndomain \"corp\" {\n  suffixes = [%q]\n%s}\n", f.dir, f.api, f.gw, killSuffix, cert) + f.extraHCL
 	if err := os.WriteFile(f.cfgPath, []byte(hcl), 0o600); err != nil {
 		f.t.Fatal(err)
 	}

@@ -33,24 +33,28 @@ func (a *app) openStore() (*store.Store, error) {
 // names. Every command that opens the store goes through here, so that all
 // of them read the same KEK.
 func openStoreWith(cfg *config.Config, dataDir string, log *slog.Logger) (*store.Store, error) {
-	var kek store.KEKSource
-	switch cfg.KEK.Source {
-	case config.KEKEnv:
-		kek.Env = cfg.KEK.Env
-	case config.KEKKMS:
-		return nil, usageError(errors.New("kek.kms: this build reads the key-encryption key from a file or an environment variable only; fix: set kek.file or kek.env"))
-	default:
-		// Empty: the store's own default, <data-dir>/kek, created on first run.
-		kek.File = cfg.KEK.File
-	}
 	if err := checkStoreNotLost(dataDir); err != nil {
 		return nil, usageError(err)
 	}
-	st, err := store.Open(filepath.Join(dataDir, storeFile), store.Options{KEK: kek, Logger: log})
+	st, err := store.Open(filepath.Join(dataDir, storeFile), store.Options{KEK: kekSource(cfg), Logger: log})
 	if err != nil {
 		return nil, usageError(err)
 	}
 	return st, nil
+}
+
+// kekSource is the store's view of the configuration's kek block, for
+// every command that opens a store and for config check, so that all of
+// them fetch the same KEK and refuse the same things (store.CheckKEK).
+func kekSource(cfg *config.Config) store.KEKSource {
+	switch cfg.KEK.Source {
+	case config.KEKEnv:
+		return store.KEKSource{Env: cfg.KEK.Env}
+	case config.KEKKMS:
+		return store.KEKSource{KMS: cfg.KEK.KMS}
+	}
+	// Empty File: the store's own default, <data-dir>/kek, created on first run.
+	return store.KEKSource{File: cfg.KEK.File}
 }
 
 // storeTraces are files amtrcs writes into a data directory only after it
