@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 func TestAuditLogFilter(t *testing.T) {
@@ -154,10 +152,10 @@ func TestSecretsNeverReachAuditBucket(t *testing.T) {
 	}
 	plaintexts = append(plaintexts, "Standalone-Secret-Value")
 	var auditBytes []byte
-	s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(Audit)).ForEach(func(k, v []byte) error {
-			auditBytes = append(append(auditBytes, k...), v...)
-			return nil
+	s.be.view(func(tx backendTx) error {
+		return tx.auditDesc(0, func(_ uint64, v []byte) (bool, error) {
+			auditBytes = append(auditBytes, v...)
+			return true, nil
 		})
 	})
 	if !bytes.Contains(auditBytes, []byte("device/19/admin")) {

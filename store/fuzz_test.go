@@ -68,7 +68,7 @@ func FuzzOpenDamaged(f *testing.F) {
 		defer s.Close()
 		for _, b := range append(EntityBuckets(), Secrets, Audit) {
 			s.View(func(tx *Tx) error {
-				return tx.tx.Bucket([]byte(b)).ForEach(func(_, _ []byte) error { return nil })
+				return tx.tx.forEach(b, func(string, []byte) error { return nil })
 			})
 		}
 		s.Put(Devices, "after", device{ID: "after"})

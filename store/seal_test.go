@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 func TestSecretNameBinding(t *testing.T) {
@@ -23,12 +21,15 @@ func TestSecretNameBinding(t *testing.T) {
 	}
 	// Move sealed bytes around behind the API's back, as an attacker with
 	// write access to the file could.
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(Secrets))
-		if err := b.Put([]byte("device/b/admin"), bytes.Clone(b.Get([]byte("device/a/admin")))); err != nil {
+	err = s.be.update(func(tx backendTx) error {
+		a, err := tx.get(Secrets, "device/a/admin")
+		if err != nil {
 			return err
 		}
-		return b.Put([]byte("ca/intermediate"), blob)
+		if err := tx.put(Secrets, "device/b/admin", bytes.Clone(a)); err != nil {
+			return err
+		}
+		return tx.put(Secrets, "ca/intermediate", blob)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -59,9 +60,10 @@ func TestSecretNameBinding(t *testing.T) {
 }
 
 func (s *Store) rawSecret(name string) (v []byte, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		v = bytes.Clone(tx.Bucket([]byte(Secrets)).Get([]byte(name)))
-		return nil
+	err = s.be.view(func(tx backendTx) error {
+		sealed, err := tx.get(Secrets, name)
+		v = bytes.Clone(sealed)
+		return err
 	})
 	return v, err
 }

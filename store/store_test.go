@@ -208,9 +208,8 @@ func TestReservedBucketsRefused(t *testing.T) {
 }
 
 func (s *Store) auditCount() (n int, err error) {
-	err = s.View(func(tx *Tx) error {
-		n = tx.bucket(Audit).Stats().KeyN
-		return nil
+	err = s.be.view(func(tx backendTx) error {
+		return tx.auditDesc(0, func(uint64, []byte) (bool, error) { n++; return true, nil })
 	})
 	return n, err
 }
@@ -220,10 +219,15 @@ func TestEntityBucketsCreatedOnOpen(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "amtrcs.db"))
 	defer s.Close()
 	want := []Bucket{Devices, Profiles, Domains, ProvCerts, CSRs, Sessions, Jobs, Agents, Tokens, Secrets, Audit, Meta}
-	s.View(func(tx *Tx) error {
-		for _, b := range want {
-			if tx.bucket(b) == nil {
-				t.Errorf("bucket %s missing after Open", b)
+	s.be.view(func(tx backendTx) error {
+		if !tx.layoutComplete() {
+			t.Errorf("layout incomplete after Open")
+		}
+		if bt, ok := tx.(boltTx); ok {
+			for _, b := range want {
+				if bt.bucket(b) == nil {
+					t.Errorf("bucket %s missing after Open", b)
+				}
 			}
 		}
 		return nil
@@ -290,7 +294,7 @@ func TestSchemaFromTheFutureRefused(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "amtrcs.db")
 	s := openTest(t, path)
-	s.db.Update(func(btx *bolt.Tx) error { return btx.Bucket([]byte(Meta)).Put([]byte(metaSchema), []byte("99")) })
+	s.be.update(func(tx backendTx) error { return tx.put(Meta, metaSchema, []byte("99")) })
 	s.Close()
 	_, err := Open(path, Options{KEK: KEKSource{Key: testKEK}, Logger: quietLogger()})
 	if err == nil || !strings.Contains(err.Error(), "schema version 99") {
