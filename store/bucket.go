@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Bucket names one kind of record. Entity buckets hold JSON values written
@@ -89,6 +90,10 @@ const MaxIDLen = 1024
 // answers it with a 4xx).
 var ErrIDTooLong = fmt.Errorf("id longer than %d bytes", MaxIDLen)
 
+// ErrIDNotText is wrapped in *Error when an id or secret name is not UTF-8
+// or holds a NUL byte: the caller's input is at fault, as with ErrIDTooLong.
+var ErrIDNotText = errors.New("id is not text")
+
 // checkID refuses an empty or over-long id before bbolt sees it.
 func checkID(b Bucket, id string) error {
 	switch {
@@ -96,6 +101,9 @@ func checkID(b Bucket, id string) error {
 		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("empty id")}
 	case len(id) > MaxIDLen:
 		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("%w: it is %d bytes, want at most %d: give a shorter name", ErrIDTooLong, len(id), MaxIDLen)}
+	case !utf8.ValidString(id) || containsNUL(id):
+		// One contract on both backends: PostgreSQL text holds neither.
+		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("%w: it is not UTF-8 text without NUL bytes, want a name in UTF-8: give a name of printable characters", ErrIDNotText)}
 	}
 	return nil
 }

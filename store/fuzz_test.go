@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/amtrcs/amtrcs/internal/fuzzmin"
+	"github.com/amtrcs/amtrcs/internal/pgtest"
 )
 
-// TestMain keeps the fuzzer's minimization of a new input short; see
-// package fuzzmin.
-func TestMain(m *testing.M) { fuzzmin.Main(m) }
+// TestMain keeps the fuzzer's minimization of a new input short (see
+// package fuzzmin) and stops the PostgreSQL cluster of the contract tests.
+func TestMain(m *testing.M) { fuzzmin.Main(m, pgtest.Stop) }
 
 // FuzzOpenDamaged opens mutated store files: the whole file is the input,
 // seeded with a small real store and damaged copies of it. A file the
