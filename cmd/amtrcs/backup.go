@@ -163,6 +163,9 @@ func newRestoreCmd(a *app) *cobra.Command {
 			default:
 				kek.File = cfg.KEK.File
 			}
+			if cfg.Store.Backend == config.StorePostgres {
+				return usageError(errors.New("restore: the store is a PostgreSQL database (store.backend = \"postgres\"), and restore replaces the bbolt file of --data-dir: want PostgreSQL's own restore; fix: restore the database with pg_restore from a pg_dump of it, with every server stopped"))
+			}
 			side := storeFile + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 			res, err := store.Restore(filepath.Join(a.dataDir, storeFile), args[0], side, store.Options{KEK: kek, LockTimeout: lockWait})
 			if err != nil {

@@ -43,6 +43,13 @@ func openStoreWith(cfg *config.Config, dataDir string, log *slog.Logger) (*store
 		// Empty: the store's own default, <data-dir>/kek, created on first run.
 		kek.File = cfg.KEK.File
 	}
+	if cfg.Store.Backend == config.StorePostgres {
+		st, err := store.OpenPostgres(cfg.Store.URL, dataDir, store.Options{KEK: kek, Logger: log})
+		if err != nil {
+			return nil, usageError(err)
+		}
+		return st, nil
+	}
 	if err := checkStoreNotLost(dataDir); err != nil {
 		return nil, usageError(err)
 	}
