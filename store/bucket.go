@@ -20,9 +20,15 @@ const (
 	ProvCerts Bucket = "provcerts" // provisioning certificates
 	CSRs      Bucket = "csrs"
 	Sessions  Bucket = "sessions" // activation sessions
-	Jobs      Bucket = "jobs"
+	Jobs      Bucket = "jobs"     // activation jobs
 	Agents    Bucket = "agents"
 	Tokens    Bucket = "tokens"
+	// Maintenance holds what maintenance knows of each device
+	// (provisioning.DeviceState); until schema 2 it shared Sessions.
+	Maintenance Bucket = "maintenance"
+	// MaintJobs holds the maintenance schedule's records (rcs/jobs);
+	// until schema 2 they shared Jobs.
+	MaintJobs Bucket = "maintjobs"
 )
 
 // Buckets with their own APIs.
@@ -44,11 +50,15 @@ var entityNouns = map[Bucket]string{
 	Jobs:      "job",
 	Agents:    "agent",
 	Tokens:    "token",
+
+	Maintenance: "maintenance state",
+	MaintJobs:   "maintenance job",
 }
 
 // allBuckets is created on Open so that readers never meet a missing bucket.
 var allBuckets = []Bucket{
 	Devices, Profiles, Domains, ProvCerts, CSRs, Sessions, Jobs, Agents, Tokens,
+	Maintenance, MaintJobs,
 	Secrets, Audit, Meta,
 }
 
@@ -141,5 +151,5 @@ func checkEntity(b Bucket) error {
 	case Meta:
 		return fmt.Errorf("bucket %q is internal to the store", b)
 	}
-	return fmt.Errorf("unknown bucket %q: want one of devices, profiles, domains, provcerts, csrs, sessions, jobs, agents, tokens", b)
+	return fmt.Errorf("unknown bucket %q: want one of devices, profiles, domains, provcerts, csrs, sessions, jobs, agents, tokens, maintenance, maintjobs", b)
 }

@@ -43,6 +43,10 @@ var pgMigrations = []pgMigration{
 			`INSERT INTO `+pgSchema+`.audit_seq (last) VALUES (0)`,
 		),
 	},
+	{
+		what: "tables of schema version 2: maintenance states and maintenance jobs apart",
+		sql:  pgEntityTables(Maintenance, MaintJobs),
+	},
 }
 
 // pgMigrationLock is the advisory lock key of schema changes ("amtrcs" in

@@ -18,7 +18,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a
 // store written by a newer amtrcs rather than misread it.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultLockTimeout is how long Open waits for another process to release
 // the database file.

@@ -227,7 +227,7 @@ func TestEntityBucketsCreatedOnOpen(t *testing.T) {
 	forBackends(t, func(t *testing.T, b backendCase) {
 		s := b.newTest(t)
 		defer s.Close()
-		want := []Bucket{Devices, Profiles, Domains, ProvCerts, CSRs, Sessions, Jobs, Agents, Tokens, Secrets, Audit, Meta}
+		want := []Bucket{Devices, Profiles, Domains, ProvCerts, CSRs, Sessions, Jobs, Agents, Tokens, Maintenance, MaintJobs, Secrets, Audit, Meta}
 		s.be.view(func(tx backendTx) error {
 			if !tx.layoutComplete() {
 				t.Errorf("layout incomplete after Open")
@@ -241,7 +241,7 @@ func TestEntityBucketsCreatedOnOpen(t *testing.T) {
 			}
 			return nil
 		})
-		if got := EntityBuckets(); len(got) != 9 || got[0] != Devices || got[8] != Tokens {
+		if got := EntityBuckets(); len(got) != 11 || got[0] != Devices || got[10] != MaintJobs {
 			t.Errorf("EntityBuckets() = %v", got)
 		}
 		for _, b := range EntityBuckets() {
