@@ -60,7 +60,11 @@ func TestMigrateSplitsSharedBuckets(t *testing.T) {
 			}
 		}
 		var schema []byte
-		s.be.view(func(tx backendTx) error { schema, _ = tx.get(Meta, metaSchema); schema = bytes.Clone(schema); return nil })
+		s.be.view(func(tx backendTx) error {
+			schema, _ = tx.get(Meta, metaSchema)
+			schema = bytes.Clone(schema)
+			return nil
+		})
 		if string(schema) != strconv.Itoa(SchemaVersion) {
 			t.Errorf("schema after migration = %q, want %d", schema, SchemaVersion)
 		}
