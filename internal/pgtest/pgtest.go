@@ -71,10 +71,7 @@ func URL(t testing.TB) string {
 	once.Do(func() { running = start() })
 	c := running
 	if c.missing != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is needed and missing under CI=true (%s): .ci/run installs it with: %s", c.missing, Install)
-		}
-		t.Skipf("PostgreSQL not installed (%s): install Debian's postgresql: %s", c.missing, Install)
+		missing(t, c.missing, os.Getenv("CI") == "true")
 	}
 	if c.err != nil {
 		t.Fatalf("start a PostgreSQL cluster for the tests: %v", c.err)
@@ -106,6 +103,17 @@ func URL(t testing.TB) string {
 	return c.url(name)
 }
 
+// missing fails t under CI, where .ci/run installs PostgreSQL (so its
+// absence is a broken CI), and skips it elsewhere, saying how to install it.
+func missing(t testing.TB, why string, ci bool) {
+	t.Helper()
+	if ci {
+		t.Fatalf("PostgreSQL is needed and missing under CI=true (%s): .ci/run installs it with: %s", why, Install)
+		return
+	}
+	t.Skipf("PostgreSQL not installed (%s): install Debian's postgresql: %s", why, Install)
+}
+
 func (c *cluster) url(db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, c.port, db)
 }
@@ -123,10 +131,13 @@ func Stop() {
 	os.RemoveAll(c.dir)
 }
 
+// debianBins is where Debian installs each PostgreSQL version's programs.
+var debianBins = "/usr/lib/postgresql/*/bin"
+
 // findBin finds the directory of initdb and pg_ctl: Debian keeps them in
 // /usr/lib/postgresql/<version>/bin (the newest wins), off PATH.
 func findBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(debianBins)
 	slices.SortFunc(dirs, func(a, b string) int {
 		return version(b) - version(a)
 	})
