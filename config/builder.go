@@ -47,6 +47,7 @@ func (b *builder) build(raw *fileRaw) *Config {
 		}
 	}
 	b.kek(raw.KEK, &c.KEK)
+	b.store(raw.Store, &c.Store)
 	b.server(raw.Server, &c.Server)
 	b.api(raw.API, &c.API)
 	b.ca(raw.CA, &c.CA)

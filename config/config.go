@@ -13,6 +13,7 @@ type Config struct {
 	DataDir string
 
 	KEK         KEK
+	Store       Store
 	Server      Server
 	API         API
 	CA          CA
@@ -41,6 +42,7 @@ func Default() *Config {
 	return &Config{
 		DataDir: DefaultDataDir,
 		KEK:     KEK{Source: KEKFile},
+		Store:   Store{Backend: StoreBBolt},
 		Server: Server{
 			API:          "127.0.0.1:8443",
 			AgentGateway: "127.0.0.1:8444",

@@ -157,6 +157,15 @@ func TestValidConfigs(t *testing.T) {
 				return c
 			},
 		},
+		"store_postgres.hcl": {
+			env: map[string]string{"AMTRCS_DATABASE_URL": "postgres://amtrcs:pw@db.corp.example:5432/amtrcs", "AMTRCS_KEK": "k"},
+			want: func() *Config {
+				c := Default()
+				c.KEK = KEK{Source: KEKEnv, Env: "AMTRCS_KEK"}
+				c.Store = Store{Backend: StorePostgres, URL: "postgres://amtrcs:pw@db.corp.example:5432/amtrcs"}
+				return c
+			},
+		},
 		"ccm_external.hcl": {
 			env: map[string]string{"CA_PASSWORD": "p"},
 			want: func() *Config {

@@ -11,6 +11,7 @@ type fileRaw struct {
 	DataDirRange hcl.Range `hcl:"data_dir,attr_value_range"`
 
 	KEK         *kekRaw         `hcl:"kek,block"`
+	Store       *storeRaw       `hcl:"store,block"`
 	Server      *serverRaw      `hcl:"server,block"`
 	API         *apiRaw         `hcl:"api,block"`
 	CA          *caRaw          `hcl:"ca,block"`

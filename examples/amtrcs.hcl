@@ -30,6 +30,16 @@ kek {
   #                            # See "Key-encryption key in an HSM" in README.md.
 }
 
+# Where the records live. Default: backend = "bbolt", the file amtrcs.db in
+# data_dir (one server). "postgres" keeps them in a PostgreSQL database that
+# several servers share (give every server the same KEK); the URL holds a
+# password, so it comes from the environment and is never shown.
+store {
+  backend = "bbolt"
+  # backend = "postgres"
+  # url     = env.AMTRCS_DATABASE_URL # postgres://amtrcs:PASSWORD@db:5432/amtrcs
+}
+
 # Listeners, and the names the RCS is known by.
 server {
   # REST API and dashboard. Default "127.0.0.1:8443". Off loopback, the api

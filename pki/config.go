@@ -36,8 +36,13 @@ type ExternalCA struct {
 
 // Config configures Open.
 type Config struct {
-	Mode     Mode
-	DataDir  string // holds the embedded authority's database, DBFile
+	Mode    Mode
+	DataDir string // holds the embedded authority's database, DBFile
+	// Postgres, when set, is the URL of the PostgreSQL database the
+	// embedded authority keeps its tables in (the schema PostgresSchema),
+	// instead of DBFile: the store's own database, so that every server
+	// sharing it signs with the same CA.
+	Postgres string
 	Validity Validity
 	External ExternalCA
 	Logger   *slog.Logger // nil means slog.Default()

@@ -51,27 +51,35 @@ type embedded struct {
 	auth *authority.Authority
 }
 
-func (c *CA) openEmbedded(_ context.Context, cfg Config, sealer Sealer) error {
+func (c *CA) openEmbedded(ctx context.Context, cfg Config, sealer Sealer) error {
 	if sealer == nil {
 		return fmt.Errorf("%w: the embedded CA needs the store to seal its keys, none given", ErrConfig)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("%w: create data directory %q: %v: give a writable --data-dir", ErrConfig, cfg.DataDir, unwrapPath(err))
 	}
-	path := filepath.Join(cfg.DataDir, DBFile)
-	adb, err := db.New(&db.Config{Type: "bbolt", DataSource: path})
-	if err != nil {
-		if strings.Contains(err.Error(), "timeout") {
-			return fmt.Errorf("%w: CA database %q is locked by another process (amtrcs serve?): stop it, or run this command against the server's API", ErrConfig, path)
+	var (
+		adb    db.AuthDB
+		path   string
+		unlock = func() {}
+		err    error
+	)
+	if cfg.Postgres != "" {
+		adb, path, unlock, err = openPostgresDB(ctx, cfg.Postgres)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("%w: open CA database %q: %v: check the file, or restore it from a backup", ErrConfig, path, err)
+	} else if adb, path, err = openBoltDB(cfg.DataDir); err != nil {
+		return err
 	}
 	ndb, ok := adb.(nosql.DB)
 	if !ok {
+		unlock()
 		adb.Shutdown()
 		return fmt.Errorf("%w: CA database %q: driver gives no key-value access", ErrConfig, path)
 	}
 	root, inter, key, created, err := loadOrCreate(ndb, path, sealer, c.now())
+	unlock()
 	if err != nil {
 		adb.Shutdown()
 		return err
@@ -95,8 +103,23 @@ func (c *CA) openEmbedded(_ context.Context, cfg Config, sealer Sealer) error {
 	return nil
 }
 
+// openBoltDB opens the authority's bbolt file in dataDir.
+func openBoltDB(dataDir string) (db.AuthDB, string, error) {
+	path := filepath.Join(dataDir, DBFile)
+	adb, err := db.New(&db.Config{Type: "bbolt", DataSource: path})
+	if err != nil {
+		if strings.Contains(err.Error(), "timeout") {
+			return nil, path, fmt.Errorf("%w: CA database %q is locked by another process (amtrcs serve?): stop it, or run this command against the server's API", ErrConfig, path)
+		}
+		return nil, path, fmt.Errorf("%w: open CA database %q: %v: check the file, or restore it from a backup", ErrConfig, path, err)
+	}
+	return adb, path, nil
+}
+
 // loadOrCreate reads the CA material, or creates it in one transaction on
-// first use. The bbolt file lock keeps other processes out meanwhile. The
+// first use. The bbolt file lock, or on PostgreSQL an advisory lock, keeps
+// other servers out meanwhile, so that two starting at once do not each
+// create a CA. The
 // root key is sealed and kept for a future intermediate, never opened here.
 func loadOrCreate(ndb nosql.DB, path string, sealer Sealer, now time.Time) (root, inter *x509.Certificate, key crypto.Signer, created bool, err error) {
 	if err := ndb.CreateTable(caBucket); err != nil {

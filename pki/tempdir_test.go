@@ -3,6 +3,8 @@ package pki
 import (
 	"os"
 	"testing"
+
+	"github.com/amtrcs/amtrcs/internal/pgtest"
 )
 
 // tempDir is for state shared across tests, which t.TempDir cannot give;
@@ -28,5 +30,6 @@ func TestMain(m *testing.M) {
 	for _, d := range tempDirs {
 		os.RemoveAll(d)
 	}
+	pgtest.Stop()
 	os.Exit(code)
 }

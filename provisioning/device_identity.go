@@ -101,7 +101,7 @@ func (r *run) takeIdentity() *IdentityState {
 // the meantime stays.
 func recordIdentity(tx *store.Tx, device string, id *IdentityState, now time.Time) error {
 	var s DeviceState
-	if err := tx.Get(store.Sessions, StateKey(device), &s); err == nil && s.Identity != nil {
+	if err := tx.Get(store.Maintenance, StateKey(device), &s); err == nil && s.Identity != nil {
 		return nil
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -114,14 +114,14 @@ func recordIdentity(tx *store.Tx, device string, id *IdentityState, now time.Tim
 // same.
 func resetState(tx *store.Tx, device string, now time.Time) error {
 	var s DeviceState
-	err := tx.Get(store.Sessions, StateKey(device), &s)
+	err := tx.Get(store.Maintenance, StateKey(device), &s)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil
 	case err != nil:
 		return err
 	case s.Identity == nil:
-		return tx.Delete(store.Sessions, StateKey(device))
+		return tx.Delete(store.Maintenance, StateKey(device))
 	}
-	return tx.Put(store.Sessions, StateKey(device), &DeviceState{Device: device, Identity: s.Identity, Updated: now})
+	return tx.Put(store.Maintenance, StateKey(device), &DeviceState{Device: device, Identity: s.Identity, Updated: now})
 }

@@ -43,7 +43,7 @@
 // RotatePassword (a session of its own, PathRotatePassword, with the new
 // password sealed before it is set) and CheckProvisioningCerts. Maintain
 // runs a device task by name. What they learn is kept per device in a
-// DeviceState (StateKey, in the sessions bucket), which the health report
+// DeviceState (StateKey, in the maintenance bucket), which the health report
 // reads. Scheduling is the server's (rcs/jobs).
 //
 // An Engine is safe for concurrent use; it runs at most one session per

@@ -79,7 +79,7 @@ func (e *Engine) Forget(device, actor string) error {
 	return e.st.Update(func(tx *store.Tx) error {
 		for _, del := range []func() error{
 			func() error { return tx.Delete(store.Sessions, device) },
-			func() error { return tx.Delete(store.Sessions, StateKey(device)) },
+			func() error { return tx.Delete(store.Maintenance, StateKey(device)) },
 			func() error { return tx.DeleteSecret(AdminSecretName(device)) },
 			func() error { return tx.DeleteSecret(MEBxSecretName(device)) },
 		} {

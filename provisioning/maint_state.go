@@ -75,8 +75,7 @@ func CheckTaskOptions(task string, o TaskOptions) error {
 // clock and names as last seen, when its password was set, the last
 // contact and error), which deactivation and a new activation drop, and
 // its hardware identity (AMT 19+), which only Forget drops. It lives in the
-// sessions bucket under StateKey, beside the device's session, and holds
-// no secret.
+// store's maintenance bucket under StateKey, and holds no secret.
 type DeviceState struct {
 	Device   string         `json:"device"`
 	Identity *IdentityState `json:"identity,omitempty"`
@@ -120,15 +119,16 @@ type NetworkState struct {
 	Updated bool `json:"updated"`
 }
 
-// StateKey is the key of a device's DeviceState in the sessions bucket.
-// The slash keeps it apart from session keys, which are bare UUIDs.
+// StateKey is the key of a device's DeviceState in the store's maintenance
+// bucket (the suffix dates from when the states shared the sessions bucket,
+// and the migration kept the keys).
 func StateKey(device string) string { return device + "/maintenance" }
 
 // GetState reads a device's maintenance state; a device with none yet has
 // the zero state.
 func GetState(st *store.Store, device string) (DeviceState, error) {
 	var s DeviceState
-	err := st.Get(store.Sessions, StateKey(device), &s)
+	err := st.Get(store.Maintenance, StateKey(device), &s)
 	if errors.Is(err, store.ErrNotFound) {
 		return DeviceState{Device: device}, nil
 	}
@@ -141,25 +141,21 @@ func (e *Engine) State(device string) (DeviceState, error) { return GetState(e.s
 // updateState applies fn to the device's state in tx.
 func updateState(tx *store.Tx, device string, now time.Time, fn func(s *DeviceState)) error {
 	var s DeviceState
-	if err := tx.Get(store.Sessions, StateKey(device), &s); errors.Is(err, store.ErrNotFound) {
+	if err := tx.Get(store.Maintenance, StateKey(device), &s); errors.Is(err, store.ErrNotFound) {
 		s = DeviceState{Device: device}
 	} else if err != nil {
 		return err
 	}
 	fn(&s)
 	s.Updated = now
-	return tx.Put(store.Sessions, StateKey(device), &s)
+	return tx.Put(store.Maintenance, StateKey(device), &s)
 }
 
-// Sessions lists the devices' session records, without the maintenance
-// states that share their bucket.
+// Sessions lists the devices' session records.
 func Sessions(st *store.Store) ([]Session, error) {
 	var out []Session
 	err := st.View(func(tx *store.Tx) error {
 		return tx.ForEach(store.Sessions, func(id string, raw []byte) error {
-			if strings.Contains(id, "/") {
-				return nil
-			}
 			var s Session
 			if err := json.Unmarshal(raw, &s); err != nil {
 				return fmt.Errorf("session %q: %w", id, err)
@@ -176,10 +172,7 @@ func Sessions(st *store.Store) ([]Session, error) {
 func States(st *store.Store) ([]DeviceState, error) {
 	var out []DeviceState
 	err := st.View(func(tx *store.Tx) error {
-		return tx.ForEach(store.Sessions, func(id string, raw []byte) error {
-			if !strings.HasSuffix(id, "/maintenance") {
-				return nil
-			}
+		return tx.ForEach(store.Maintenance, func(id string, raw []byte) error {
 			var s DeviceState
 			if err := json.Unmarshal(raw, &s); err != nil {
 				return fmt.Errorf("maintenance state %q: %w", id, err)
@@ -333,7 +326,7 @@ const RuleTask = "maintenance task"
 // provisioning before. Its recorded identity stays.
 func (e *Engine) forgetState(device string) error {
 	var s DeviceState
-	if err := e.st.Get(store.Sessions, StateKey(device), &s); errors.Is(err, store.ErrNotFound) {
+	if err := e.st.Get(store.Maintenance, StateKey(device), &s); errors.Is(err, store.ErrNotFound) {
 		return nil // nothing to drop: no commit
 	} else if err != nil {
 		return err

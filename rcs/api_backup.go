@@ -21,13 +21,22 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request, p *principal) {
 	h.Set("Content-Type", BackupContentType)
 	h.Set("Content-Disposition", `attachment; filename="amtrcs-`+s.now().UTC().Format("20060102T150405Z")+`.db"`)
 	h.Set("Cache-Control", "no-store")
+	started := false
 	n, err := s.st.WriteBackup(w, func(size int64) {
+		started = true
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
 		w.WriteHeader(http.StatusOK)
 	})
+	if err != nil && !started {
+		// Refused before the copy began (a PostgreSQL store, whose
+		// backup is pg_dump's): the client gets the refusal, not an
+		// empty copy.
+		h.Del("Content-Disposition")
+		writeError(w, err)
+	}
 	ev := store.Event{Actor: p.Actor, Action: "store.backup", Subject: "store", Outcome: store.OutcomeSuccess, Detail: map[string]string{"bytes": strconv.FormatInt(n, 10)}}
 	if err != nil {
-		// The status is already sent; the client sees fewer bytes than
+		// Once the status is sent, the client sees fewer bytes than
 		// Content-Length announced and refuses the copy.
 		ev.Outcome = store.OutcomeFailure
 		ev.Detail["error"] = err.Error()

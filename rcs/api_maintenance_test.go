@@ -38,7 +38,7 @@ func (e *env) waitMaintenance(req jobs.Record) jobs.Record {
 	for time.Now().Before(deadline) {
 		// A fresh record each time: the JSON omits fields that went zero.
 		var r jobs.Record
-		if err := e.st.Get(store.Jobs, req.ID, &r); err == nil && r.RunsTotal > req.RunsTotal && r.State != jobs.StateRunning {
+		if err := e.st.Get(store.MaintJobs, req.ID, &r); err == nil && r.RunsTotal > req.RunsTotal && r.State != jobs.StateRunning {
 			return r
 		}
 		last = r

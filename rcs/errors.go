@@ -93,6 +93,8 @@ func toAPIError(err error) *APIError {
 		return refused(http.StatusConflict, "already exists", "", "use PUT to replace it, or another name")
 	case errors.Is(err, store.ErrIDTooLong):
 		return refused(http.StatusBadRequest, "name length", fmt.Sprintf("at most %d bytes", store.MaxIDLen), "use a shorter name or id")
+	case errors.Is(err, store.ErrIDNotText):
+		return refused(http.StatusBadRequest, "name text", "UTF-8 text without NUL bytes", "use a name of printable characters")
 	case errors.Is(err, provisioning.ErrBusy):
 		return refused(http.StatusConflict, "one session per device", "", "wait for the running job to finish")
 	}

@@ -58,11 +58,19 @@ func newEnv(t testing.TB, edit func(*config.Config)) *env {
 
 func newEnvWith(t testing.TB, edit func(*config.Config), editOpts func(*rcs.Options)) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), vendor: csrtest.NewVendor(csrtest.VendorOptions{Name: "RCS Test"})}
-	st, err := store.Open(filepath.Join(e.dir, "amtrcs.db"), store.Options{KEK: store.KEKSource{Key: testKEK}, NoSync: true})
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "amtrcs.db"), store.Options{KEK: store.KEKSource{Key: testKEK}, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOn(t, dir, st, edit, editOpts)
+}
+
+// newEnvOn is newEnvWith on a store the test opened (PostgreSQL, say), with
+// the data directory dir.
+func newEnvOn(t testing.TB, dir string, st *store.Store, edit func(*config.Config), editOpts func(*rcs.Options)) *env {
+	t.Helper()
+	e := &env{t: t, dir: dir, vendor: csrtest.NewVendor(csrtest.VendorOptions{Name: "RCS Test"})}
 	e.st = st
 	t.Cleanup(func() { st.Close() })
 	now := time.Now()

@@ -16,6 +16,7 @@ import (
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/hello"
 	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/rcs/jobs"
 	"github.com/amtrcs/amtrcs/store"
 )
 
@@ -52,7 +53,7 @@ type Job struct {
 	Created  time.Time `json:"created"`
 	Finished time.Time `json:"finished,omitzero"`
 	// State is the maintenance scheduler's state of a maintenance record
-	// (package jobs), which shares the jobs bucket.
+	// (package jobs), listed with the activation jobs.
 	State string `json:"state,omitempty"`
 }
 
@@ -61,6 +62,8 @@ type Job struct {
 // it does not have, so that lists and filters show it.
 func (s *Server) jobList() ([]Job, error) {
 	jobs, err := store.List[Job](s.st, store.Jobs)
+	maint, merr := store.List[Job](s.st, store.MaintJobs)
+	jobs, err = append(jobs, maint...), errors.Join(err, merr)
 	for i := range jobs {
 		if jobs[i].Status == "" {
 			jobs[i].Status = jobs[i].State
@@ -489,10 +492,15 @@ func (s *Server) handleHello(ctx context.Context, m hello.Message, from netip.Ad
 	}
 }
 
-// Job reads one job.
+// Job reads one job: an activation job, or a maintenance record (whose
+// ids start with jobs.KeyPrefix).
 func (s *Server) Job(id string) (Job, error) {
 	var j Job
-	err := s.st.Get(store.Jobs, id, &j)
+	b := store.Jobs
+	if strings.HasPrefix(id, jobs.KeyPrefix) {
+		b = store.MaintJobs
+	}
+	err := s.st.Get(b, id, &j)
 	return j, err
 }
 

@@ -77,10 +77,15 @@ func TestListsArePaginated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allJobs, err := store.List[rcs.Job](e.st, store.Jobs) // maintenance records share the bucket
+	allJobs, err := store.List[rcs.Job](e.st, store.Jobs)
 	if err != nil {
 		t.Fatal(err)
 	}
+	maintJobs, err := store.List[rcs.Job](e.st, store.MaintJobs) // listed with the activation jobs
+	if err != nil {
+		t.Fatal(err)
+	}
+	allJobs = append(allJobs, maintJobs...)
 	for _, tc := range []struct {
 		name string
 		ids  []string

@@ -197,7 +197,7 @@ func (s *Server) purgePending() (purged, kept int, err error) {
 			for _, del := range []struct {
 				b  store.Bucket
 				id string
-			}{{store.Devices, d.ID}, {store.Sessions, d.ID}, {store.Sessions, provisioning.StateKey(d.ID)}} {
+			}{{store.Devices, d.ID}, {store.Sessions, d.ID}, {store.Maintenance, provisioning.StateKey(d.ID)}} {
 				if err := tx.Delete(del.b, del.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
@@ -208,21 +208,24 @@ func (s *Server) purgePending() (purged, kept int, err error) {
 		if purged == 0 {
 			return nil
 		}
-		var jobs []string
-		if err := tx.ForEach(store.Jobs, func(id string, raw []byte) error {
-			var j struct {
-				Device string `json:"device"`
-			}
-			if json.Unmarshal(raw, &j) == nil && gone[j.Device] {
-				jobs = append(jobs, id)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, id := range jobs {
-			if err := tx.Delete(store.Jobs, id); err != nil {
+		// Activation jobs and maintenance records both name their device.
+		for _, b := range []store.Bucket{store.Jobs, store.MaintJobs} {
+			var jobs []string
+			if err := tx.ForEach(b, func(id string, raw []byte) error {
+				var j struct {
+					Device string `json:"device"`
+				}
+				if json.Unmarshal(raw, &j) == nil && gone[j.Device] {
+					jobs = append(jobs, id)
+				}
+				return nil
+			}); err != nil {
 				return err
+			}
+			for _, id := range jobs {
+				if err := tx.Delete(b, id); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

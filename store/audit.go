@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -67,27 +66,14 @@ func (t *Tx) Audit(e Event) error {
 		e.Time = t.s.now()
 	}
 	e.Time = e.Time.UTC()
-	b := t.bucket(Audit)
-	// Keys are the sequence, so the log only ever appends: fill pages
-	// before splitting them instead of leaving them half empty, which
-	// would double the pages written and stored.
-	b.FillPercent = auditFillPercent
-	seq, err := b.NextSequence()
+	err := t.tx.appendAudit(func(seq uint64) ([]byte, error) {
+		e.Seq = seq
+		return json.Marshal(e)
+	})
 	if err != nil {
 		return fmt.Errorf("audit event %q: %w", e.Action, err)
 	}
-	e.Seq = seq
-	data, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("audit event %q: encode: %w", e.Action, err)
-	}
-	return b.Put(seqKey(seq), data)
-}
-
-const auditFillPercent = 0.95
-
-func seqKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(nil, seq)
+	return nil
 }
 
 func (t *Tx) checkEvent(e Event) error {
@@ -144,32 +130,17 @@ func namesSecret(key string) bool {
 // because callers may record events with their own timestamps.
 func (t *Tx) AuditLog(f AuditFilter) ([]Event, error) {
 	var out []Event
-	c := t.bucket(Audit).Cursor()
-	var k, v []byte
-	switch {
-	case f.BeforeSeq == 0:
-		k, v = c.Last()
-	default:
-		if k, _ = c.Seek(seqKey(f.BeforeSeq)); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-	}
-	for ; k != nil; k, v = c.Prev() {
+	err := t.tx.auditDesc(f.BeforeSeq, func(seq uint64, v []byte) (bool, error) {
 		var e Event
 		if err := json.Unmarshal(v, &e); err != nil {
-			return out, fmt.Errorf("audit event %d: decode: %w", binary.BigEndian.Uint64(k), err)
+			return false, fmt.Errorf("audit event %d: decode: %w", seq, err)
 		}
-		if !f.match(e) {
-			continue
+		if f.match(e) {
+			out = append(out, e)
 		}
-		out = append(out, e)
-		if f.Limit > 0 && len(out) == f.Limit {
-			break
-		}
-	}
-	return out, nil
+		return f.Limit <= 0 || len(out) < f.Limit, nil
+	})
+	return out, err
 }
 
 func (f AuditFilter) match(e Event) bool {
@@ -212,25 +183,11 @@ func (s *Store) PruneAudit(olderThan time.Time, keep int) (deleted int, err erro
 	for {
 		n := 0
 		err := s.Update(func(tx *Tx) error {
-			b := tx.bucket(Audit)
-			c := b.Cursor()
-			last, _ := c.Last()
-			// Keys are collected first: a bbolt cursor may skip the key
-			// after one it deleted.
-			var old [][]byte
-			for k, v := c.First(); k != nil && len(old) < pruneChunk; k, v = c.Next() {
-				if !tooOld(k, v, last, olderThan, keep) {
-					break
-				}
-				old = append(old, bytes.Clone(k))
-			}
-			for _, k := range old {
-				if err := b.Delete(k); err != nil {
-					return fmt.Errorf("prune audit event %d: %w", binary.BigEndian.Uint64(k), err)
-				}
-			}
-			n = len(old)
-			return nil
+			var err error
+			n, err = tx.tx.pruneAudit(pruneChunk, func(seq, last uint64, v []byte) bool {
+				return tooOld(seq, last, v, olderThan, keep)
+			})
+			return err
 		})
 		deleted += n
 		if err != nil || n < pruneChunk {
@@ -239,10 +196,10 @@ func (s *Store) PruneAudit(olderThan time.Time, keep int) (deleted int, err erro
 	}
 }
 
-// tooOld says whether the event at k (value v) is beyond the retention, the
-// log's newest key being last.
-func tooOld(k, v, last []byte, olderThan time.Time, keep int) bool {
-	if keep > 0 && binary.BigEndian.Uint64(last)-binary.BigEndian.Uint64(k) >= uint64(keep) {
+// tooOld says whether the event seq (value v) is beyond the retention, the
+// log's newest being last.
+func tooOld(seq, last uint64, v []byte, olderThan time.Time, keep int) bool {
+	if keep > 0 && last-seq >= uint64(keep) {
 		return true
 	}
 	if olderThan.IsZero() {

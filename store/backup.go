@@ -1,26 +1,36 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/amtrcs/amtrcs/amt"
 )
+
+// ErrBackupElsewhere is wrapped when WriteBackup is asked of a PostgreSQL
+// store: its backup is the database's own (pg_dump), which copies every
+// server's writes consistently; a copy through one server would be a
+// second, weaker tool for the same job.
+var ErrBackupElsewhere = errors.New("backup is the database's own")
 
 // WriteBackup writes a consistent copy of the database to w from one read
 // transaction, while writers go on. The copy holds the secrets sealed: it
 // is of no use without the KEK, which it never contains. start, when not
 // nil, is told the copy's size before the first byte is written (an HTTP
-// handler sets Content-Length with it, so a cut copy is noticed).
+// handler sets Content-Length with it, so a cut copy is noticed). On
+// PostgreSQL it refuses, wrapping ErrBackupElsewhere, and names pg_dump.
 func (s *Store) WriteBackup(w io.Writer, start func(size int64)) (n int64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		if start != nil {
-			start(tx.Size())
-		}
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
+	if b, ok := s.be.(*boltBackend); ok {
+		return b.writeBackup(w, start)
+	}
+	return 0, amt.RuleError{
+		Rule: "backup of a PostgreSQL store",
+		Seen: "the store is the PostgreSQL database " + s.be.where(),
+		Want: "a backup made by PostgreSQL itself, which holds every server's writes (the secrets in it stay sealed)",
+		Fix:  "run pg_dump --format=custom on that database (and keep the KEK apart from the dump); restore with pg_restore",
+		Err:  ErrBackupElsewhere,
+	}
 }
 
 // CheckSecrets opens every sealed secret with the store's KEK and returns

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // DefaultMaxBatch is how many Batch calls one commit takes at most.
@@ -46,7 +44,14 @@ func (p panicked) Error() string { return fmt.Sprintf("panic in a store transact
 // Options.NoSync). fn may run more than once (when another function in the
 // same commit fails, each is retried), so it must not have effects outside
 // the transaction.
+//
+// On PostgreSQL each call is an Update of its own: connections from a pool
+// commit in parallel there, and one transaction shared by many calls would
+// only widen serialization conflicts.
 func (s *Store) Batch(fn func(tx *Tx) error) error {
+	if !s.be.groupCommit() {
+		return rethrow(s.update(fn))
+	}
 	c := &batchCall{fn: fn, done: make(chan error, 1)}
 	b := s.batch
 	b.mu.Lock()
@@ -63,7 +68,12 @@ func (s *Store) Batch(fn func(tx *Tx) error) error {
 	if lead {
 		b.round()
 	}
-	err := <-c.done
+	return rethrow(<-c.done)
+}
+
+// rethrow panics again with a Batch function's panic, in its caller's
+// goroutine.
+func rethrow(err error) error {
 	if p, ok := err.(panicked); ok {
 		panic(p.v)
 	}
@@ -112,7 +122,7 @@ func (b *batcher) commit(calls []*batchCall) {
 	for len(calls) > 0 {
 		failed := -1
 		start := time.Now()
-		err := b.s.db.Update(func(btx *bolt.Tx) error {
+		err := b.s.be.update(func(btx backendTx) error {
 			for i, c := range calls {
 				if err := b.s.call(btx, c.fn); err != nil {
 					failed = i
@@ -139,7 +149,7 @@ func (b *batcher) commit(calls []*batchCall) {
 }
 
 // call runs fn on its own Tx within btx, turning a panic into an error.
-func (s *Store) call(btx *bolt.Tx, fn func(*Tx) error) (err error) {
+func (s *Store) call(btx backendTx, fn func(*Tx) error) (err error) {
 	t := &Tx{tx: btx, s: s}
 	defer func() {
 		t.forget()
@@ -154,7 +164,7 @@ func (s *Store) call(btx *bolt.Tx, fn func(*Tx) error) (err error) {
 // behalf of a Batch caller.
 func (s *Store) update(fn func(*Tx) error) error {
 	start := time.Now()
-	err := s.db.Update(func(btx *bolt.Tx) error { return s.call(btx, fn) })
+	err := s.be.update(func(btx backendTx) error { return s.call(btx, fn) })
 	if err == nil {
 		s.stats.commits.Add(1)
 		s.stats.batched.Add(1)

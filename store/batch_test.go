@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,8 +10,13 @@ import (
 
 func openBatchTest(t *testing.T, opts Options) *Store {
 	t.Helper()
+	return backends[0].openBatch(t, opts)
+}
+
+func (b backendCase) openBatch(t *testing.T, opts Options) *Store {
+	t.Helper()
 	opts.KEK, opts.Logger, opts.NoSync = KEKSource{Key: testKEK}, quietLogger(), true
-	s, err := Open(filepath.Join(t.TempDir(), "amtrcs.db"), opts)
+	s, err := b.open(t, b.place(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,54 +235,86 @@ func TestBatchDelayAndMax(t *testing.T) {
 
 // TestBatchAfterClose: a Batch on a closed store fails, it does not hang.
 func TestBatchAfterClose(t *testing.T) {
-	s := openBatchTest(t, Options{})
-	s.Close()
-	done := make(chan error, 1)
-	go func() { done <- s.Batch(func(tx *Tx) error { return tx.Put(Devices, "a", device{ID: "a"}) }) }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("Batch on a closed store = nil, want an error")
+	forBackends(t, func(t *testing.T, b backendCase) {
+		s := b.openBatch(t, Options{})
+		s.Close()
+		done := make(chan error, 1)
+		go func() { done <- s.Batch(func(tx *Tx) error { return tx.Put(Devices, "a", device{ID: "a"}) }) }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("Batch on a closed store = nil, want an error")
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("Batch on a closed store hangs")
 		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("Batch on a closed store hangs")
-	}
+	})
 }
 
 // TestOnCommit: the observer hears of every committed write transaction,
 // Batch and Update alike, with the calls each carried; a failed one is not
 // a commit.
 func TestOnCommit(t *testing.T) {
-	s := openBatchTest(t, Options{})
-	var mu sync.Mutex
-	var commits, calls int
-	s.OnCommit(func(_ time.Duration, n int) {
+	forBackends(t, func(t *testing.T, b backendCase) {
+		s := b.openBatch(t, Options{})
+		var mu sync.Mutex
+		var commits, calls int
+		s.OnCommit(func(_ time.Duration, n int) {
+			mu.Lock()
+			commits++
+			calls += n
+			mu.Unlock()
+		})
+		if err := s.Update(func(tx *Tx) error { return tx.Put(Devices, "a", "x") }); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Batch(func(tx *Tx) error { return tx.Put(Devices, "b", "x") }); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Update(func(*Tx) error { return errors.New("no") }); err == nil {
+			t.Fatal("a failing Update returned nil")
+		}
 		mu.Lock()
-		commits++
-		calls += n
+		got := fmt.Sprint(commits, calls)
 		mu.Unlock()
+		st := s.Stats()
+		if got != "2 2" || st.Commits != 2 {
+			t.Fatalf("observed %s commits and calls, stats %+v; want 2 2", got, st)
+		}
+		s.OnCommit(nil)
+		if err := s.Update(func(tx *Tx) error { return tx.Put(Devices, "c", "x") }); err != nil {
+			t.Fatal(err)
+		}
+		if commits != 2 {
+			t.Fatalf("observer still called after OnCommit(nil): %d", commits)
+		}
 	})
-	if err := s.Update(func(tx *Tx) error { return tx.Put(Devices, "a", "x") }); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Batch(func(tx *Tx) error { return tx.Put(Devices, "b", "x") }); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Update(func(*Tx) error { return errors.New("no") }); err == nil {
-		t.Fatal("a failing Update returned nil")
-	}
-	mu.Lock()
-	got := fmt.Sprint(commits, calls)
-	mu.Unlock()
-	st := s.Stats()
-	if got != "2 2" || st.Commits != 2 {
-		t.Fatalf("observed %s commits and calls, stats %+v; want 2 2", got, st)
-	}
-	s.OnCommit(nil)
-	if err := s.Update(func(tx *Tx) error { return tx.Put(Devices, "c", "x") }); err != nil {
-		t.Fatal(err)
-	}
-	if commits != 2 {
-		t.Fatalf("observer still called after OnCommit(nil): %d", commits)
-	}
+}
+
+// TestBatchPanicAlone: on either backend, a Batch function's panic reaches
+// its caller and rolls its writes back, and the store goes on.
+func TestBatchPanicAlone(t *testing.T) {
+	forBackends(t, func(t *testing.T, b backendCase) {
+		s := b.openBatch(t, Options{})
+		func() {
+			defer func() {
+				if r := recover(); r != "boom" {
+					t.Errorf("recovered %v, want \"boom\"", r)
+				}
+			}()
+			s.Batch(func(tx *Tx) error {
+				tx.Put(Devices, "a", device{ID: "a"})
+				panic("boom")
+			})
+		}()
+		if ok, _ := existsDevice(s, "a"); ok {
+			t.Error("the panicking call's write was committed")
+		}
+		if err := s.Batch(func(tx *Tx) error { return tx.Put(Devices, "b", device{ID: "b"}) }); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := existsDevice(s, "b"); !ok {
+			t.Error("a Batch after the panic did not commit")
+		}
+	})
 }

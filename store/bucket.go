@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Bucket names one kind of record. Entity buckets hold JSON values written
@@ -19,9 +20,15 @@ const (
 	ProvCerts Bucket = "provcerts" // provisioning certificates
 	CSRs      Bucket = "csrs"
 	Sessions  Bucket = "sessions" // activation sessions
-	Jobs      Bucket = "jobs"
+	Jobs      Bucket = "jobs"     // activation jobs
 	Agents    Bucket = "agents"
 	Tokens    Bucket = "tokens"
+	// Maintenance holds what maintenance knows of each device
+	// (provisioning.DeviceState); until schema 2 it shared Sessions.
+	Maintenance Bucket = "maintenance"
+	// MaintJobs holds the maintenance schedule's records (rcs/jobs);
+	// until schema 2 they shared Jobs.
+	MaintJobs Bucket = "maintjobs"
 )
 
 // Buckets with their own APIs.
@@ -43,11 +50,15 @@ var entityNouns = map[Bucket]string{
 	Jobs:      "job",
 	Agents:    "agent",
 	Tokens:    "token",
+
+	Maintenance: "maintenance state",
+	MaintJobs:   "maintenance job",
 }
 
 // allBuckets is created on Open so that readers never meet a missing bucket.
 var allBuckets = []Bucket{
 	Devices, Profiles, Domains, ProvCerts, CSRs, Sessions, Jobs, Agents, Tokens,
+	Maintenance, MaintJobs,
 	Secrets, Audit, Meta,
 }
 
@@ -89,6 +100,10 @@ const MaxIDLen = 1024
 // answers it with a 4xx).
 var ErrIDTooLong = fmt.Errorf("id longer than %d bytes", MaxIDLen)
 
+// ErrIDNotText is wrapped in *Error when an id or secret name is not UTF-8
+// or holds a NUL byte: the caller's input is at fault, as with ErrIDTooLong.
+var ErrIDNotText = errors.New("id is not text")
+
 // checkID refuses an empty or over-long id before bbolt sees it.
 func checkID(b Bucket, id string) error {
 	switch {
@@ -96,6 +111,9 @@ func checkID(b Bucket, id string) error {
 		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("empty id")}
 	case len(id) > MaxIDLen:
 		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("%w: it is %d bytes, want at most %d: give a shorter name", ErrIDTooLong, len(id), MaxIDLen)}
+	case !utf8.ValidString(id) || containsNUL(id):
+		// One contract on both backends: PostgreSQL text holds neither.
+		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("%w: it is not UTF-8 text without NUL bytes, want a name in UTF-8: give a name of printable characters", ErrIDNotText)}
 	}
 	return nil
 }
@@ -133,5 +151,5 @@ func checkEntity(b Bucket) error {
 	case Meta:
 		return fmt.Errorf("bucket %q is internal to the store", b)
 	}
-	return fmt.Errorf("unknown bucket %q: want one of devices, profiles, domains, provcerts, csrs, sessions, jobs, agents, tokens", b)
+	return fmt.Errorf("unknown bucket %q: want one of devices, profiles, domains, provcerts, csrs, sessions, jobs, agents, tokens, maintenance, maintjobs", b)
 }

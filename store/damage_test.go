@@ -141,7 +141,7 @@ func TestOpenSurvivesPageCorruption(t *testing.T) {
 			// Whatever opened must be readable without a panic.
 			for _, b := range append(EntityBuckets(), Secrets, Audit) {
 				s.View(func(tx *Tx) error {
-					tx.tx.Bucket([]byte(b)).ForEach(func(_, _ []byte) error { return nil })
+					tx.tx.forEach(b, func(string, []byte) error { return nil })
 					return nil
 				})
 			}

@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/amtrcs/amtrcs/internal/fuzzmin"
+	"github.com/amtrcs/amtrcs/internal/pgtest"
 )
 
-// TestMain keeps the fuzzer's minimization of a new input short; see
-// package fuzzmin.
-func TestMain(m *testing.M) { fuzzmin.Main(m) }
+// TestMain keeps the fuzzer's minimization of a new input short (see
+// package fuzzmin) and stops the PostgreSQL cluster of the contract tests.
+func TestMain(m *testing.M) { fuzzmin.Main(m, pgtest.Stop) }
 
 // FuzzOpenDamaged opens mutated store files: the whole file is the input,
 // seeded with a small real store and damaged copies of it. A file the
@@ -68,7 +69,7 @@ func FuzzOpenDamaged(f *testing.F) {
 		defer s.Close()
 		for _, b := range append(EntityBuckets(), Secrets, Audit) {
 			s.View(func(tx *Tx) error {
-				return tx.tx.Bucket([]byte(b)).ForEach(func(_, _ []byte) error { return nil })
+				return tx.tx.forEach(b, func(string, []byte) error { return nil })
 			})
 		}
 		s.Put(Devices, "after", device{ID: "after"})

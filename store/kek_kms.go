@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/amtrcs/amtrcs/amt"
-	bolt "go.etcd.io/bbolt"
 	"go.step.sm/crypto/kms"
 	"go.step.sm/crypto/kms/apiv1"
 	"go.step.sm/crypto/kms/uri"
@@ -345,28 +344,24 @@ func CreateKMSKEK(ctx context.Context, raw string) (pair, keyID string, err erro
 	return strings.Replace(r.ref, r.keyName[len("pkcs11:"):], name[len("pkcs11:"):], 1), kmsKeyID(pub), nil
 }
 
-// dataKey sets the sealer of a store whose meta bucket is meta (nil when
+// dataKey sets the sealer of a store from its meta values wrapped and keyID (nil when
 // the store is new). With a KMS it unwraps the data key the store records,
 // or, for a new store, makes one and returns it wrapped for init to write.
 // Without a KMS it refuses a store whose data key a KMS key pair wraps,
 // and leaves the sealer Open built from the KEK.
-func (s *Store) dataKey(wrapper *kmsKEK, meta *bolt.Bucket, hasCheck bool) (newWrapped []byte, err error) {
-	var wrapped, keyID []byte
-	if meta != nil {
-		wrapped, keyID = meta.Get([]byte(metaKEKWrapped)), meta.Get([]byte(metaKEKKMSKey))
-	}
+func (s *Store) dataKey(wrapper *kmsKEK, wrapped, keyID []byte, hasCheck bool) (newWrapped []byte, err error) {
 	if wrapper == nil {
 		if wrapped != nil {
-			return nil, amt.RuleError{Rule: RuleKMSStoreKey, Seen: fmt.Sprintf("store %q has its data key wrapped by the KMS key pair %s, and the KEK given is the %s", s.path, keyID, s.kek.Source), Want: "kek.kms naming that key pair", Fix: `set kek { kms = "pkcs11:...;token=...;object=...?pin-source=..." } to the token and pair the store was created with`, Err: ErrKEKMismatch}
+			return nil, amt.RuleError{Rule: RuleKMSStoreKey, Seen: fmt.Sprintf("store %q has its data key wrapped by the KMS key pair %s, and the KEK given is the %s", s.be.where(), keyID, s.kek.Source), Want: "kek.kms naming that key pair", Fix: `set kek { kms = "pkcs11:...;token=...;object=...?pin-source=..." } to the token and pair the store was created with`, Err: ErrKEKMismatch}
 		}
 		return nil, nil
 	}
 	var dek []byte
 	switch {
 	case wrapped != nil:
-		dek, err = wrapper.openDataKey(s.path, wrapped, string(keyID))
+		dek, err = wrapper.openDataKey(s.be.where(), wrapped, string(keyID))
 	case hasCheck:
-		return nil, amt.RuleError{Rule: RuleKMSStoreKey, Seen: fmt.Sprintf("store %q was created with a KEK file or environment variable, and kek.kms names %s", s.path, wrapper.ref.ref), Want: "the KEK the store was created with", Fix: "set kek.file or kek.env back to that KEK (putting an existing store under a KMS key pair is not supported yet), or move the store aside to start a new, empty one under the KMS", Err: ErrKEKMismatch}
+		return nil, amt.RuleError{Rule: RuleKMSStoreKey, Seen: fmt.Sprintf("store %q was created with a KEK file or environment variable, and kek.kms names %s", s.be.where(), wrapper.ref.ref), Want: "the KEK the store was created with", Fix: "set kek.file or kek.env back to that KEK (putting an existing store under a KMS key pair is not supported yet), or move the store aside to start a new, empty one under the KMS", Err: ErrKEKMismatch}
 	default:
 		dek, newWrapped, err = wrapper.newDataKey()
 	}

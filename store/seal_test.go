@@ -6,104 +6,110 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 func TestSecretNameBinding(t *testing.T) {
 	t.Parallel()
-	s := openTest(t, filepath.Join(t.TempDir(), "amtrcs.db"))
-	defer s.Close()
-	if err := s.PutSecret("device/a/admin", []byte("A-password-1")); err != nil {
-		t.Fatal(err)
-	}
-	blob, err := s.Seal("ca/intermediate", []byte("ca key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Move sealed bytes around behind the API's back, as an attacker with
-	// write access to the file could.
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(Secrets))
-		if err := b.Put([]byte("device/b/admin"), bytes.Clone(b.Get([]byte("device/a/admin")))); err != nil {
-			return err
+	forBackends(t, func(t *testing.T, b backendCase) {
+		s := b.newTest(t)
+		defer s.Close()
+		if err := s.PutSecret("device/a/admin", []byte("A-password-1")); err != nil {
+			t.Fatal(err)
 		}
-		return b.Put([]byte("ca/intermediate"), blob)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealedA, _ := s.rawSecret("device/a/admin")
-	tests := map[string]func() ([]byte, error){
-		"secret copied to another name": func() ([]byte, error) { return s.Secret("device/b/admin") },
-		"blob planted as a secret":      func() ([]byte, error) { return s.Secret("ca/intermediate") },
-		"blob opened under another name": func() ([]byte, error) {
-			return s.Unseal("ca/root", blob)
-		},
-		"secret opened as a blob": func() ([]byte, error) { return s.Unseal("device/a/admin", sealedA) },
-	}
-	for name, f := range tests {
-		t.Run(name, func(t *testing.T) {
-			pt, err := f()
-			if !errors.Is(err, ErrSealed) {
-				t.Fatalf("got %q, %v; want ErrSealed", pt, err)
+		blob, err := s.Seal("ca/intermediate", []byte("ca key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Move sealed bytes around behind the API's back, as an attacker with
+		// write access to the file could.
+		err = s.be.update(func(tx backendTx) error {
+			a, err := tx.get(Secrets, "device/a/admin")
+			if err != nil {
+				return err
 			}
+			if err := tx.put(Secrets, "device/b/admin", bytes.Clone(a)); err != nil {
+				return err
+			}
+			return tx.put(Secrets, "ca/intermediate", blob)
 		})
-	}
-	if pt, err := s.Secret("device/a/admin"); err != nil || string(pt) != "A-password-1" {
-		t.Errorf("the original secret = %q, %v", pt, err)
-	}
-	if pt, err := s.Unseal("ca/intermediate", blob); err != nil || string(pt) != "ca key" {
-		t.Errorf("Unseal under the right name = %q, %v", pt, err)
-	}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealedA, _ := s.rawSecret("device/a/admin")
+		tests := map[string]func() ([]byte, error){
+			"secret copied to another name": func() ([]byte, error) { return s.Secret("device/b/admin") },
+			"blob planted as a secret":      func() ([]byte, error) { return s.Secret("ca/intermediate") },
+			"blob opened under another name": func() ([]byte, error) {
+				return s.Unseal("ca/root", blob)
+			},
+			"secret opened as a blob": func() ([]byte, error) { return s.Unseal("device/a/admin", sealedA) },
+		}
+		for name, f := range tests {
+			t.Run(name, func(t *testing.T) {
+				pt, err := f()
+				if !errors.Is(err, ErrSealed) {
+					t.Fatalf("got %q, %v; want ErrSealed", pt, err)
+				}
+			})
+		}
+		if pt, err := s.Secret("device/a/admin"); err != nil || string(pt) != "A-password-1" {
+			t.Errorf("the original secret = %q, %v", pt, err)
+		}
+		if pt, err := s.Unseal("ca/intermediate", blob); err != nil || string(pt) != "ca key" {
+			t.Errorf("Unseal under the right name = %q, %v", pt, err)
+		}
+	})
 }
 
 func (s *Store) rawSecret(name string) (v []byte, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		v = bytes.Clone(tx.Bucket([]byte(Secrets)).Get([]byte(name)))
-		return nil
+	err = s.be.view(func(tx backendTx) error {
+		sealed, err := tx.get(Secrets, name)
+		v = bytes.Clone(sealed)
+		return err
 	})
 	return v, err
 }
 
 func TestSealTamperAndNonces(t *testing.T) {
 	t.Parallel()
-	s := openTest(t, filepath.Join(t.TempDir(), "amtrcs.db"))
-	defer s.Close()
-	pt := []byte("the same plaintext")
-	a, err := s.Seal("n", pt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := s.Seal("n", pt)
-	if bytes.Equal(a, b) || bytes.Equal(a[1:13], b[1:13]) {
-		t.Error("two seals of the same plaintext share a nonce")
-	}
-	if len(a) != len(pt)+sealOverhead {
-		t.Errorf("sealed length %d, want %d", len(a), len(pt)+sealOverhead)
-	}
-	flip := func(i int) []byte { c := bytes.Clone(a); c[i] ^= 1; return c }
-	cases := map[string][]byte{
-		"version":    flip(0),
-		"nonce":      flip(5),
-		"ciphertext": flip(14),
-		"tag":        flip(len(a) - 1),
-		"truncated":  a[:sealOverhead-1],
-		"empty":      nil,
-	}
-	for name, c := range cases {
-		if got, err := s.Unseal("n", c); !errors.Is(err, ErrSealed) {
-			t.Errorf("%s: Unseal = %q, %v; want ErrSealed", name, got, err)
+	forBackends(t, func(t *testing.T, b backendCase) {
+		s := b.newTest(t)
+		defer s.Close()
+		pt := []byte("the same plaintext")
+		a, err := s.Seal("n", pt)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	other, err := Open(filepath.Join(t.TempDir(), "other.db"), Options{KEK: KEKSource{Key: bytes.Repeat([]byte{1}, 32)}, Logger: quietLogger(), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if _, err := other.Unseal("n", a); !errors.Is(err, ErrSealed) {
-		t.Errorf("a store with another KEK opened the blob: %v", err)
-	}
+		a2, _ := s.Seal("n", pt)
+		if bytes.Equal(a, a2) || bytes.Equal(a[1:13], a2[1:13]) {
+			t.Error("two seals of the same plaintext share a nonce")
+		}
+		if len(a) != len(pt)+sealOverhead {
+			t.Errorf("sealed length %d, want %d", len(a), len(pt)+sealOverhead)
+		}
+		flip := func(i int) []byte { c := bytes.Clone(a); c[i] ^= 1; return c }
+		cases := map[string][]byte{
+			"version":    flip(0),
+			"nonce":      flip(5),
+			"ciphertext": flip(14),
+			"tag":        flip(len(a) - 1),
+			"truncated":  a[:sealOverhead-1],
+			"empty":      nil,
+		}
+		for name, c := range cases {
+			if got, err := s.Unseal("n", c); !errors.Is(err, ErrSealed) {
+				t.Errorf("%s: Unseal = %q, %v; want ErrSealed", name, got, err)
+			}
+		}
+		other, err := Open(filepath.Join(t.TempDir(), "other.db"), Options{KEK: KEKSource{Key: bytes.Repeat([]byte{1}, 32)}, Logger: quietLogger(), NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if _, err := other.Unseal("n", a); !errors.Is(err, ErrSealed) {
+			t.Errorf("a store with another KEK opened the blob: %v", err)
+		}
+	})
 }
 
 // TestSecretsNotInPlaintextOnDisk scans the raw database file. A marker put

@@ -19,7 +19,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a
 // store written by a newer amtrcs rather than misread it.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultLockTimeout is how long Open waits for another process to release
 // the database file.
@@ -57,8 +57,8 @@ type Options struct {
 
 // Store is an open database. It is safe for concurrent use.
 type Store struct {
-	db     *bolt.DB
-	path   string
+	be     backend
+	path   string // the bbolt file; "" on PostgreSQL
 	sealer *sealer
 	kek    KEKInfo
 	log    *slog.Logger
@@ -69,21 +69,29 @@ type Store struct {
 	onCommit atomic.Pointer[CommitObserver]
 }
 
-// Open opens or creates the database at path. It checks the KEK against the
-// store before writing anything, so a wrong KEK leaves the file untouched.
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = os.LookupEnv
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+}
+
+// Open opens or creates the bbolt database at path. It checks the KEK
+// against the store before writing anything, so a wrong KEK leaves the file
+// untouched.
 func Open(path string, opts Options) (*Store, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.LookupEnv == nil {
-		opts.LookupEnv = os.LookupEnv
-	}
-	if opts.LockTimeout <= 0 {
-		opts.LockTimeout = DefaultLockTimeout
-	}
+	opts.defaults()
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("store path %q: %w", path, err)
@@ -107,30 +115,12 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	kek, info, err := resolveKEK(opts.KEK, path, dbNew, opts.LookupEnv, opts.Logger)
+	sl, wrapper, info, err := openSealer(opts, path, dbNew)
 	if err != nil {
 		return nil, err
 	}
-	// With a KMS, init unwraps the store's data key (or makes one) and
-	// builds the sealer; the token is logged out of once Open returns.
-	var sl *sealer
-	var wrapper *kmsKEK
-	if opts.KEK.KMS != "" {
-		if wrapper, err = openKMSKEK(context.Background(), opts.KEK.KMS); err != nil {
-			return nil, err
-		}
+	if wrapper != nil {
 		defer wrapper.Close()
-		info = KEKInfo{Source: "KMS key " + wrapper.ref.ref}
-	} else {
-		sl, err = newSealer(kek)
-		clear(kek)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKEK, err)
-		}
-	}
-
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = DefaultMaxBatch
 	}
 	db, err := openBolt(path, &bolt.Options{
 		Timeout: opts.LockTimeout,
@@ -152,13 +142,44 @@ func Open(path string, opts Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store %q: %v", path, unwrapPathError(err))
 	}
-	s := &Store{db: db, path: path, sealer: sl, kek: info, log: opts.Logger, now: opts.Now}
-	s.batch = &batcher{s: s, delay: opts.BatchDelay, max: opts.MaxBatch, full: make(chan struct{}, 1)}
+	s := newStore(&boltBackend{db: db, path: path}, sl, info, opts)
+	s.path = path
 	if err := s.safeInit(wrapper); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openSealer resolves the KEK (the default file sits in the directory of
+// kekBeside) and makes the sealer of a store. With a KMS it returns no
+// sealer but the key pair that wraps the store's data key: init unwraps
+// it (or makes one for a new store) and builds the sealer. The caller
+// closes the wrapper (logging out of the token) once the store is open.
+func openSealer(opts Options, kekBeside string, dbNew bool) (*sealer, *kmsKEK, KEKInfo, error) {
+	kek, info, err := resolveKEK(opts.KEK, kekBeside, dbNew, opts.LookupEnv, opts.Logger)
+	if err != nil {
+		return nil, nil, info, err
+	}
+	if opts.KEK.KMS != "" {
+		wrapper, err := openKMSKEK(context.Background(), opts.KEK.KMS)
+		if err != nil {
+			return nil, nil, info, err
+		}
+		return nil, wrapper, KEKInfo{Source: "KMS key " + wrapper.ref.ref}, nil
+	}
+	sl, err := newSealer(kek)
+	clear(kek)
+	if err != nil {
+		return nil, nil, info, fmt.Errorf("%w: %v", ErrKEK, err)
+	}
+	return sl, nil, info, nil
+}
+
+func newStore(be backend, sl *sealer, info KEKInfo, opts Options) *Store {
+	s := &Store{be: be, sealer: sl, kek: info, log: opts.Logger, now: opts.Now}
+	s.batch = &batcher{s: s, delay: opts.BatchDelay, max: opts.MaxBatch, full: make(chan struct{}, 1)}
+	return s
 }
 
 // openBolt is bolt.Open with a panic turned into ErrDamaged. checkStoreFile
@@ -185,100 +206,116 @@ func (s *Store) safeInit(wrapper *kmsKEK) (err error) {
 }
 
 // init checks the schema and the KEK in a read transaction, and writes only
-// when the store is new or lacks a bucket, so that a refused Open leaves the
-// file byte for byte as it was. With a KMS (wrapper not nil) it first
-// unwraps the store's data key, or makes and wraps one for a new store,
-// and builds the sealer from it.
+// when the store is new, lacks a bucket, or has an older layout to migrate,
+// so that a refused Open leaves the database as it was. With a KMS
+// (wrapper not nil) it first unwraps the store's data key, or makes and
+// wraps one for a new store, and builds the sealer from it.
 func (s *Store) init(wrapper *kmsKEK) error {
+	where := s.be.where()
 	needWrite := false
+	from := 0 // the schema the records are in; 0: none recorded
 	var newWrapped []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if tx.Bucket([]byte(b)) == nil {
-				needWrite = true
-			}
+	err := s.be.view(func(tx backendTx) error {
+		needWrite = !tx.layoutComplete()
+		v, err := tx.get(Meta, metaSchema)
+		if err != nil {
+			return err
 		}
-		meta := tx.Bucket([]byte(Meta))
-		if meta == nil {
-			return nil
-		}
-		if v := meta.Get([]byte(metaSchema)); v != nil {
+		if v != nil {
 			n, err := strconv.Atoi(string(v))
 			if err != nil {
-				return fmt.Errorf("store %q has schema version %q, want a number: restore the file from a backup", s.path, v)
+				return fmt.Errorf("store %q has schema version %q, want a number: restore it from a backup", where, v)
 			}
 			if n > SchemaVersion {
-				return fmt.Errorf("store %q has schema version %d, this amtrcs reads up to %d: run a newer amtrcs", s.path, n, SchemaVersion)
+				return fmt.Errorf("store %q has schema version %d, this amtrcs reads up to %d: run a newer amtrcs", where, n, SchemaVersion)
 			}
-		} else {
+			from = n
+		}
+		if from < SchemaVersion {
 			needWrite = true
 		}
-		check := meta.Get([]byte(metaKEKCheck))
-		var err error
-		if newWrapped, err = s.dataKey(wrapper, meta, check != nil); err != nil {
+		check, err := tx.get(Meta, metaKEKCheck)
+		if err != nil {
+			return err
+		}
+		wrapped, err := tx.get(Meta, metaKEKWrapped)
+		if err != nil {
+			return err
+		}
+		keyID, err := tx.get(Meta, metaKEKKMSKey)
+		if err != nil {
+			return err
+		}
+		if newWrapped, err = s.dataKey(wrapper, wrapped, keyID, check != nil); err != nil {
 			return err
 		}
 		if newWrapped != nil {
 			needWrite = true
 		}
 		if check == nil {
-			if sec := tx.Bucket([]byte(Secrets)); sec != nil {
-				if k, _ := sec.Cursor().First(); k != nil {
-					return fmt.Errorf("%w: store %q holds secrets but no KEK check value, so the KEK from %s cannot be verified: restore the file from a backup", ErrKEKMismatch, s.path, s.kek.Source)
-				}
+			hasSecrets := false
+			err := tx.forEach(Secrets, func(string, []byte) error { hasSecrets = true; return errStop })
+			if err != nil && err != errStop {
+				return err
+			}
+			if hasSecrets {
+				return fmt.Errorf("%w: store %q holds secrets but no KEK check value, so the KEK from %s cannot be verified: restore it from a backup", ErrKEKMismatch, where, s.kek.Source)
 			}
 			needWrite = true
 			return nil
 		}
 		pt, err := s.sealer.open(purposeKEKCheck, "", check)
 		if err != nil || !bytes.Equal(pt, []byte(kekCheckText)) {
-			return fmt.Errorf("%w: the KEK from %s does not open store %q (created with another KEK): use the KEK file or environment variable that was used when %s was created, or move %s aside to start a new, empty store", ErrKEKMismatch, s.kek.Source, s.path, s.path, s.path)
+			return fmt.Errorf("%w: the KEK from %s does not open store %q (created with another KEK): use the KEK file or environment variable that was used when %s was created, or move %s aside to start a new, empty store", ErrKEKMismatch, s.kek.Source, where, where, where)
 		}
 		return nil
 	})
-	if err == nil && s.sealer == nil {
-		// A store with no meta bucket yet: new.
-		newWrapped, err = s.dataKey(wrapper, nil, false)
-	}
 	if err != nil || !needWrite {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
-				return fmt.Errorf("store %q: create bucket %s: %w", s.path, b, err)
-			}
+	return s.be.update(func(tx backendTx) error {
+		if err := tx.completeLayout(); err != nil {
+			return fmt.Errorf("store %q: %w", where, err)
 		}
-		meta := tx.Bucket([]byte(Meta))
-		if meta.Get([]byte(metaSchema)) == nil {
-			if err := meta.Put([]byte(metaSchema), []byte(strconv.Itoa(SchemaVersion))); err != nil {
-				return err
-			}
+		if err := migrate(tx, from, s.log); err != nil {
+			return fmt.Errorf("store %q: %w", where, err)
+		}
+		if err := tx.put(Meta, metaSchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			return err
 		}
 		if newWrapped != nil {
-			if err := meta.Put([]byte(metaKEKWrapped), newWrapped); err != nil {
+			if err := tx.put(Meta, metaKEKWrapped, newWrapped); err != nil {
 				return err
 			}
-			if err := meta.Put([]byte(metaKEKKMSKey), []byte(wrapper.keyID)); err != nil {
+			if err := tx.put(Meta, metaKEKKMSKey, []byte(wrapper.keyID)); err != nil {
 				return err
 			}
 		}
-		if meta.Get([]byte(metaKEKCheck)) == nil {
-			check, err := s.sealer.seal(purposeKEKCheck, "", []byte(kekCheckText))
-			if err != nil {
-				return err
-			}
-			return meta.Put([]byte(metaKEKCheck), check)
+		check, err := tx.get(Meta, metaKEKCheck)
+		if err != nil || check != nil {
+			return err
 		}
-		return nil
+		if check, err = s.sealer.seal(purposeKEKCheck, "", []byte(kekCheckText)); err != nil {
+			return err
+		}
+		return tx.put(Meta, metaKEKCheck, check)
 	})
 }
 
-// Close releases the database file.
-func (s *Store) Close() error { return s.db.Close() }
+// errStop ends a walk early; it never leaves the store.
+var errStop = errors.New("stop")
 
-// Path is the absolute path of the database file.
+// Close releases the database file.
+func (s *Store) Close() error { return s.be.close() }
+
+// Path is the absolute path of the bbolt file, or "" on PostgreSQL.
 func (s *Store) Path() string { return s.path }
+
+// Backend names the backend: "bbolt" or "postgres".
+func (s *Store) Backend() string { return s.be.kind() }
+
+// Where says which database the store is, never with a password.
+func (s *Store) Where() string { return s.be.where() }
 
 // KEKInfo says where the KEK came from and whether Open created it.
 func (s *Store) KEKInfo() KEKInfo { return s.kek }

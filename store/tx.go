@@ -5,26 +5,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Tx is one transaction. Writes made through a Tx commit together when the
 // function given to Update or Batch returns nil, and are discarded when it
 // returns an error. A Tx must not be used after that function returns.
 type Tx struct {
-	tx *bolt.Tx
+	tx backendTx
 	s  *Store
 	// secretsWritten holds the plaintexts this transaction sealed, so that
 	// Audit can refuse an event repeating one of them.
 	secretsWritten [][]byte
 }
 
-// Update runs fn in a read-write transaction and commits (with fsync unless
-// Options.NoSync) when fn returns nil.
+// Update runs fn in a read-write transaction and commits (durably: fsync on
+// bbolt unless Options.NoSync, the server's acknowledgement on PostgreSQL)
+// when fn returns nil. On PostgreSQL fn runs again when the transaction
+// lost a serialization conflict with another server's, so fn must have no
+// effect outside the transaction.
 func (s *Store) Update(fn func(tx *Tx) error) error {
 	start := time.Now()
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	err := s.be.update(func(btx backendTx) error {
 		t := &Tx{tx: btx, s: s}
 		defer t.forget()
 		return fn(t)
@@ -38,7 +39,7 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 
 // View runs fn in a read-only transaction that sees one consistent snapshot.
 func (s *Store) View(fn func(tx *Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, s: s}) })
+	return s.be.view(func(btx backendTx) error { return fn(&Tx{tx: btx, s: s}) })
 }
 
 func (t *Tx) forget() {
@@ -48,9 +49,14 @@ func (t *Tx) forget() {
 	t.secretsWritten = nil
 }
 
-func (t *Tx) bucket(b Bucket) *bolt.Bucket {
-	// Open created every bucket, and no API deletes one.
-	return t.tx.Bucket([]byte(b))
+// raw reads a record's bytes, nil when missing, with a backend error
+// naming the record.
+func (t *Tx) raw(b Bucket, id string) ([]byte, error) {
+	v, err := t.tx.get(b, id)
+	if err != nil {
+		return nil, &Error{Bucket: b, ID: id, Err: err}
+	}
+	return v, nil
 }
 
 // Put stores v as JSON under id, replacing any previous value.
@@ -65,7 +71,7 @@ func (t *Tx) Put(b Bucket, id string, v any) error {
 	if err != nil {
 		return &Error{Bucket: b, ID: id, Err: fmt.Errorf("encode: %w", err)}
 	}
-	if err := t.bucket(b).Put([]byte(id), data); err != nil {
+	if err := t.tx.put(b, id, data); err != nil {
 		return &Error{Bucket: b, ID: id, Err: err}
 	}
 	return nil
@@ -73,10 +79,11 @@ func (t *Tx) Put(b Bucket, id string, v any) error {
 
 // Create stores v under id, or fails with ErrConflict if id exists.
 func (t *Tx) Create(b Bucket, id string, v any) error {
-	if err := checkEntity(b); err != nil {
+	ok, err := t.Exists(b, id)
+	if err != nil {
 		return err
 	}
-	if t.bucket(b).Get([]byte(id)) != nil {
+	if ok {
 		return &Error{Bucket: b, ID: id, Err: ErrConflict}
 	}
 	return t.Put(b, id, v)
@@ -87,7 +94,10 @@ func (t *Tx) Get(b Bucket, id string, v any) error {
 	if err := checkEntity(b); err != nil {
 		return err
 	}
-	data := t.bucket(b).Get([]byte(id))
+	data, err := t.raw(b, id)
+	if err != nil {
+		return err
+	}
 	if data == nil {
 		return &Error{Bucket: b, ID: id, Err: ErrNotFound}
 	}
@@ -102,7 +112,8 @@ func (t *Tx) Exists(b Bucket, id string) (bool, error) {
 	if err := checkEntity(b); err != nil {
 		return false, err
 	}
-	return t.bucket(b).Get([]byte(id)) != nil, nil
+	data, err := t.raw(b, id)
+	return data != nil, err
 }
 
 // Delete removes id, or fails with ErrNotFound.
@@ -110,12 +121,16 @@ func (t *Tx) Delete(b Bucket, id string) error {
 	if err := checkEntity(b); err != nil {
 		return err
 	}
-	bk := t.bucket(b)
-	if bk.Get([]byte(id)) == nil {
-		return &Error{Bucket: b, ID: id, Err: ErrNotFound}
-	}
-	if err := bk.Delete([]byte(id)); err != nil {
+	return t.del(b, id)
+}
+
+func (t *Tx) del(b Bucket, id string) error {
+	ok, err := t.tx.delete(b, id)
+	switch {
+	case err != nil:
 		return &Error{Bucket: b, ID: id, Err: err}
+	case !ok:
+		return &Error{Bucket: b, ID: id, Err: ErrNotFound}
 	}
 	return nil
 }
@@ -126,7 +141,7 @@ func (t *Tx) ForEach(b Bucket, fn func(id string, raw []byte) error) error {
 	if err := checkEntity(b); err != nil {
 		return err
 	}
-	return t.bucket(b).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+	return t.tx.forEach(b, fn)
 }
 
 // PutSecret seals plaintext under name and stores it, replacing any previous
@@ -139,7 +154,7 @@ func (t *Tx) PutSecret(name string, plaintext []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := t.bucket(Secrets).Put([]byte(name), sealed); err != nil {
+	if err := t.tx.put(Secrets, name, sealed); err != nil {
 		return &Error{Bucket: Secrets, ID: name, Err: err}
 	}
 	if len(plaintext) >= minTrackedSecret {
@@ -151,7 +166,10 @@ func (t *Tx) PutSecret(name string, plaintext []byte) error {
 // Secret opens the secret stored under name, or fails with ErrNotFound, or
 // with ErrSealed if it does not open (wrong name binding or damage).
 func (t *Tx) Secret(name string) ([]byte, error) {
-	sealed := t.bucket(Secrets).Get([]byte(name))
+	sealed, err := t.raw(Secrets, name)
+	if err != nil {
+		return nil, err
+	}
 	if sealed == nil {
 		return nil, &Error{Bucket: Secrets, ID: name, Err: ErrNotFound}
 	}
@@ -163,27 +181,20 @@ func (t *Tx) Secret(name string) ([]byte, error) {
 }
 
 // HasSecret says whether a secret is stored under name, without opening it.
+// A backend failure reads as absent; the write that follows reports it.
 func (t *Tx) HasSecret(name string) bool {
-	return t.bucket(Secrets).Get([]byte(name)) != nil
+	v, _ := t.tx.get(Secrets, name)
+	return v != nil
 }
 
 // DeleteSecret removes a secret, or fails with ErrNotFound.
-func (t *Tx) DeleteSecret(name string) error {
-	bk := t.bucket(Secrets)
-	if bk.Get([]byte(name)) == nil {
-		return &Error{Bucket: Secrets, ID: name, Err: ErrNotFound}
-	}
-	if err := bk.Delete([]byte(name)); err != nil {
-		return &Error{Bucket: Secrets, ID: name, Err: err}
-	}
-	return nil
-}
+func (t *Tx) DeleteSecret(name string) error { return t.del(Secrets, name) }
 
 // SecretNames lists the names of stored secrets, in order. It opens none.
 func (t *Tx) SecretNames() []string {
 	var names []string
-	t.bucket(Secrets).ForEach(func(k, _ []byte) error {
-		names = append(names, string(k))
+	t.tx.forEach(Secrets, func(k string, _ []byte) error {
+		names = append(names, k)
 		return nil
 	})
 	return names

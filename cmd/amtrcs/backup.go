@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -156,6 +157,9 @@ func newRestoreCmd(a *app) *cobra.Command {
 			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
+			}
+			if cfg.Store.Backend == config.StorePostgres {
+				return usageError(errors.New("restore: the store is a PostgreSQL database (store.backend = \"postgres\"), and restore replaces the bbolt file of --data-dir: want PostgreSQL's own restore; fix: restore the database with pg_restore from a pg_dump of it, with every server stopped"))
 			}
 			side := storeFile + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 			res, err := store.Restore(filepath.Join(a.dataDir, storeFile), args[0], side, store.Options{KEK: kekSource(cfg), LockTimeout: lockWait})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/amtrcs/amtrcs/bench"
+	"github.com/amtrcs/amtrcs/internal/pgtest"
 )
 
 // TestMain lets the test binary play `amtrcs bench-fleet`: the bench's
@@ -15,7 +16,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(bench.FleetEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
 }
 
 // TestBenchTinyFleet runs the full-stack benchmark (server here, fleet and

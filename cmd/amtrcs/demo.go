@@ -558,7 +558,7 @@ func (dm *demoMaint) maintain(ctx context.Context, id, task string) (jobs.Record
 	defer tick.Stop()
 	for {
 		var r jobs.Record
-		err := dm.srv.Store().Get(store.Jobs, jobs.Key(id, task), &r)
+		err := dm.srv.Store().Get(store.MaintJobs, jobs.Key(id, task), &r)
 		if err == nil && r.RunsTotal > req.RunsTotal && r.State != jobs.StateRunning {
 			if r.Error != "" {
 				return r, time.Since(start), errors.New(r.Error)

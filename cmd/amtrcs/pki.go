@@ -145,6 +145,10 @@ func openConfiguredCA(ctx context.Context, cfg *config.Config, dataDir string, s
 		pcfg.External = pki.ExternalCA{URL: cfg.CA.URL, Provisioner: cfg.CA.Provisioner, Password: pw, RootFingerprint: cfg.CA.RootFingerprint}
 	} else {
 		sealer = st
+		if cfg.Store.Backend == config.StorePostgres {
+			// The CA's tables sit beside the store's, so any server signs.
+			pcfg.Postgres = cfg.Store.URL
+		}
 	}
 	ca, err := pki.Open(ctx, pcfg, sealer, nil)
 	if err != nil {

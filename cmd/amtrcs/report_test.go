@@ -48,7 +48,7 @@ func seedHealth(t *testing.T) string {
 			}
 			ms := provisioning.DeviceState{Device: d.id, LastContact: now, TLS: &provisioning.TLSState{FQDN: d.amt, NotAfter: now.Add(left)},
 				Network: &provisioning.NetworkState{AMTFQDN: d.amt, OSFQDN: d.amt}, Clock: &provisioning.ClockState{Drift: time.Second}}
-			if err := tx.Put(store.Sessions, provisioning.StateKey(d.id), ms); err != nil {
+			if err := tx.Put(store.Maintenance, provisioning.StateKey(d.id), ms); err != nil {
 				return err
 			}
 		}

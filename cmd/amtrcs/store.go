@@ -33,6 +33,13 @@ func (a *app) openStore() (*store.Store, error) {
 // names. Every command that opens the store goes through here, so that all
 // of them read the same KEK.
 func openStoreWith(cfg *config.Config, dataDir string, log *slog.Logger) (*store.Store, error) {
+	if cfg.Store.Backend == config.StorePostgres {
+		st, err := store.OpenPostgres(cfg.Store.URL, dataDir, store.Options{KEK: kekSource(cfg), Logger: log})
+		if err != nil {
+			return nil, usageError(err)
+		}
+		return st, nil
+	}
 	if err := checkStoreNotLost(dataDir); err != nil {
 		return nil, usageError(err)
 	}

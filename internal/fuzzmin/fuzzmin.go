@@ -19,13 +19,18 @@ import (
 const Limit = "10000x"
 
 // Main runs the tests with -test.fuzzminimizetime set to Limit unless the
-// command line gives it, and exits with their status.
-func Main(m *testing.M) {
+// command line gives it, runs each of after (a package's clean-up of what
+// its tests started), and exits with the tests' status.
+func Main(m *testing.M, after ...func()) {
 	flag.Parse()
 	given := false
 	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.fuzzminimizetime" })
 	if !given {
 		flag.Set("test.fuzzminimizetime", Limit)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, f := range after {
+		f()
+	}
+	os.Exit(code)
 }

@@ -25,20 +25,15 @@ import (
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/rcs/device"
 	"github.com/amtrcs/amtrcs/rcs/jobs"
 	"github.com/amtrcs/amtrcs/store"
 )
 
-// DeviceInfo is what the server last heard from a device: the fields of
-// its record in the devices bucket that the report reads.
-type DeviceInfo struct {
-	ID       string    `json:"id"`
-	Hostname string    `json:"hostname,omitempty"`
-	FQDN     string    `json:"fqdn,omitempty"` // the OS FQDN the agent reported
-	State    string    `json:"state"`
-	Error    string    `json:"error,omitempty"`
-	LastSeen time.Time `json:"last_seen"`
-}
+// DeviceInfo is the server's device record (package device): the report
+// reads what the server last heard from a device through the record type
+// the server writes.
+type DeviceInfo = device.Record
 
 // CertInfo is a provisioning certificate's identity and end.
 type CertInfo struct {

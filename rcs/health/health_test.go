@@ -163,7 +163,7 @@ func TestLoadAndText(t *testing.T) {
 			if err := tx.Put(store.Sessions, x.s.Device, x.s); err != nil {
 				return err
 			}
-			if err := tx.Put(store.Sessions, provisioning.StateKey(x.s.Device), x.ms); err != nil {
+			if err := tx.Put(store.Maintenance, provisioning.StateKey(x.s.Device), x.ms); err != nil {
 				return err
 			}
 		}

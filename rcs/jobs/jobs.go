@@ -34,14 +34,15 @@ import (
 	"github.com/amtrcs/amtrcs/store"
 )
 
-// KeyPrefix starts the key of every maintenance record in the jobs
-// bucket, which activation jobs share.
+// KeyPrefix starts the key of every maintenance record (in the store's
+// maintjobs bucket; the prefix dates from when activation jobs shared their
+// bucket, and keeps the records' ids as the API has always shown them).
 const KeyPrefix = "maint:"
 
 // ServerSubject is the device field of tasks about the server itself.
 const ServerSubject = "rcs"
 
-// Key is the jobs-bucket key of a (device, task) record.
+// Key is the maintjobs-bucket key of a (device, task) record.
 func Key(device, task string) string { return KeyPrefix + device + ":" + task }
 
 // Record states. They are kept in "state", not "status", so that the
@@ -229,12 +230,9 @@ func (s *Scheduler) Period(task string) time.Duration {
 func Records(st *store.Store) ([]Record, error) {
 	var out []Record
 	err := st.View(func(tx *store.Tx) error {
-		return tx.ForEach(store.Jobs, func(id string, _ []byte) error {
-			if !strings.HasPrefix(id, KeyPrefix) {
-				return nil
-			}
+		return tx.ForEach(store.MaintJobs, func(id string, _ []byte) error {
 			var r Record
-			if err := tx.Get(store.Jobs, id, &r); err != nil {
+			if err := tx.Get(store.MaintJobs, id, &r); err != nil {
 				return err
 			}
 			out = append(out, r)
@@ -259,7 +257,7 @@ func (s *Scheduler) Load() error {
 		}
 		r.State, r.NextRun, r.Resumed = StateScheduled, now, true
 		r.Notes = []string{"interrupted by a server stop; runs again"}
-		if err := s.opts.Store.Put(store.Jobs, r.ID, r); err != nil {
+		if err := s.opts.Store.Put(store.MaintJobs, r.ID, r); err != nil {
 			return err
 		}
 		s.log.Info("maintenance job interrupted by a restart; due again", "device", r.Device, "task", r.Task)
@@ -287,7 +285,7 @@ func (s *Scheduler) Plan() error {
 		for _, w := range ws {
 			key := Key(w.device, w.task)
 			var r Record
-			err := tx.Get(store.Jobs, key, &r)
+			err := tx.Get(store.MaintJobs, key, &r)
 			period := s.Period(w.task)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
@@ -304,7 +302,7 @@ func (s *Scheduler) Plan() error {
 			default:
 				continue
 			}
-			if err := tx.Put(store.Jobs, key, r); err != nil {
+			if err := tx.Put(store.MaintJobs, key, r); err != nil {
 				return err
 			}
 		}
@@ -330,7 +328,7 @@ func (s *Scheduler) Request(device, task, actor string, dryRun bool) (Record, er
 	key := Key(device, task)
 	var r Record
 	err := s.opts.Store.Update(func(tx *store.Tx) error {
-		err := tx.Get(store.Jobs, key, &r)
+		err := tx.Get(store.MaintJobs, key, &r)
 		if errors.Is(err, store.ErrNotFound) {
 			r = Record{ID: key, Device: device, Task: task, Kind: "maintain/" + task, State: StateIdle, Created: now}
 		} else if err != nil {
@@ -340,7 +338,7 @@ func (s *Scheduler) Request(device, task, actor string, dryRun bool) (Record, er
 			return fmt.Errorf("%s on device %s: %w; wait for it to finish", task, device, ErrBusy)
 		}
 		r.Requested, r.Actor, r.DryRun = now, actor, dryRun
-		if err := tx.Put(store.Jobs, key, r); err != nil {
+		if err := tx.Put(store.MaintJobs, key, r); err != nil {
 			return err
 		}
 		return tx.Audit(store.Event{Time: now, Actor: actor, Action: "job.maintain.request", Subject: device, Outcome: store.OutcomeSuccess,
@@ -352,7 +350,7 @@ func (s *Scheduler) Request(device, task, actor string, dryRun bool) (Record, er
 // Get reads one record.
 func (s *Scheduler) Get(device, task string) (Record, error) {
 	var r Record
-	err := s.opts.Store.Get(store.Jobs, Key(device, task), &r)
+	err := s.opts.Store.Get(store.MaintJobs, Key(device, task), &r)
 	return r, err
 }
 
@@ -447,13 +445,13 @@ func (s *Scheduler) Running(device string) (string, bool) {
 func (s *Scheduler) runOne(ctx context.Context, r Record) (Record, bool) {
 	st := s.opts.Store
 	start := s.opts.Clock()
-	if err := st.Get(store.Jobs, r.ID, &r); err != nil || !r.Due(start) {
+	if err := st.Get(store.MaintJobs, r.ID, &r); err != nil || !r.Due(start) {
 		return r, false
 	}
 	force := !r.Requested.IsZero()
 	dryRun := force && r.DryRun
 	r.State, r.LastRun, r.Finished = StateRunning, start, time.Time{}
-	if err := st.Put(store.Jobs, r.ID, r); err != nil {
+	if err := st.Put(store.MaintJobs, r.ID, r); err != nil {
 		s.log.Error("record maintenance job", "job", r.ID, "err", err)
 		return r, false
 	}
@@ -514,7 +512,7 @@ func (s *Scheduler) runOne(ctx context.Context, r Record) (Record, bool) {
 		s.opts.Finished(r.Task, outcome)
 	}
 	werr := st.Update(func(tx *store.Tx) error {
-		if err := tx.Put(store.Jobs, r.ID, r); err != nil {
+		if err := tx.Put(store.MaintJobs, r.ID, r); err != nil {
 			return err
 		}
 		return tx.Audit(store.Event{Time: now, Actor: "scheduler", Action: "job.maintain", Subject: r.Device, Outcome: outcome, Detail: detail})

@@ -1,0 +1,3 @@
+store {
+  url = "postgres://amtrcs@db/amtrcs"
+}

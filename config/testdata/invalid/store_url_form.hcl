@@ -1,0 +1,4 @@
+store {
+  backend = "postgres"
+  url     = "mysql:secret@db"
+}
