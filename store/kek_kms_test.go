@@ -310,3 +310,47 @@ func FuzzParseKMSURI(f *testing.F) {
 		}
 	})
 }
+
+// TestKMSKEKOnEveryBackend: the data key wrapped by the HSM's key pair is
+// kept in the store's meta on each backend, so a PostgreSQL store shared by
+// several servers opens with the same pair on each of them; another pair
+// is refused and changes nothing.
+func TestKMSKEKOnEveryBackend(t *testing.T) {
+	module := softhsm.Token(t)
+	ctx := context.Background()
+	uri := softhsm.URI(module, "amtrcs-kek")
+	if _, _, err := CreateKMSKEK(ctx, uri); err != nil {
+		t.Fatalf("CreateKMSKEK: %v", err)
+	}
+	other := softhsm.URI(module, "other-kek")
+	if _, _, err := CreateKMSKEK(ctx, other); err != nil {
+		t.Fatalf("CreateKMSKEK: %v", err)
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			place := b.place(t)
+			st, err := b.open(t, place, Options{KEK: KEKSource{KMS: uri}, NoSync: true, Logger: quietLogger()})
+			if err != nil {
+				t.Fatalf("open a new store under the KMS: %v", err)
+			}
+			if err := st.PutSecret("device/a/admin", []byte("P@ssw0rd-a")); err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			if _, err := b.open(t, place, Options{KEK: KEKSource{KMS: other}, NoSync: true, Logger: quietLogger()}); !errors.Is(err, ErrKEKMismatch) {
+				t.Fatalf("open with another key pair: %v, want ErrKEKMismatch", err)
+			}
+			if _, err := b.open(t, place, Options{KEK: KEKSource{Key: testKEK}, NoSync: true, Logger: quietLogger()}); !errors.Is(err, ErrKEKMismatch) {
+				t.Fatalf("open with a plain KEK: %v, want ErrKEKMismatch", err)
+			}
+			st, err = b.open(t, place, Options{KEK: KEKSource{KMS: uri}, NoSync: true, Logger: quietLogger()})
+			if err != nil {
+				t.Fatalf("reopen under the KMS: %v", err)
+			}
+			defer st.Close()
+			if pt, err := st.Secret("device/a/admin"); err != nil || string(pt) != "P@ssw0rd-a" {
+				t.Fatalf("secret after reopen = %q, %v", pt, err)
+			}
+		})
+	}
+}
