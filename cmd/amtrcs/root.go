@@ -87,10 +87,11 @@ func newRootCmd(a *app) *cobra.Command {
 		_, err := a.newLogger(slog.LevelInfo)
 		return err
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.SetFlagErrorFunc(flagError)
 	for _, f := range commands {
 		root.AddCommand(f(a))
 	}
+	applyUsageRules(root)
 	return root
 }
 
