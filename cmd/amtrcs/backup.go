@@ -66,7 +66,7 @@ func newBackupCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep := backupReport{File: args[0], Bytes: n, Note: kekReminder(cfg, a.dataDir)}
+			rep := backupReport{File: args[0], Bytes: n, Note: kekReminder(cfg, cfg.DataDir)}
 			if a.json {
 				return a.printJSON(rep)
 			}
@@ -164,11 +164,11 @@ func newRestoreCmd(a *app) *cobra.Command {
 				kek.File = cfg.KEK.File
 			}
 			side := storeFile + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
-			res, err := store.Restore(filepath.Join(a.dataDir, storeFile), args[0], side, store.Options{KEK: kek, LockTimeout: lockWait})
+			res, err := store.Restore(filepath.Join(cfg.DataDir, storeFile), args[0], side, store.Options{KEK: kek, LockTimeout: lockWait})
 			if err != nil {
 				return usageError(fmt.Errorf("restore: %w", err))
 			}
-			rep := restoreReport{RestoreResult: res, Note: kekReminder(cfg, a.dataDir)}
+			rep := restoreReport{RestoreResult: res, Note: kekReminder(cfg, cfg.DataDir)}
 			if a.json {
 				return a.printJSON(rep)
 			}
@@ -180,7 +180,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 			} else {
 				fmt.Fprintln(a.stdout, "  there was no previous store")
 			}
-			fmt.Fprintln(a.stdout, "  start the server: amtrcs serve --data-dir", a.dataDir)
+			fmt.Fprintln(a.stdout, "  start the server: amtrcs serve --data-dir", cfg.DataDir)
 			return nil
 		},
 	}

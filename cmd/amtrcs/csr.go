@@ -153,7 +153,7 @@ func newCSRListCmd(a *app) *cobra.Command {
 		Short: "List the CSRs made in this store",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			w, done, err := a.workshop()
+			w, done, err := a.readWorkshop()
 			if err != nil {
 				return err
 			}
@@ -191,7 +191,7 @@ func newCSRShowCmd(a *app) *cobra.Command {
 		Short: "Show one CSR and its PEM",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			w, done, err := a.workshop()
+			w, done, err := a.readWorkshop()
 			if err != nil {
 				return err
 			}

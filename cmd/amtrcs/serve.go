@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
@@ -49,19 +48,6 @@ func newServeCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// loadServeConfig loads --config (or the defaults) with the data directory
-// of --data-dir when given on the command line or no file sets one.
-func loadServeConfig(cmd *cobra.Command, a *app) (*config.Config, error) {
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	if cmd.Flags().Changed("data-dir") || a.configPath == "" || cfg.DataDir == config.DefaultDataDir {
-		cfg.DataDir = a.dataDir
-	}
-	return cfg, nil
-}
-
 // readPEMCerts reads a root or CA file with csr's size limit and decoder
 // (PEM, or DER), the one reader of certificate files.
 func readPEMCerts(path string) ([]*x509.Certificate, error) {
@@ -77,7 +63,7 @@ func readPEMCerts(path string) ([]*x509.Certificate, error) {
 }
 
 func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) error {
-	cfg, err := loadServeConfig(cmd, a)
+	cfg, err := a.loadConfig()
 	if err != nil {
 		return err
 	}
