@@ -104,8 +104,7 @@ Exit status: 0 made, 1 the name does not cover a suffix, 2 on invalid input.`,
 
 // planName asks the planner for the one name that covers every suffix.
 func planName(host string, suffixes []string) (string, error) {
-	// The oldest profile: the rule only widens with newer firmware.
-	p, err := dnssuffix.Plan(suffixes, host, amt.Profiles()[0].Version)
+	p, err := dnssuffix.Plan(suffixes, host, amt.DefaultVersion)
 	if err != nil {
 		return "", usageError(err)
 	}

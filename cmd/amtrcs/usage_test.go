@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/spf13/cobra"
 )
 
@@ -103,5 +104,25 @@ func TestLevenshtein(t *testing.T) {
 		if got := levenshtein(tc.a, tc.b); got != tc.want {
 			t.Errorf("levenshtein(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// TestOneDefaultAMTVersion: the commands that judge a rule for a firmware
+// version they are not told agree on one default, amt.DefaultVersion.
+func TestOneDefaultAMTVersion(t *testing.T) {
+	root := newRootCmd(&app{})
+	for _, path := range [][]string{{"dns", "check"}, {"suffix", "check"}, {"suffix", "plan"}} {
+		c, _, err := root.Find(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := c.Flags().Lookup("amt-version")
+		if f == nil || f.DefValue != amt.DefaultVersion.String() {
+			t.Errorf("%v --amt-version default %v, want %s", path, f, amt.DefaultVersion)
+		}
+	}
+	code, out, _ := runCLI(t, "suffix", "plan", "--json", "--device-suffix", "corp.example.com")
+	if code != exitOK || !strings.Contains(out, `"amt_version": "`+amt.DefaultVersion.String()+`"`) {
+		t.Errorf("suffix plan: exit %d, want AMT %s in %s", code, amt.DefaultVersion, out)
 	}
 }
