@@ -17,15 +17,6 @@ import (
 // storeFile is the database file inside the data directory.
 const storeFile = "amtrcs.db"
 
-// openStore opens the store of the data directory (dataDirFor) with the KEK
-// that --config names (the default KEK file beside the database when no
-// config is given), creating both on first use. The store's notices, such
-// as "back up the new KEK file", go to stderr so that reports on stdout
-// stay parseable. Commands that only read use openExistingStore.
-func (a *app) openStore() (*store.Store, error) {
-	return a.openStoreMode(false)
-}
-
 // openExistingStore opens the store of the data directory, refusing when
 // there is none: a command that only reads must not leave a new empty
 // store and a new KEK behind, and must say where it looked.
@@ -33,6 +24,11 @@ func (a *app) openExistingStore() (*store.Store, error) {
 	return a.openStoreMode(true)
 }
 
+// openStoreMode opens the store of the data directory (dataDirFor) with the
+// KEK that --config names (the default KEK file beside the database when no
+// config is given), creating both on first use unless mustExist. The
+// store's notices, such as "back up the new KEK file", go to stderr so that
+// reports on stdout stay parseable.
 func (a *app) openStoreMode(mustExist bool) (*store.Store, error) {
 	cfg, err := a.loadConfig()
 	if err != nil {
