@@ -81,24 +81,6 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) (e
 	if err := f.applyListeners(cmd, cfg); err != nil {
 		return err
 	}
-	// A start that fails leaves the data directory as it found it: no
-	// KEK, CA or admin token of a server that never served. The ports are
-	// tried first, so that the commonest failure creates nothing at all;
-	// whatever fails later is undone.
-	if err := checkListeners(cfg); err != nil {
-		return err
-	}
-	created := snapshotCreated(cfg.DataDir, cfg.KEKPath())
-	serving := false
-	defer func() {
-		// A store held by another process is that process's: nothing of
-		// the directory is this start's to remove.
-		if err != nil && !serving && !errors.Is(err, store.ErrLocked) {
-			if undone := created.undo(); len(undone) > 0 {
-				fmt.Fprintf(a.stderr, "amtrcs: the start failed; removed what it had created: %s\n", strings.Join(undone, ", "))
-			}
-		}
-	}()
 	level := slog.LevelInfo
 	if f.debug {
 		level = slog.LevelDebug
@@ -129,6 +111,33 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) (e
 			}
 		}
 	}
+	// A start that fails leaves the data directory as it found it: no
+	// KEK, CA or admin token of a server that never served. The flags'
+	// files, a lost store and the ports are checked before anything is
+	// created, so that the common failures create nothing at all;
+	// whatever fails later is undone.
+	if err := checkStoreNotLost(cfg.DataDir); err != nil {
+		return usageError(err)
+	}
+	if db := filepath.Join(cfg.DataDir, storeFile); fileExists(db) {
+		if err := store.CheckFile(db); err != nil {
+			return usageError(err)
+		}
+	}
+	if err := checkListeners(cfg); err != nil {
+		return err
+	}
+	created := snapshotCreated(cfg.DataDir, cfg.KEKPath())
+	serving := false
+	defer func() {
+		// A store held by another process is that process's: nothing of
+		// the directory is this start's to remove.
+		if err != nil && !serving && !errors.Is(err, store.ErrLocked) {
+			if undone := created.undo(); len(undone) > 0 {
+				fmt.Fprintf(a.stderr, "amtrcs: the start failed; removed what it had created: %s\n", strings.Join(undone, ", "))
+			}
+		}
+	}()
 	st, err := openStoreWith(cfg, cfg.DataDir, log)
 	if err != nil {
 		return err
@@ -269,4 +278,9 @@ func (s *startFiles) undo() []string {
 		}
 	}
 	return removed
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
