@@ -45,6 +45,13 @@ const (
 // and with it the SHA-1 default table of the catalog, starts at AMT 7.
 var MinAMTVersion = Version{Major: 7}
 
+// DefaultVersion is the firmware a rule is judged for when a command is not
+// told the fleet's version (dns check, suffix check and plan, csr new
+// --host): one default, so that the commands agree. It is the oldest
+// version amtrcs provisions: the suffix rule is the same from AMT 6 on and
+// has only ever widened, so a verdict for the oldest holds for every device.
+var DefaultVersion = MinAMTVersion
+
 const (
 	// minRSABitsLegacy is the floor before ME 16. Intel describes 16 as
 	// "removing support of RSA key sizes smaller than 2048 bits", so older

@@ -21,6 +21,7 @@ func (rt *routes) setupAndConfiguration() {
 	rt.method(res, "SetMEBxPassword", (*Device).setMEBxPassword)
 	rt.method(res, "CommitChanges", (*Device).commitChanges)
 	rt.method(res, "Unprovision", (*Device).unprovisionWSMAN)
+	rt.method(res, "PartialUnprovision", (*Device).partialUnprovisionWSMAN)
 	rt.method(res, "GetUuid", func(d *Device, _ *caller, _ *wsman.Request) (any, error) {
 		rc := amt.PTSuccess
 		return &wsman.GetUuidOutput{UUID: base64.StdEncoding.EncodeToString(d.uuid[:]), ReturnValue: &rc}, nil
@@ -197,5 +198,29 @@ func (d *Device) unprovisionWSMAN(c *caller, r *wsman.Request) (any, error) {
 		return out(amt.PTFlashWriteLimitExceed)
 	}
 	d.unprovisionLocked(in.ProvisioningMode == 2)
+	return out(amt.PTSuccess)
+}
+
+// partialUnprovisionWSMAN is PartialUnprovision: like Unprovision, but the
+// admin ACL stays (reference §9; go-wsman-messages lists what stays, custom
+// root hashes not among it). It takes no input.
+func (d *Device) partialUnprovisionWSMAN(c *caller, _ *wsman.Request) (any, error) {
+	const call = "PartialUnprovision"
+	if err := c.denyLSA(call); err != nil {
+		return nil, err
+	}
+	out := func(rc amt.ReturnCode) (any, error) {
+		return returned(wsman.ResourceSetupAndConfigurationService, call, rc), nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.st.ProvState != amt.PostProvisioning {
+		d.refuseLocked(call, refusal(RuleState, d.st.ProvState.String(), "post-provisioning", "nothing to unprovision"))
+		return out(amt.PTNotPermitted)
+	}
+	if !d.flashWriteLocked(call) {
+		return out(amt.PTFlashWriteLimitExceed)
+	}
+	d.unprovisionLocked(true)
 	return out(amt.PTSuccess)
 }

@@ -25,6 +25,13 @@ func ParsePFX(data []byte, password string) (certs []*x509.Certificate, key cryp
 	}
 	k, leaf, cas, err := pkcs12.DecodeChain(data, password)
 	if err != nil {
+		if (errors.Is(err, pkcs12.ErrIncorrectPassword) || errors.Is(err, pkcs12.ErrDecryption)) && password == "" {
+			// Not "the password does not open it": none was given, and
+			// saying otherwise sends the user hunting for a wrong one.
+			return nil, nil, unreadable("PFX password", "no password was given, and the PFX does not open without one",
+				"the password the PFX was exported with",
+				"write that password to a file only you can read and give it with --password-file FILE")
+		}
 		if errors.Is(err, pkcs12.ErrIncorrectPassword) || errors.Is(err, pkcs12.ErrDecryption) {
 			return nil, nil, unreadable("PFX password", "the password given does not open the PFX",
 				"the password the PFX was exported with",

@@ -156,6 +156,12 @@ var privateZones = map[string]string{
 	"private":     "a private name, not delegated in the public DNS",
 }
 
+// PrivateZone says whether name (lower case, no trailing dot) is under a
+// zone no public CA issues certificates in, which zone, and why.
+func PrivateZone(name string) (zone, why string, ok bool) {
+	return privateZone(strings.TrimSuffix(strings.ToLower(name), "."))
+}
+
 // privateZone returns the private zone n is in, if any.
 func privateZone(n string) (zone, why string, ok bool) {
 	for _, k := range []int{2, 1} {

@@ -53,7 +53,11 @@ func JudgeCertExpiry(id, subject string, notAfter, now time.Time, warn []time.Du
 	for _, w := range ws {
 		if left <= w {
 			x.Level, x.Threshold = CertWarn, int(w.Hours()/24)
-			x.Message = fmt.Sprintf("provisioning certificate %s (%s) expires in %d days, on %s (warning at %d days): prepare the renewal with amtrcs cert renew %s", id, subject, x.DaysLeft, notAfter.UTC().Format("2006-01-02"), x.Threshold, id)
+			in := fmt.Sprintf("%d days", x.DaysLeft)
+			if x.DaysLeft == 1 {
+				in = "1 day"
+			}
+			x.Message = fmt.Sprintf("provisioning certificate %s (%s) expires in %s, on %s (warning at %d days): prepare the renewal with amtrcs cert renew %s", id, subject, in, notAfter.UTC().Format("2006-01-02"), x.Threshold, id)
 			break
 		}
 	}

@@ -195,20 +195,35 @@ func (s *Server) activateDevice(w http.ResponseWriter, r *http.Request, p *princ
 			return
 		}
 	}
-	s.deviceJob(w, r, p, JobActivate, req.Profile)
+	s.deviceJob(w, r, p, JobActivate, req.Profile, provisioning.DeactivateOptions{})
+}
+
+// DeactivateRequest is the optional body of POST
+// /api/v1/devices/{id}/deactivate.
+type DeactivateRequest struct {
+	// Partial asks for a partial unprovision (ACM only): the firmware
+	// keeps its admin account, host and domain name.
+	Partial bool `json:"partial,omitempty"`
 }
 
 func (s *Server) deactivateDevice(w http.ResponseWriter, r *http.Request, p *principal) {
-	s.deviceJob(w, r, p, JobDeactivate, "")
+	var req DeactivateRequest
+	if r.ContentLength != 0 {
+		if err := readJSON(w, r, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	s.deviceJob(w, r, p, JobDeactivate, "", provisioning.DeactivateOptions{Partial: req.Partial})
 }
 
-func (s *Server) deviceJob(w http.ResponseWriter, r *http.Request, p *principal, kind, profile string) {
+func (s *Server) deviceJob(w http.ResponseWriter, r *http.Request, p *principal, kind, profile string, deact provisioning.DeactivateOptions) {
 	d, err := s.resolveDevice(r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	j, err := s.startDeviceJob(d.ID, kind, profile, p.Actor)
+	j, err := s.startDeviceJob(d.ID, kind, profile, p.Actor, deact)
 	if err != nil {
 		writeError(w, err)
 		return

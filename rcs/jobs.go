@@ -506,7 +506,7 @@ func (s *Server) Job(id string) (Job, error) {
 
 // startDeviceJob starts an activation or deactivation of a connected device
 // for the API.
-func (s *Server) startDeviceJob(id, kind, profile, actor string) (Job, error) {
+func (s *Server) startDeviceJob(id, kind, profile, actor string, deact provisioning.DeactivateOptions) (Job, error) {
 	ac := s.gw.conn(id)
 	if ac == nil {
 		fix := "start amtrcs agent on the PC (legacy hello devices are activated by their hello)"
@@ -518,7 +518,7 @@ func (s *Server) startDeviceJob(id, kind, profile, actor string) (Job, error) {
 	switch kind {
 	case JobDeactivate:
 		return s.jobs.start(id, kind, "", actor, func(ctx context.Context) (*provisioning.Result, error) {
-			return s.eng.Deactivate(ctx, ac.device())
+			return s.eng.DeactivateWith(ctx, ac.device(), deact)
 		})
 	default:
 		if profile == "" {

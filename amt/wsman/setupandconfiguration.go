@@ -98,6 +98,13 @@ func (c *Client) Unprovision(ctx context.Context, mode int) error {
 	return c.invokeReturn(ctx, ResourceSetupAndConfigurationService, "Unprovision", &UnprovisionInput{ProvisioningMode: mode})
 }
 
+// PartialUnprovision asks for a partial unprovision: the firmware keeps its
+// admin ACL, TLS-PSK keys, host and domain name and provisioning server
+// address, and resets the rest (rpc-go sends it in ACM only).
+func (c *Client) PartialUnprovision(ctx context.Context) error {
+	return c.invokeReturn(ctx, ResourceSetupAndConfigurationService, "PartialUnprovision", newEmptyInput(ResourceSetupAndConfigurationService, "PartialUnprovision"))
+}
+
 // GetUUID reads the device UUID.
 func (c *Client) GetUUID(ctx context.Context) (uuid.UUID, error) {
 	var out GetUuidOutput

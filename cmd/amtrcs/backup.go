@@ -70,7 +70,7 @@ func newBackupCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep := backupReport{File: args[0], Bytes: n, Note: kekReminder(cfg, a.dataDir)}
+			rep := backupReport{File: args[0], Bytes: n, Note: kekReminder(cfg, cfg.DataDir)}
 			if a.json {
 				return a.printJSON(rep)
 			}
@@ -162,11 +162,11 @@ func newRestoreCmd(a *app) *cobra.Command {
 				return usageError(errors.New("restore: the store is a PostgreSQL database (store.backend = \"postgres\"), and restore replaces the bbolt file of --data-dir: want PostgreSQL's own restore; fix: restore the database with pg_restore from a pg_dump of it, with every server stopped"))
 			}
 			side := storeFile + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
-			res, err := store.Restore(filepath.Join(a.dataDir, storeFile), args[0], side, store.Options{KEK: kekSource(cfg), LockTimeout: lockWait})
+			res, err := store.Restore(filepath.Join(cfg.DataDir, storeFile), args[0], side, store.Options{KEK: kekSource(cfg), LockTimeout: lockWait})
 			if err != nil {
 				return usageError(fmt.Errorf("restore: %w", err))
 			}
-			rep := restoreReport{RestoreResult: res, Note: kekReminder(cfg, a.dataDir)}
+			rep := restoreReport{RestoreResult: res, Note: kekReminder(cfg, cfg.DataDir)}
 			if a.json {
 				return a.printJSON(rep)
 			}
@@ -178,7 +178,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 			} else {
 				fmt.Fprintln(a.stdout, "  there was no previous store")
 			}
-			fmt.Fprintln(a.stdout, "  start the server: amtrcs serve --data-dir", a.dataDir)
+			fmt.Fprintln(a.stdout, "  start the server: amtrcs serve --data-dir", cfg.DataDir)
 			return nil
 		},
 	}

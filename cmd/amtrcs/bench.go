@@ -9,7 +9,6 @@ import (
 
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/bench"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -78,9 +77,8 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
 		return usageError(err)
 	}
 	if f.progress {
-		bar := progressbar.NewOptions(f.devices, progressbar.OptionSetWriter(a.stderr), progressbar.OptionSetDescription("activating"),
-			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-		cfg.Progress = func(done, _ int) { _ = bar.Set(done) }
+		bar := newProgress(a.stderr, f.devices, "activating")
+		cfg.Progress = func(done, _ int) { bar.Set(done) }
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()

@@ -240,9 +240,14 @@ func writeCheckReport(w io.Writer, o checkOutput) error {
 	return err
 }
 
-// workshop opens the store and a workshop over it.
-func (a *app) workshop() (*csr.Workshop, func(), error) {
-	st, err := a.openStore()
+// workshop opens the store, creating it on first use, and a workshop over
+// it; readWorkshop opens only a store that exists.
+func (a *app) workshop() (*csr.Workshop, func(), error) { return a.workshopMode(false) }
+
+func (a *app) readWorkshop() (*csr.Workshop, func(), error) { return a.workshopMode(true) }
+
+func (a *app) workshopMode(mustExist bool) (*csr.Workshop, func(), error) {
+	st, err := a.openStoreMode(mustExist)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -360,7 +365,7 @@ func newCertListCmd(a *app) *cobra.Command {
 			if rf.remote() {
 				return a.remoteCertList(&rf)
 			}
-			w, done, err := a.workshop()
+			w, done, err := a.readWorkshop()
 			if err != nil {
 				return err
 			}
@@ -420,7 +425,7 @@ func newCertExportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w, done, err := a.workshop()
+			w, done, err := a.readWorkshop()
 			if err != nil {
 				return err
 			}

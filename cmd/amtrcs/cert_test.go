@@ -135,8 +135,9 @@ func TestCertCheckInput(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		"PFX with its password":     {[]string{"cert", "check", pfxFile, "--password-file", good, "--trust-hash", h}, exitOK, ""},
-		"PFX with a wrong password": {[]string{"cert", "check", pfxFile, "--password-file", bad}, exitUsage, "amtrcs: " + pfxFile + ": PFX password: the password given does not open the PFX; want the password the PFX was exported with; fix: put the right password in the file given to --password-file\n"},
+		"PFX with its password":       {[]string{"cert", "check", pfxFile, "--password-file", good, "--trust-hash", h}, exitOK, ""},
+		"PFX with a wrong password":   {[]string{"cert", "check", pfxFile, "--password-file", bad}, exitUsage, "amtrcs: " + pfxFile + ": PFX password: the password given does not open the PFX; want the password the PFX was exported with; fix: put the right password in the file given to --password-file\n"},
+		"PFX without --password-file": {[]string{"cert", "check", pfxFile}, exitUsage, "amtrcs: " + pfxFile + ": PFX password: no password was given, and the PFX does not open without one; want the password the PFX was exported with; fix: write that password to a file only you can read and give it with --password-file FILE\n"},
 		"not a certificate": {[]string{"cert", "check", writeFile(t, dir, "notes.txt", []byte("hello"))}, exitUsage,
 			"amtrcs: " + dir + "/notes.txt: delivery format: neither PEM, DER, PKCS#7, PKCS#12 nor ZIP; want certificates as .cer/.crt/.pem (PEM or DER), .p7b/.p7c, .zip of those, or .pfx/.p12; fix: give the files the certificate vendor sent\n"},
 		"50 MB file": {[]string{"cert", "check", big}, exitUsage,

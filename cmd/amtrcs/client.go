@@ -71,11 +71,21 @@ type apiClient struct {
 }
 
 func (a *app) apiClient(f *apiFlags) (*apiClient, error) {
+	// The server's data directory holds its admin token and certificate:
+	// the same one a command that opens the store would use.
+	dataDir := a.dataDir
+	if a.configPath != "" {
+		cfg, err := a.loadConfig()
+		if err != nil {
+			return nil, err
+		}
+		dataDir = cfg.DataDir
+	}
 	tok := f.token
 	if tok == "" {
 		path := f.tokenFile
 		if path == "" {
-			path = filepath.Join(a.dataDir, rcs.AdminTokenFile)
+			path = filepath.Join(dataDir, rcs.AdminTokenFile)
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -83,7 +93,7 @@ func (a *app) apiClient(f *apiFlags) (*apiClient, error) {
 		}
 		tok = strings.TrimSpace(string(b))
 	}
-	cfg, err := tlsConfigFor(a.dataDir, f.ca, f.insecure)
+	cfg, err := tlsConfigFor(dataDir, f.ca, f.insecure)
 	if err != nil {
 		return nil, err
 	}

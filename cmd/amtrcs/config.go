@@ -15,18 +15,23 @@ import (
 
 func init() { register(newConfigCmd) }
 
-// loadConfig loads --config, or the defaults when none is given. The
+// loadConfig loads --config, or the defaults when none is given, with the
+// data directory of dataDirFor in DataDir. The
 // diagnostics of a broken file go to stderr, file:line:col first, so the
 // error only has to say where to look and how to check the fix.
 func (a *app) loadConfig() (*config.Config, error) {
-	if a.configPath == "" {
-		return config.Default(), nil
+	cfg := config.Default()
+	if a.configPath != "" {
+		var diags hcl.Diagnostics
+		var files map[string]*hcl.File
+		cfg, diags, files = config.LoadFile(a.configPath, config.Environ())
+		if diags.HasErrors() {
+			_ = config.WriteDiagnostics(a.stderr, files, diags, 0, false)
+			return nil, usageError(fmt.Errorf("configuration %s has errors (above); want a file that amtrcs config check %s passes; fix the lines it names", a.configPath, a.configPath))
+		}
 	}
-	cfg, diags, files := config.LoadFile(a.configPath, config.Environ())
-	if diags.HasErrors() {
-		_ = config.WriteDiagnostics(a.stderr, files, diags, 0, false)
-		return nil, usageError(fmt.Errorf("configuration %s has errors (above); want a file that amtrcs config check %s passes; fix the lines it names", a.configPath, a.configPath))
-	}
+	cfg.DataDir = a.dataDirFor(cfg)
+	a.resolvedDataDir = cfg.DataDir
 	return cfg, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/dnssuffix"
+	"github.com/amtrcs/amtrcs/store"
 )
 
 func init() { register(newCSRCmd) }
@@ -20,10 +21,10 @@ func init() { register(newCSRCmd) }
 func newCSRCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "csr",
-		Short: "Make the key and CSR for an AMT provisioning certificate, and list them",
+		Short: "Make the key and CSR for an AMT provisioning certificate; list, show and delete them",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newCSRNewCmd(a), newCSRListCmd(a), newCSRShowCmd(a))
+	cmd.AddCommand(newCSRNewCmd(a), newCSRListCmd(a), newCSRShowCmd(a), newCSRDeleteCmd(a))
 	return cmd
 }
 
@@ -85,7 +86,11 @@ Exit status: 0 made, 1 the name does not cover a suffix, 2 on invalid input.`,
 			if err != nil {
 				return workshopError(err)
 			}
-			return a.writeCSR(rec, out)
+			if err := a.writeCSR(rec, out); err != nil {
+				return err
+			}
+			a.csrNextSteps(rec, out)
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -104,8 +109,7 @@ Exit status: 0 made, 1 the name does not cover a suffix, 2 on invalid input.`,
 
 // planName asks the planner for the one name that covers every suffix.
 func planName(host string, suffixes []string) (string, error) {
-	// The oldest profile: the rule only widens with newer firmware.
-	p, err := dnssuffix.Plan(suffixes, host, amt.Profiles()[0].Version)
+	p, err := dnssuffix.Plan(suffixes, host, amt.DefaultVersion)
 	if err != nil {
 		return "", usageError(err)
 	}
@@ -129,6 +133,28 @@ func planName(host string, suffixes []string) (string, error) {
 	return p.Certificates[0].Name, nil
 }
 
+// csrNextSteps says, on stderr when the PEM went to stdout, which key was
+// made, what to do next, and what the suffix rules say of the name.
+func (a *app) csrNextSteps(rec *csr.CSRRecord, out string) {
+	w := a.stdout
+	if out == "" || a.json {
+		w = a.stderr
+	}
+	fmt.Fprintf(w, "  key:  %s, sealed in the store; key id (SHA-256 of the public key) %s\n", rec.KeyType, rec.KeyID)
+	where := "the CSR above"
+	if out != "" {
+		where = out
+	}
+	fmt.Fprintf(w, "  next: send %s to the certificate vendor, then import what they send: amtrcs cert import FILE... (matched to this key by its key id)\n", where)
+	fmt.Fprintf(w, "        made in error? amtrcs csr delete %s removes the CSR and its key\n", rec.ID)
+	if zone, why, ok := dnssuffix.PrivateZone(rec.Subject.CommonName); ok {
+		fmt.Fprintf(w, "  warning: %s is under .%s, %s: no public CA issues a certificate for it; "+
+			"only a private CA can, and every device must then hold that CA's root hash (added in MEBx). "+
+			"To buy one, make the CSR for a name under a public domain and set the devices' MEBx PKI DNS suffix to that domain (amtrcs suffix plan)\n",
+			rec.Subject.CommonName, zone, why)
+	}
+}
+
 // writeCSR prints a new CSR: the PEM to --out or stdout, the record with
 // --json. The key never leaves the store.
 func (a *app) writeCSR(rec *csr.CSRRecord, out string) error {
@@ -139,10 +165,10 @@ func (a *app) writeCSR(rec *csr.CSRRecord, out string) error {
 		if err := os.WriteFile(out, []byte(rec.PEM), 0o644); err != nil {
 			return usageError(fmt.Errorf("--out: %w", err))
 		}
-		fmt.Fprintf(a.stdout, "CSR %s for %s written to %s; its key is sealed in the store\n", rec.ID, rec.Subject.CommonName, out)
+		fmt.Fprintf(a.stdout, "CSR %s for %s written to %s\n", rec.ID, rec.Subject.CommonName, out)
 		return nil
 	}
-	fmt.Fprintf(a.stderr, "CSR %s for %s; its key is sealed in the store\n", rec.ID, rec.Subject.CommonName)
+	fmt.Fprintf(a.stderr, "CSR %s for %s (PEM on stdout)\n", rec.ID, rec.Subject.CommonName)
 	_, err := fmt.Fprint(a.stdout, rec.PEM)
 	return err
 }
@@ -153,7 +179,7 @@ func newCSRListCmd(a *app) *cobra.Command {
 		Short: "List the CSRs made in this store",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			w, done, err := a.workshop()
+			w, done, err := a.readWorkshop()
 			if err != nil {
 				return err
 			}
@@ -191,7 +217,7 @@ func newCSRShowCmd(a *app) *cobra.Command {
 		Short: "Show one CSR and its PEM",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			w, done, err := a.workshop()
+			w, done, err := a.readWorkshop()
 			if err != nil {
 				return err
 			}
@@ -216,6 +242,37 @@ func newCSRShowCmd(a *app) *cobra.Command {
 				fmt.Fprintf(a.stdout, "issued:   %s\n", r.IssuedAs)
 			}
 			fmt.Fprint(a.stdout, "\n"+r.PEM)
+			return nil
+		},
+	}
+}
+
+func newCSRDeleteCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a pending CSR and its sealed key (audited); refused once a certificate matched it",
+		Long: `delete removes a CSR still waiting for its certificate, and the private key sealed for it,
+in one audited step: for a CSR made in error (a wrong name, a typo) that no vendor will issue.
+A CSR whose certificate has been imported is refused: its key is the certificate's key.
+Exit status: 0 deleted, 1 refused, 2 unknown id or no store.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			w, done, err := a.readWorkshop()
+			if err != nil {
+				return err
+			}
+			defer done()
+			rec, err := w.DeleteCSR(args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return usageError(fmt.Errorf("%w; want the id of a CSR in this store; fix: see amtrcs csr list", err))
+			}
+			if err != nil {
+				return workshopError(err)
+			}
+			if a.json {
+				return a.printJSON(rec)
+			}
+			fmt.Fprintf(a.stdout, "deleted CSR %s for %s and its sealed key\n", rec.ID, rec.Subject.CommonName)
 			return nil
 		},
 	}

@@ -37,9 +37,7 @@ func TestCSRNew(t *testing.T) {
 	}
 	// The store is created first, so that its notice about the new KEK file
 	// does not land in the stderr of whichever case runs first.
-	if code, _, errOut := runCLI(t, "--data-dir", data, "csr", "list"); code != exitOK || !strings.Contains(errOut, "created a new key-encryption key file") {
-		t.Fatalf("csr list on a new store: exit %d, stderr %q", code, errOut)
-	}
+	newStore(t, data)
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			args := append([]string{"--data-dir", data, "csr", "new"}, tc.args...)
@@ -54,7 +52,7 @@ func TestCSRNew(t *testing.T) {
 				return
 			}
 			b, _ := pem.Decode([]byte(out))
-			if b == nil || b.Type != "CERTIFICATE REQUEST" || !strings.Contains(errOut, "for "+tc.cn+";") {
+			if b == nil || b.Type != "CERTIFICATE REQUEST" || !strings.Contains(errOut, "for "+tc.cn+" (PEM on stdout)") {
 				t.Fatalf("stdout %q stderr %q", out, errOut)
 			}
 		})
@@ -184,5 +182,48 @@ func TestCertJourney(t *testing.T) {
 	}
 	if statuses[id] != csr.StatusSuperseded || len(statuses) != 2 {
 		t.Fatalf("statuses %v", statuses)
+	}
+}
+
+// TestCSRNewSaysWhatItMade: csr new names the file, the key id and the
+// next step, warns about a name no public CA issues, and a pending CSR
+// made in error can be deleted with its key.
+func TestCSRNewSaysWhatItMade(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	out := filepath.Join(dir, "rcs.csr")
+	code, stdout, errOut := runCLI(t, "--data-dir", data, "csr", "new", "--cn", "rcs.corp.local", "--out", out)
+	if code != exitOK {
+		t.Fatalf("csr new: exit %d, stderr %q", code, errOut)
+	}
+	code, listOut, _ := runCLI(t, "--data-dir", data, "csr", "list", "--json")
+	var recs []csr.CSRRecord
+	if code != exitOK || json.Unmarshal([]byte(listOut), &recs) != nil || len(recs) != 1 {
+		t.Fatalf("csr list: exit %d, %s", code, listOut)
+	}
+	rec := recs[0]
+	for _, w := range []string{out, rec.ID, rec.KeyID, "amtrcs cert import", "amtrcs csr delete " + rec.ID, "warning: rcs.corp.local is under .local", "private CA", "MEBx PKI DNS suffix"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("csr new output does not say %q:\n%s", w, stdout)
+		}
+	}
+	// A public name gets no warning.
+	_, stdout2, _ := runCLI(t, "--data-dir", data, "csr", "new", "--cn", "rcs.corp.example.com", "--out", filepath.Join(dir, "2.csr"))
+	if strings.Contains(stdout2, "warning") {
+		t.Errorf("a name under .com got a warning:\n%s", stdout2)
+	}
+
+	code, stdout, errOut = runCLI(t, "--data-dir", data, "csr", "delete", rec.ID)
+	if code != exitOK || !strings.Contains(stdout, "deleted CSR "+rec.ID) {
+		t.Fatalf("csr delete: exit %d, %q %q", code, stdout, errOut)
+	}
+	_, listOut, _ = runCLI(t, "--data-dir", data, "csr", "list", "--json")
+	if strings.Contains(listOut, rec.ID) {
+		t.Errorf("the deleted CSR is still listed: %s", listOut)
+	}
+	code, _, errOut = runCLI(t, "--data-dir", data, "csr", "delete", rec.ID)
+	if code != exitUsage || !strings.Contains(errOut, "csr list") {
+		t.Errorf("delete again: exit %d, stderr %q; want 2 and the list hint", code, errOut)
 	}
 }

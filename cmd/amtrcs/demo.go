@@ -18,7 +18,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/amtrcs/amtrcs/agent"
@@ -201,9 +200,8 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rc
 	fmt.Fprintf(a.stderr, "demo: %d simulated devices (AMT %s), %s mis-configured on purpose (suffix %s)\n", f.devices, joinVersions(versions), fleet[bad].host, demoBadSuffix)
 
 	// 5. Their agents, in process, over real websockets.
-	bar := progressbar.NewOptions(f.devices, progressbar.OptionSetWriter(a.stderr), progressbar.OptionSetDescription("activating"),
-		progressbar.OptionShowCount(), progressbar.OptionSetWidth(30), progressbar.OptionSetPredictTime(false),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(a.stderr) }))
+	bar := newProgress(a.stderr, f.devices, "activating")
+	finished := 0
 	gateway := "https://" + srv.Addr("agent_gateway").String()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -227,7 +225,8 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rc
 			err := ag.Run(ctx)
 			mu.Lock()
 			agentErrs[i] = err
-			_ = bar.Add(1)
+			finished++
+			bar.Set(finished)
 			mu.Unlock()
 		}()
 	}

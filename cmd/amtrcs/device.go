@@ -163,9 +163,10 @@ func newDeviceJobCmd(a *app, kind string) *cobra.Command {
 	var f apiFlags
 	var profile string
 	var wait time.Duration
+	var partial bool
 	cmd := &cobra.Command{
 		Use:   kind + " DEVICE",
-		Short: map[string]string{rcs.JobActivate: "Activate a device through its connected agent", rcs.JobDeactivate: "Deactivate (fully unprovision) a device through its connected agent"}[kind],
+		Short: map[string]string{rcs.JobActivate: "Activate a device through its connected agent", rcs.JobDeactivate: "Deactivate (unprovision, fully or with --partial) a device through its connected agent"}[kind],
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			c, err := a.apiClient(&f)
@@ -175,6 +176,12 @@ func newDeviceJobCmd(a *app, kind string) *cobra.Command {
 			var body any
 			if profile != "" {
 				body = map[string]string{"profile": profile}
+			}
+			if kind == rcs.JobDeactivate {
+				body = rcs.DeactivateRequest{Partial: partial}
+				if !a.json {
+					fmt.Fprintln(a.stdout, deactivatePlan(args[0], partial))
+				}
 			}
 			var j rcs.Job
 			if err := c.do("POST", "/api/v1/devices/"+url.PathEscape(args[0])+"/"+kind, body, &j); err != nil {
@@ -197,6 +204,9 @@ func newDeviceJobCmd(a *app, kind string) *cobra.Command {
 					fmt.Fprintf(a.stdout, " (path %s, %d steps, %s)", j.Path, len(j.Steps), j.Duration(time.Now()).Round(time.Millisecond))
 				}
 				fmt.Fprintln(a.stdout)
+				for _, n := range j.Notes {
+					fmt.Fprintf(a.stdout, "  note: %s\n", n)
+				}
 			}
 			switch j.Status {
 			case rcs.JobFailed:
@@ -216,9 +226,23 @@ func newDeviceJobCmd(a *app, kind string) *cobra.Command {
 	f.register(cmd)
 	if kind == rcs.JobActivate {
 		cmd.Flags().StringVar(&profile, "profile", "", "profile to apply (default: the device's, else its domain's)")
+	} else {
+		cmd.Flags().BoolVar(&partial, "partial", false, "partial unprovision (ACM only): the firmware keeps its admin account and password, host and domain name")
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 5*time.Minute, "wait this long for the job to end (0: do not wait)")
 	return cmd
+}
+
+// deactivatePlan says, before a deactivation starts, what it takes from
+// the device besides its provisioning: the custom root hashes, which a
+// certificate from a vendor outside the firmware's default list needs.
+func deactivatePlan(device string, partial bool) string {
+	kind := "full unprovision: the device returns to pre-provisioning and forgets its configuration, admin account and"
+	if partial {
+		kind = "partial unprovision: the device returns to pre-provisioning and keeps its admin account, host and domain name, but forgets the rest of its configuration and"
+	}
+	return fmt.Sprintf("deactivate %s, %s its custom root hashes (MEBx). If its activation needed one (a certificate whose root is not an AMT default), "+
+		"add it again in MEBx before activating the device again; the result names it.", device, kind)
 }
 
 func newDeviceForgetCmd(a *app) *cobra.Command {

@@ -66,6 +66,12 @@ func TestDeviceCommands(t *testing.T) {
 	if code, out, errOut = run("device", "deactivate", id); code != 0 || !strings.Contains(out, "deactivate done") {
 		t.Fatalf("deactivate: %d\n%s\n%s", code, out, errOut)
 	}
+	// Before: the plan says custom hashes go; after: the note names the
+	// one this device's activation needed.
+	plan, note := strings.Index(out, "custom root hashes (MEBx)"), strings.Index(out, "note: unprovisioning cleared the custom root hash \"Kill Test Root CA\"")
+	if plan < 0 || note < 0 || plan > strings.Index(out, "deactivate done") || note < strings.Index(out, "deactivate done") {
+		t.Fatalf("deactivate does not warn before and name the cleared hash after:\n%s", out)
+	}
 	// Full unprovisioning drops custom hashes, as firmware does: the admin
 	// adds the root again in MEBx before the next activation.
 	if err := sd.AddCustomHash(amtsim.CustomHash{Name: f.rootHash.Name, Algorithm: amt.HashSHA256, Hash: f.rootHash.Hash}); err != nil {
@@ -73,6 +79,21 @@ func TestDeviceCommands(t *testing.T) {
 	}
 	if code, out, errOut = run("device", "activate", id); code != 0 || !strings.Contains(out, "activate done") || !strings.Contains(out, "acm-hostbased") {
 		t.Fatalf("activate: %d\n%s\n%s", code, out, errOut)
+	}
+	// A partial unprovision of the ACM device: the firmware keeps its admin
+	// password, and so does the store.
+	if code, out, errOut = run("device", "deactivate", id, "--partial"); code != 0 || !strings.Contains(out, "deactivate done") ||
+		!strings.Contains(out, "partial unprovision: the device returns") || !strings.Contains(out, "note: partial unprovision") {
+		t.Fatalf("deactivate --partial: %d\n%s\n%s", code, out, errOut)
+	}
+	if st, _ := sd.State(); st == amt.PostProvisioning {
+		t.Fatalf("after deactivate --partial the device is still %s", st)
+	}
+	if err := sd.AddCustomHash(amtsim.CustomHash{Name: f.rootHash.Name, Algorithm: amt.HashSHA256, Hash: f.rootHash.Hash}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut = run("device", "activate", id); code != 0 || !strings.Contains(out, "activate done") {
+		t.Fatalf("activate after --partial: %d\n%s\n%s", code, out, errOut)
 	}
 	tests := []struct {
 		args []string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,10 +23,6 @@ func init() { register(newDNSCmd) }
 // config name one; a variable so tests can point it at their own file.
 var resolvConfPath = "/etc/resolv.conf"
 
-// defaultDNSAMTVersion is the firmware the suffix rule is applied for when
-// --amt-version is not given: any AMT 6 or later applies the same rule.
-const defaultDNSAMTVersion = "16.1"
-
 func newDNSCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dns",
@@ -37,9 +34,9 @@ func newDNSCmd(a *app) *cobra.Command {
 }
 
 type dnsCheckFlags struct {
-	resolvers, suffixes, devices, amtNames, certNames, rcsAddrs []string
-	amtVersion                                                  string
-	timeout                                                     time.Duration
+	resolvers, suffixes, oldSuffixes, devices, amtNames, certNames, rcsAddrs []string
+	amtVersion                                                               string
+	timeout                                                                  time.Duration
 }
 
 func newDNSCheckCmd(a *app) *cobra.Command {
@@ -58,7 +55,7 @@ Values come from the flags, else from the config (--config): dns resolvers and
 timeout, domain suffixes and provisioning_cert_file, server advertise_addresses.
 Resolvers fall back to /etc/resolv.conf.
 Exit status: 0 when no finding is an error, 1 otherwise, 2 on bad input.`,
-		Example: `  amtrcs dns check --suffix corp.example.com --cert-name rcs.corp.example.com --rcs-address 192.0.2.10
+		Example: `  amtrcs dns check --device-suffix corp.example.com --cert-name rcs.corp.example.com --rcs-address 192.0.2.10
   amtrcs dns check --config amtrcs.hcl --device-fqdn pc3.corp.example.com=192.0.2.43 --amt-fqdn pc3.corp.example.com=old-pc3.corp.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -88,12 +85,16 @@ Exit status: 0 when no finding is an error, 1 otherwise, 2 on bad input.`,
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.resolvers, "resolver", nil, "resolver to ask, HOST or HOST:PORT (repeatable); default: the config's dns resolvers, else /etc/resolv.conf")
-	fl.StringArrayVar(&f.suffixes, "suffix", nil, "device DNS suffix to check (repeatable); default: the config's domain suffixes")
+	fl.StringArrayVar(&f.suffixes, "device-suffix", nil, "device DNS suffix to check (repeatable); default: the config's domain suffixes")
+	// --suffix was this command's name for what every other command calls
+	// --device-suffix; it still works, and says so.
+	fl.StringArrayVar(&f.oldSuffixes, "suffix", nil, "")
+	_ = fl.MarkHidden("suffix")
 	fl.StringArrayVar(&f.devices, "device-fqdn", nil, "device to check, NAME=IP or NAME (repeatable)")
 	fl.StringArrayVar(&f.amtNames, "amt-fqdn", nil, "FQDN that AMT reports for a device given by --device-fqdn, NAME=AMTFQDN (repeatable)")
 	fl.StringArrayVar(&f.certNames, "cert-name", nil, "provisioning certificate CN or SAN name (repeatable); default: the names in the config's provisioning_cert_file")
 	fl.StringArrayVar(&f.rcsAddrs, "rcs-address", nil, "IP address devices reach this RCS at (repeatable); default: the config's server advertise_addresses")
-	fl.StringVar(&f.amtVersion, "amt-version", defaultDNSAMTVersion, "AMT version the suffix rule is applied for")
+	fl.StringVar(&f.amtVersion, "amt-version", amt.DefaultVersion.String(), "AMT version the suffix rule is applied for")
 	fl.DurationVar(&f.timeout, "timeout", 0, "bound on each query; default: the config's dns timeout, else 2s")
 	return cmd
 }
@@ -121,7 +122,10 @@ func (f *dnsCheckFlags) input(a *app) (dnssuffix.PreflightInput, error) {
 		return in, err
 	}
 
-	in.Suffixes = f.suffixes
+	if len(f.oldSuffixes) > 0 {
+		fmt.Fprintln(a.stderr, "amtrcs: --suffix is deprecated: use --device-suffix, as every other command does")
+	}
+	in.Suffixes = append(slices.Clone(f.suffixes), f.oldSuffixes...)
 	if len(in.Suffixes) == 0 && cfg != nil {
 		for _, d := range cfg.Domains {
 			in.Suffixes = append(in.Suffixes, d.Suffixes...)
@@ -129,7 +133,7 @@ func (f *dnsCheckFlags) input(a *app) (dnssuffix.PreflightInput, error) {
 	}
 	for _, s := range in.Suffixes {
 		if _, err := dnssuffix.ValidateName(s); err != nil {
-			return in, usageError(fmt.Errorf("--suffix: %w", err))
+			return in, usageError(fmt.Errorf("--device-suffix: %w", err))
 		}
 	}
 
@@ -172,7 +176,7 @@ func (f *dnsCheckFlags) input(a *app) (dnssuffix.PreflightInput, error) {
 		return in, err
 	}
 	if len(in.Suffixes) == 0 && len(in.CertNames) == 0 && len(in.Devices) == 0 {
-		return in, usageError(errors.New("nothing to check: give --suffix, --cert-name or --device-fqdn, or a --config with domains"))
+		return in, usageError(errors.New("nothing to check: give --device-suffix, --cert-name or --device-fqdn, or a --config with domains"))
 	}
 	return in, nil
 }

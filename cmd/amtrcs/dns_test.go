@@ -101,14 +101,14 @@ func TestDNSCheck(t *testing.T) {
 		contains []string // in stdout, or stderr for usage errors
 	}{
 		"correct setup passes": {
-			args: []string{"--suffix", "corp.example.com", "--cert-name", "rcs.corp.example.com", "--rcs-address", "192.0.2.10", "--rcs-address", "2001:db8::10",
+			args: []string{"--device-suffix", "corp.example.com", "--cert-name", "rcs.corp.example.com", "--rcs-address", "192.0.2.10", "--rcs-address", "2001:db8::10",
 				"--device-fqdn", "pc1.corp.example.com=192.0.2.41", "--amt-fqdn", "pc1.corp.example.com=pc1.corp.example.com"},
 			code: exitOK,
 			contains: []string{"OK      ProvisionServer.corp.example.com [provision-server]", "OK      192.0.2.41 [device-reverse]",
 				"PASS: 0 errors, 0 warnings, 0 info, 7 ok"},
 		},
 		"missing ProvisionServer is a warning": {
-			args:     []string{"--suffix", "lab.example.org", "--rcs-address", "192.0.2.10"},
+			args:     []string{"--device-suffix", "lab.example.org", "--rcs-address", "192.0.2.10"},
 			code:     exitOK,
 			contains: []string{"WARNING ProvisionServer.lab.example.org [provision-server]", "fix: add ProvisionServer.lab.example.org. IN A 192.0.2.10", "PASS: 0 errors, 2 warnings"},
 		},
@@ -118,16 +118,16 @@ func TestDNSCheck(t *testing.T) {
 			contains: []string{"ERROR   pc3.corp.example.com [device-rename]", "fix: run the network sync maintenance: amtrcs device maintain pc3.corp.example.com --task network-sync", "FAIL: 1 error"},
 		},
 		"ProvisionServer elsewhere fails": {
-			args:     []string{"--suffix", "branch.example.net", "--cert-name", "*.branch.example.net", "--rcs-address", "192.0.2.10"},
+			args:     []string{"--device-suffix", "branch.example.net", "--cert-name", "*.branch.example.net", "--rcs-address", "192.0.2.10"},
 			code:     exitVerdict,
 			contains: []string{"ERROR   ProvisionServer.branch.example.net [provision-server]", "resolves to 198.51.100.99, not to this RCS (192.0.2.10)"},
 		},
-		"bad suffix":          {args: []string{"--suffix", "corp_example.com"}, code: exitUsage, contains: []string{"--suffix", "underscore"}},
+		"bad suffix":          {args: []string{"--device-suffix", "corp_example.com"}, code: exitUsage, contains: []string{"--device-suffix", "underscore"}},
 		"bad device address":  {args: []string{"--device-fqdn", "pc1.corp.example.com=192.0.2"}, code: exitUsage, contains: []string{`"192.0.2" is not an IP address`}},
 		"amt name of unknown": {args: []string{"--device-fqdn", "pc1.corp.example.com", "--amt-fqdn", "pc9.corp.example.com=x.corp.example.com"}, code: exitUsage, contains: []string{"not among --device-fqdn"}},
-		"bad rcs address":     {args: []string{"--suffix", "corp.example.com", "--rcs-address", "rcs"}, code: exitUsage, contains: []string{`--rcs-address "rcs" is not an IP address`}},
+		"bad rcs address":     {args: []string{"--device-suffix", "corp.example.com", "--rcs-address", "rcs"}, code: exitUsage, contains: []string{`--rcs-address "rcs" is not an IP address`}},
 		"bad cert name":       {args: []string{"--cert-name", "com"}, code: exitUsage, contains: []string{"--cert-name", "top-level domain"}},
-		"bad amt version":     {args: []string{"--suffix", "corp.example.com", "--amt-version", "x"}, code: exitUsage, contains: []string{"--amt-version"}},
+		"bad amt version":     {args: []string{"--device-suffix", "corp.example.com", "--amt-version", "x"}, code: exitUsage, contains: []string{"--amt-version"}},
 		"nothing to check":    {args: nil, code: exitUsage, contains: []string{"nothing to check"}},
 	}
 	for name, tc := range tests {
@@ -151,7 +151,7 @@ func TestDNSCheck(t *testing.T) {
 }
 
 func TestDNSCheckBadResolver(t *testing.T) {
-	code, _, errOut := runCLI(t, "dns", "check", "--suffix", "corp.example.com", "--resolver", "192.0.2.53:99999")
+	code, _, errOut := runCLI(t, "dns", "check", "--device-suffix", "corp.example.com", "--resolver", "192.0.2.53:99999")
 	if code != exitUsage || !strings.Contains(errOut, "port") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -160,7 +160,7 @@ func TestDNSCheckBadResolver(t *testing.T) {
 func TestDNSCheckJSON(t *testing.T) {
 	resolver := startZoneDNS(t)
 	code, out, _ := runCLI(t, "dns", "check", "--json", "--resolver", resolver,
-		"--suffix", "corp.example.com", "--rcs-address", "192.0.2.10", "--device-fqdn", "pc2.corp.example.com=192.0.2.42")
+		"--device-suffix", "corp.example.com", "--rcs-address", "192.0.2.10", "--device-fqdn", "pc2.corp.example.com=192.0.2.42")
 	if code != exitVerdict {
 		t.Fatalf("exit %d, want %d: %s", code, exitVerdict, out)
 	}
@@ -228,16 +228,22 @@ domain "corp" {
 	}
 
 	// A flag wins over the config.
-	code, out, _ = runCLI(t, "dns", "check", "--config", cfgFile, "--suffix", "corp.example.com")
+	code, out, _ = runCLI(t, "dns", "check", "--config", cfgFile, "--device-suffix", "corp.example.com")
 	if code != exitOK || strings.Contains(out, "branch.example.net") {
-		t.Fatalf("--suffix did not replace the config's suffixes: exit %d\n%s", code, out)
+		t.Fatalf("--device-suffix did not replace the config's suffixes: exit %d\n%s", code, out)
+	}
+
+	// The old name still works, says it is deprecated and gives the new one.
+	code, out2, errOut2 := runCLI(t, "dns", "check", "--config", cfgFile, "--suffix", "corp.example.com")
+	if code != exitOK || out2 != out || !strings.Contains(errOut2, "use --device-suffix") {
+		t.Fatalf("--suffix: exit %d, stderr %q; want the report of --device-suffix and a deprecation notice naming --device-suffix", code, errOut2)
 	}
 
 	broken := filepath.Join(dir, "broken.hcl")
 	if err := os.WriteFile(broken, []byte("dns {\n  resolvers = [\"not an address\"]\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut = runCLI(t, "dns", "check", "--config", broken, "--suffix", "corp.example.com")
+	code, _, errOut = runCLI(t, "dns", "check", "--config", broken, "--device-suffix", "corp.example.com")
 	if code != exitUsage || !strings.Contains(errOut, "broken.hcl line 2") {
 		t.Fatalf("broken config: exit %d, stderr:\n%s", code, errOut)
 	}
@@ -261,7 +267,7 @@ func TestDNSCheckResolvConf(t *testing.T) {
 	}
 
 	resolvConfPath = filepath.Join(t.TempDir(), "absent")
-	code, _, errOut = runCLI(t, "dns", "check", "--suffix", "corp.example.com")
+	code, _, errOut = runCLI(t, "dns", "check", "--device-suffix", "corp.example.com")
 	if code != exitUsage || !strings.Contains(errOut, "--resolver") {
 		t.Fatalf("no resolv.conf: exit %d, stderr %q", code, errOut)
 	}

@@ -100,11 +100,7 @@ func (a *app) openCA(cmd *cobra.Command) (*pki.CA, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	// --data-dir given on the command line wins over the config's data_dir.
 	dataDir := cfg.DataDir
-	if a.configPath == "" || cmd.Flags().Changed("data-dir") {
-		dataDir = a.dataDir
-	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if cfg.CA.Mode != config.CAExternal {
 		st, err := openStoreWith(cfg, dataDir, slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))

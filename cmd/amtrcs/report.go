@@ -52,7 +52,7 @@ func newReportHealthCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				st, err := a.openStore()
+				st, err := a.openExistingStore()
 				if errors.Is(err, store.ErrLocked) {
 					return usageError(fmt.Errorf("%w; or ask the running server: --server URL", err))
 				}

@@ -108,6 +108,7 @@ func TestReportHealthGolden(t *testing.T) {
 
 func TestReportHealthEmptyAndBadConfig(t *testing.T) {
 	dir := t.TempDir()
+	newStore(t, dir)
 	code, out, _ := runCLI(t, "report", "health", "--data-dir", dir)
 	if code != exitOK || !strings.Contains(out, "0 devices, 0 failing") {
 		t.Fatalf("empty store: exit %d, %q", code, out)

@@ -23,8 +23,13 @@ const (
 type app struct {
 	dataDir    string
 	configPath string
-	json       bool
-	logFormat  string
+	// dataDirSet: --data-dir was given on the command line, so it wins
+	// over the config's data_dir.
+	dataDirSet bool
+	// resolvedDataDir is the data directory loadConfig settled on.
+	resolvedDataDir string
+	json            bool
+	logFormat       string
 
 	stdout io.Writer
 	stderr io.Writer
@@ -83,14 +88,16 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.BoolVar(&a.json, "json", false, "print reports as JSON")
 	pf.StringVar(&a.logFormat, "log-format", logText, "log format of serve and agent: text or json (one object a line)")
 	// An unknown log format is refused before any command starts work.
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		a.dataDirSet = cmd.Flags().Changed("data-dir")
 		_, err := a.newLogger(slog.LevelInfo)
 		return err
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.SetFlagErrorFunc(flagError)
 	for _, f := range commands {
 		root.AddCommand(f(a))
 	}
+	applyUsageRules(root)
 	return root
 }
 

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -16,6 +19,7 @@ import (
 	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
+	"github.com/amtrcs/amtrcs/store"
 )
 
 func init() { register(newServeCmd) }
@@ -24,6 +28,8 @@ type serveFlags struct {
 	identityRoots []string
 	clientCAs     []string
 	debug         bool
+	// Listener addresses that override the config's server block.
+	listen, agentListen, helloListen, metricsListen string
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -46,20 +52,11 @@ func newServeCmd(a *app) *cobra.Command {
 	fl.StringArrayVar(&f.identityRoots, "device-identity-root", nil, "PEM file of a root that AMT 19 device TLS certificates chain to, besides Intel's On-Die CA (for example the simulator's, from amtrcs sim --identity-root); repeatable")
 	fl.StringArrayVar(&f.clientCAs, "client-ca", nil, "PEM file of a CA whose client certificates authenticate API clients as admins; repeatable")
 	fl.BoolVar(&f.debug, "debug", false, "log every step")
+	fl.StringVar(&f.listen, "listen", "", "HOST:PORT of the HTTPS API (overrides server.api; default 127.0.0.1:8443)")
+	fl.StringVar(&f.agentListen, "agent-listen", "", "HOST:PORT of the agent gateway (overrides server.agent_gateway; default 127.0.0.1:8444)")
+	fl.StringVar(&f.helloListen, "hello-listen", "", "HOST:PORT of the legacy hello listener (overrides server.hello; default: none)")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "HOST:PORT of the plain-HTTP /metrics listener (overrides server.metrics; default: none)")
 	return cmd
-}
-
-// loadServeConfig loads --config (or the defaults) with the data directory
-// of --data-dir when given on the command line or no file sets one.
-func loadServeConfig(cmd *cobra.Command, a *app) (*config.Config, error) {
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	if cmd.Flags().Changed("data-dir") || a.configPath == "" || cfg.DataDir == config.DefaultDataDir {
-		cfg.DataDir = a.dataDir
-	}
-	return cfg, nil
 }
 
 // readPEMCerts reads a root or CA file with csr's size limit and decoder
@@ -76,9 +73,12 @@ func readPEMCerts(path string) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) error {
-	cfg, err := loadServeConfig(cmd, a)
+func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) (err error) {
+	cfg, err := a.loadConfig()
 	if err != nil {
+		return err
+	}
+	if err := f.applyListeners(cmd, cfg); err != nil {
 		return err
 	}
 	level := slog.LevelInfo
@@ -111,6 +111,33 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) er
 			}
 		}
 	}
+	// A start that fails leaves the data directory as it found it: no
+	// KEK, CA or admin token of a server that never served. The flags'
+	// files, a lost store and the ports are checked before anything is
+	// created, so that the common failures create nothing at all;
+	// whatever fails later is undone.
+	if err := checkStoreNotLost(cfg.DataDir); err != nil {
+		return usageError(err)
+	}
+	if db := filepath.Join(cfg.DataDir, storeFile); fileExists(db) {
+		if err := store.CheckFile(db); err != nil {
+			return usageError(err)
+		}
+	}
+	if err := checkListeners(cfg); err != nil {
+		return err
+	}
+	created := snapshotCreated(cfg.DataDir, cfg.KEKPath())
+	serving := false
+	defer func() {
+		// A store held by another process is that process's: nothing of
+		// the directory is this start's to remove.
+		if err != nil && !serving && !errors.Is(err, store.ErrLocked) {
+			if undone := created.undo(); len(undone) > 0 {
+				fmt.Fprintf(a.stderr, "amtrcs: the start failed; removed what it had created: %s\n", strings.Join(undone, ", "))
+			}
+		}
+	}()
 	st, err := openStoreWith(cfg, cfg.DataDir, log)
 	if err != nil {
 		return err
@@ -130,8 +157,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) er
 		return usageError(err)
 	}
 	if err := srv.Start(); err != nil {
+		srv.Close()
 		return usageError(err)
 	}
+	serving = true
 	fmt.Fprintf(a.stderr, "amtrcs serving: API %s, agent gateway %s", srv.URL(), "https://"+addrString(srv, "agent_gateway"))
 	if h := srv.Addr("hello"); h != nil {
 		fmt.Fprintf(a.stderr, ", hello listener %s", h)
@@ -151,4 +180,107 @@ func addrString(srv *rcs.Server, name string) string {
 		return a.String()
 	}
 	return srv.Addr("api").String()
+}
+
+// applyListeners puts the listener flags given over the config's server
+// block, each checked as HOST:PORT before anything is opened.
+func (f *serveFlags) applyListeners(cmd *cobra.Command, cfg *config.Config) error {
+	for _, l := range []struct {
+		flag string
+		val  string
+		dst  *string
+	}{{"listen", f.listen, &cfg.Server.API}, {"agent-listen", f.agentListen, &cfg.Server.AgentGateway},
+		{"hello-listen", f.helloListen, &cfg.Server.Hello}, {"metrics-listen", f.metricsListen, &cfg.Server.Metrics}} {
+		if !cmd.Flags().Changed(l.flag) {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.val); err != nil {
+			return usageError(fmt.Errorf("--%s %q: %v; want HOST:PORT, such as 127.0.0.1:8443 or :8443", l.flag, l.val, err))
+		}
+		*l.dst = l.val
+	}
+	return nil
+}
+
+// checkListeners binds each listener address once and lets it go, so that
+// a port in use is refused before the store, the KEK or the CA is made.
+// (The server binds again when it starts; a port taken in between is
+// caught there, and what the start created is removed.)
+func checkListeners(cfg *config.Config) error {
+	seen := map[string]bool{}
+	for _, l := range []struct{ name, addr string }{{"api", cfg.Server.API}, {"agent_gateway", cfg.Server.AgentGateway},
+		{"hello", cfg.Server.Hello}, {"metrics", cfg.Server.Metrics}} {
+		if l.addr == "" || seen[l.addr] {
+			continue
+		}
+		seen[l.addr] = true
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return usageError(fmt.Errorf("server.%s = %q: %w; want a free address; fix: stop what holds the port (another amtrcs serve?), "+
+				"or choose another with --%s or in the config's server block", l.name, l.addr, err, listenFlag[l.name]))
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+// listenFlag is the serve flag of each listener of the config.
+var listenFlag = map[string]string{"api": "listen", "agent_gateway": "agent-listen", "hello": "hello-listen", "metrics": "metrics-listen"}
+
+// startFiles is what existed of a data directory (and of a KEK file kept
+// outside it) before a start, so that a failed start can remove exactly
+// what it created and nothing else.
+type startFiles struct {
+	dataDir    string
+	dirExisted bool
+	entries    map[string]bool
+	kek        string
+	kekExisted bool
+}
+
+func snapshotCreated(dataDir, kek string) *startFiles {
+	s := &startFiles{dataDir: dataDir, entries: map[string]bool{}, kek: kek}
+	if des, err := os.ReadDir(dataDir); err == nil {
+		s.dirExisted = true
+		for _, de := range des {
+			s.entries[de.Name()] = true
+		}
+	}
+	_, err := os.Stat(kek)
+	s.kekExisted = err == nil
+	return s
+}
+
+// undo removes what appeared since the snapshot and says what it removed.
+func (s *startFiles) undo() []string {
+	var removed []string
+	if !s.kekExisted {
+		if err := os.Remove(s.kek); err == nil {
+			removed = append(removed, s.kek)
+		}
+	}
+	des, err := os.ReadDir(s.dataDir)
+	if err != nil {
+		return removed
+	}
+	for _, de := range des {
+		if s.entries[de.Name()] {
+			continue
+		}
+		p := filepath.Join(s.dataDir, de.Name())
+		if err := os.RemoveAll(p); err == nil {
+			removed = append(removed, p)
+		}
+	}
+	if !s.dirExisted {
+		if err := os.Remove(s.dataDir); err == nil {
+			removed = append(removed, s.dataDir)
+		}
+	}
+	return removed
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

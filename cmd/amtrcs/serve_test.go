@@ -56,6 +56,25 @@ func amtrcsBinary(t *testing.T) string {
 	return binPath
 }
 
+// syncBuffer is the serve process's output: written by the copier of
+// os/exec while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,7 +97,7 @@ type serveFixture struct {
 	api, gw  string
 	vendor   *csrtest.Vendor
 	cmd      *exec.Cmd
-	logs     *bytes.Buffer
+	logs     *syncBuffer
 	client   *http.Client
 	tlsCfg   *tls.Config
 	token    string
@@ -135,7 +154,7 @@ func (f *serveFixture) choosePorts() {
 // start runs `amtrcs serve` and waits for its health endpoint.
 func (f *serveFixture) start() {
 	t := f.t
-	f.logs = &bytes.Buffer{}
+	f.logs = &syncBuffer{}
 	args := append([]string{"serve", "--config", f.cfgPath, "--data-dir", f.dir, "--device-identity-root", f.idRoot}, f.extra...)
 	f.cmd = exec.Command(amtrcsBinary(t), args...)
 	f.cmd.Stdout, f.cmd.Stderr = f.logs, f.logs

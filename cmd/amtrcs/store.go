@@ -17,16 +17,75 @@ import (
 // storeFile is the database file inside the data directory.
 const storeFile = "amtrcs.db"
 
-// openStore opens the store of --data-dir with the KEK that --config names
-// (the default KEK file beside the database when no config is given),
-// creating both on first use. The store's notices, such as "back up the new
-// KEK file", go to stderr so that reports on stdout stay parseable.
-func (a *app) openStore() (*store.Store, error) {
+// openExistingStore opens the store of the data directory, refusing when
+// there is none: a command that only reads must not leave a new empty
+// store and a new KEK behind, and must say where it looked.
+func (a *app) openExistingStore() (*store.Store, error) {
+	return a.openStoreMode(true)
+}
+
+// openStoreMode opens the store of the data directory (dataDirFor) with the
+// KEK that --config names (the default KEK file beside the database when no
+// config is given), creating both on first use unless mustExist. The
+// store's notices, such as "back up the new KEK file", go to stderr so that
+// reports on stdout stay parseable.
+func (a *app) openStoreMode(mustExist bool) (*store.Store, error) {
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	return openStoreWith(cfg, a.dataDir, slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	// A PostgreSQL store is no file of the data directory: the database
+	// says whether it holds one (OpenPostgres migrates an empty one).
+	if mustExist && cfg.Store.Backend != config.StorePostgres {
+		if err := a.checkStoreExists(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	return openStoreWith(cfg, cfg.DataDir, slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+}
+
+// checkStoreExists refuses a data directory without a store, naming the
+// path looked at, where that path came from, and how to point elsewhere.
+func (a *app) checkStoreExists(dataDir string) error {
+	db := filepath.Join(dataDir, storeFile)
+	_, err := os.Stat(db)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return usageError(fmt.Errorf("store %s: %v: make it readable by this user", db, err))
+	}
+	if abs, aerr := filepath.Abs(db); aerr == nil {
+		db = abs
+	}
+	return usageError(fmt.Errorf("no store here: %s does not exist (data directory from %s); this command reads a store and creates none; "+
+		"want the data directory of a server; fix: pass --data-dir DIR or --config FILE naming it, "+
+		"or create a store with amtrcs serve (or amtrcs demo for a simulated fleet)", db, a.dataDirSource()))
+}
+
+// dataDirFor is the data directory a command works in: --data-dir when
+// given on the command line, else the data_dir of --config when it sets
+// one, else $AMTRCS_DATA_DIR, else ./amtrcs-data. loadConfig puts it in
+// the config's DataDir, so every command that opens the store, the CA or
+// the server's admin token looks in the same place.
+func (a *app) dataDirFor(cfg *config.Config) string {
+	if !a.dataDirSet && a.configPath != "" && cfg.DataDir != "" && cfg.DataDir != config.DefaultDataDir {
+		return cfg.DataDir
+	}
+	return a.dataDir
+}
+
+// dataDirSource says where the data directory came from, for messages.
+func (a *app) dataDirSource() string {
+	switch {
+	case a.dataDirSet:
+		return "--data-dir"
+	case a.configPath != "" && a.dataDir != a.resolvedDataDir:
+		return "data_dir of " + a.configPath
+	case os.Getenv("AMTRCS_DATA_DIR") != "":
+		return "$AMTRCS_DATA_DIR"
+	}
+	return "the default, as neither --data-dir, --config's data_dir nor $AMTRCS_DATA_DIR is set"
 }
 
 // openStoreWith opens the store of dataDir with the KEK the configuration

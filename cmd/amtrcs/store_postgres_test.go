@@ -51,6 +51,11 @@ func TestStoreOnPostgres(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ca.db")); err == nil {
 		t.Error("the CA made a bbolt file beside a postgres store")
 	}
+	// A read-only command reads the database, not a file of the data
+	// directory (which has none).
+	if code, out, errOut := runCLI(t, "--json", "--config", cfgPath, "--data-dir", dir, "cert", "list"); code != 0 {
+		t.Errorf("cert list on postgres: exit %d, %s %s; want 0", code, out, errOut)
+	}
 	code, _, errOut := runCLI(t, "restore", "--config", cfgPath, "--data-dir", dir, filepath.Join(dir, "backup.db"))
 	if code != exitUsage || !strings.Contains(errOut, "pg_restore") {
 		t.Errorf("restore on postgres: exit %d, %q; want %d naming pg_restore", code, errOut, exitUsage)

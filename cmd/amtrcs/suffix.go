@@ -28,12 +28,10 @@ MEBx PKI DNS suffix). These commands apply that rule before a certificate is bou
 	return cmd
 }
 
-// suffixVersion reads --amt-version; empty means the newest profile, whose
-// rule every firmware from AMT 6 on shares.
+// suffixVersion reads --amt-version; empty means amt.DefaultVersion.
 func suffixVersion(s string) (amt.Version, error) {
 	if s == "" {
-		ps := amt.Profiles()
-		return ps[len(ps)-1].Version, nil
+		return amt.DefaultVersion, nil
 	}
 	v, err := amt.ParseVersion(s)
 	if err != nil {
@@ -88,7 +86,7 @@ Exit status: 0 when the name matches, 1 when it does not, 2 on invalid input.`,
 	f := cmd.Flags()
 	f.StringVar(&certName, "cert-name", "", "the certificate's CN or SAN DNS name, such as rcs.corp.example.com or *.corp.example.com")
 	f.StringVar(&deviceSuffix, "device-suffix", "", "the devices' DNS suffix: DHCP option 15, or the MEBx PKI DNS suffix")
-	f.StringVar(&version, "amt-version", "", "AMT firmware version whose rule applies, such as 11.8 or 16.1 (default: the newest profile)")
+	f.StringVar(&version, "amt-version", amt.DefaultVersion.String(), "AMT firmware version whose rule applies, such as 11.8 or 16.1")
 	return cmd
 }
 
@@ -155,7 +153,7 @@ Exit status: 0 when every suffix is covered, 1 when some cannot be, 2 on invalid
 	f := cmd.Flags()
 	f.StringSliceVar(&suffixes, "device-suffix", nil, "a device DNS suffix of the fleet; repeat or separate with commas")
 	f.StringVar(&host, "host", "rcs", "host label put in front of each proposed domain")
-	f.StringVar(&version, "amt-version", "", "oldest AMT firmware version of the fleet, such as 11.8 (default: the newest profile)")
+	f.StringVar(&version, "amt-version", amt.DefaultVersion.String(), "oldest AMT firmware version of the fleet, such as 11.8")
 	return cmd
 }
 

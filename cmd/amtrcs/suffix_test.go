@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/amtrcs/amtrcs/amt"
 )
 
 // TestSuffixGolden pins the text reports users read; -update rewrites them.
@@ -127,7 +129,7 @@ func TestSuffixPlanJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &p); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if p.AMTVersion != "19.0" || len(p.Certificates) != 2 || p.Certificates[0].Name != "rcs.example.com" || p.Certificates[1].Name != "rcs.example.net" {
+	if p.AMTVersion != amt.DefaultVersion.String() || len(p.Certificates) != 2 || p.Certificates[0].Name != "rcs.example.com" || p.Certificates[1].Name != "rcs.example.net" {
 		t.Errorf("plan: %s", out)
 	}
 	if len(p.Suffixes) != 2 || p.Suffixes[0].Suffix != "a.example.com" || p.Suffixes[0].CoveredBy[0] != "rcs.example.com" {

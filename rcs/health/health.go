@@ -269,7 +269,7 @@ func judge(id string, dev *DeviceInfo, sess provisioning.Session, st provisionin
 			if h.LastError == "" {
 				h.LastError = j.Error
 			}
-			problem(CheckError, fmt.Sprintf("%s failed %d times, retried at %s: %s", j.Task, j.Attempts, j.NextRun.UTC().Format(time.RFC3339), j.Error), j.Task, "")
+			problem(CheckError, fmt.Sprintf("%s failed %s, retried at %s: %s", j.Task, count(j.Attempts, "time", "times"), j.NextRun.UTC().Format(time.RFC3339), j.Error), j.Task, "")
 		}
 	}
 	if maintained && p.ContactMaxAge > 0 && (contact.IsZero() || now.Sub(contact) > p.ContactMaxAge) {
@@ -287,7 +287,7 @@ func judge(id string, dev *DeviceInfo, sess provisioning.Session, st provisionin
 		left := int(math.Floor(st.TLS.NotAfter.Sub(now).Hours() / 24))
 		h.TLSDaysLeft = &left
 		if st.TLS.NotAfter.Sub(now) < p.TLSRenewBefore {
-			problem(CheckTLS, fmt.Sprintf("TLS certificate for %s has %d days left, want at least %d", st.TLS.FQDN, left, int(p.TLSRenewBefore.Hours()/24)), provisioning.TaskTLS, "")
+			problem(CheckTLS, fmt.Sprintf("TLS certificate for %s has %s left, want at least %s", st.TLS.FQDN, count(left, "day", "days"), count(int(p.TLSRenewBefore.Hours()/24), "day", "days")), provisioning.TaskTLS, "")
 		} else if h.OSFQDN != "" && !strings.EqualFold(st.TLS.FQDN, h.OSFQDN) && strings.EqualFold(h.AMTFQDN, h.OSFQDN) {
 			problem(CheckTLS, fmt.Sprintf("TLS certificate names %s, the device is %s", st.TLS.FQDN, h.OSFQDN), provisioning.TaskTLS, "")
 		}
@@ -317,7 +317,7 @@ func judge(id string, dev *DeviceInfo, sess provisioning.Session, st provisionin
 			age := int(now.Sub(set).Hours() / 24)
 			h.PasswordAgeDays = &age
 			if p.PasswordMaxAge > 0 && now.Sub(set) > p.PasswordMaxAge {
-				problem(CheckPassword, fmt.Sprintf("admin password set %d days ago, want a rotation every %d", age, int(p.PasswordMaxAge.Hours()/24)), provisioning.TaskPasswordRotation, "")
+				problem(CheckPassword, fmt.Sprintf("admin password set %s ago, want a rotation every %s", count(age, "day", "days"), count(int(p.PasswordMaxAge.Hours()/24), "day", "days")), provisioning.TaskPasswordRotation, "")
 			}
 		}
 	}

@@ -28,9 +28,15 @@ func WriteText(w io.Writer, r Report) error {
 		fmt.Fprintf(w, "\n%s (%s):\n", d.Name, d.ID)
 		for _, p := range d.Problems {
 			fix := "fix: amtrcs device maintain " + d.ID + " --task " + p.Task
-			if p.Task == "" {
+			switch {
+			case p.Task != "" && failedForWantOfAgent(p.Detail):
+				// Running the task again fails the same way until an
+				// agent connects: say how to get one.
+				fix = "fix: start the agent on that PC (install it there as a service with amtrcs agent install), or wait for it to connect; " +
+					"the RCS runs " + p.Task + " again once the device is reachable"
+			case p.Task == "":
 				fix = "fix: " + p.Fix
-			} else if p.Fix != "" {
+			case p.Fix != "":
 				fix += "; " + p.Fix
 			}
 			fmt.Fprintf(w, "  - %s: %s\n    %s\n", p.Check, p.Detail, fix)
@@ -39,7 +45,7 @@ func WriteText(w io.Writer, r Report) error {
 	if len(r.ProvisioningCerts) > 0 {
 		fmt.Fprintln(w, "\nProvisioning certificates:")
 		for _, c := range r.ProvisioningCerts {
-			line := fmt.Sprintf("  %s %s: %s, %d days left (until %s)", c.ID, c.Subject, c.Level, c.DaysLeft, c.NotAfter.UTC().Format("2006-01-02"))
+			line := fmt.Sprintf("  %s %s: %s, %s left (until %s)", c.ID, c.Subject, c.Level, count(c.DaysLeft, "day", "days"), c.NotAfter.UTC().Format("2006-01-02"))
 			if c.Message != "" {
 				line += "\n    " + c.Message
 			}
@@ -49,8 +55,23 @@ func WriteText(w io.Writer, r Report) error {
 	if !r.ReachProbed && len(r.Devices) > 0 {
 		fmt.Fprintln(w, "\n"+NotProbed)
 	}
-	_, err := fmt.Fprintf(w, "\n%d devices, %d failing\n", len(r.Devices), r.Failing)
+	_, err := fmt.Fprintf(w, "\n%s, %d failing\n", count(len(r.Devices), "device", "devices"), r.Failing)
 	return err
+}
+
+// failedForWantOfAgent tells a task that failed because the RCS had no way
+// to the device (no agent connected, and no network path), whatever
+// refusal said so: the reachability refusals all say "no agent".
+func failedForWantOfAgent(detail string) bool {
+	return strings.Contains(detail, "no agent connected") || strings.Contains(detail, "no agent is connected")
+}
+
+// count is n with the noun in the number it takes: "1 device", "2 devices".
+func count(n int, one, many string) string {
+	if n == 1 || n == -1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // reach is the REACH column: the probe's state, "not probed" for a device
