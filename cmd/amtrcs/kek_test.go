@@ -73,6 +73,14 @@ func TestConfigCheckKEKInHSM(t *testing.T) {
 		"unbuilt type":    {"awskms:key-id=abc", "KEK KMS type"},
 		"wrong PIN value": {strings.Replace(uri, "?pin-source=", "?pin-value=wrong-user-pin&x=", 1), "KEK PKCS#11 PIN"},
 	}
+	// A data directory with a store (made with a plain key): read-only
+	// commands refuse a directory without one before they read the KEK.
+	withStore := t.TempDir()
+	if st, err := store.Open(filepath.Join(withStore, storeFile), store.Options{KEK: store.KEKSource{Key: make([]byte, 32)}}); err != nil {
+		t.Fatal(err)
+	} else {
+		st.Close()
+	}
 	for name, tc := range bad {
 		t.Run(name, func(t *testing.T) {
 			p := writeConfig(t, kekHCL(tc.uri))
@@ -86,7 +94,7 @@ func TestConfigCheckKEKInHSM(t *testing.T) {
 				t.Errorf("output shows the PIN outside the file's own line:\n%s", out)
 			}
 			// Every store-opening command refuses the same way.
-			code, out, errOut = runCLI(t, "--config", p, "--data-dir", t.TempDir(), "report", "health")
+			code, out, errOut = runCLI(t, "--config", p, "--data-dir", withStore, "report", "health")
 			if code == exitOK || !strings.Contains(out+errOut, tc.want) {
 				t.Errorf("report with this kek: exit %d, want a refusal naming %q\n%s%s", code, tc.want, out, errOut)
 			}
@@ -147,8 +155,9 @@ func TestKEKFromEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	p := writeConfig(t, "kek {\n  env = \"AMTRCS_TEST_KEK\"\n}\n")
 	t.Setenv("AMTRCS_TEST_KEK", strings.Repeat("ab", 32))
-	for i := range 2 { // creates the store, then reopens it
-		if code, out, errOut := runCLI(t, "--config", p, "--data-dir", dir, "report", "health"); code != exitOK && code != exitVerdict {
+	// csr new creates the store; report health reopens it.
+	for i, args := range [][]string{{"csr", "new", "--cn", "rcs.corp.example.com", "--out", filepath.Join(dir, "rcs.csr")}, {"report", "health"}} {
+		if code, out, errOut := runCLI(t, append([]string{"--config", p, "--data-dir", dir}, args...)...); code != exitOK && code != exitVerdict {
 			t.Fatalf("run %d: exit %d\n%s%s", i, code, out, errOut)
 		}
 	}
