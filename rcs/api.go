@@ -46,6 +46,7 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /api/v1/csrs", s.requireAdmin(s.listCSRs))
 	m.HandleFunc("POST /api/v1/csrs", s.requireAdmin(s.newCSR))
 	m.HandleFunc("GET /api/v1/csrs/{id}", s.requireAdmin(s.getCSR))
+	m.HandleFunc("DELETE /api/v1/csrs/{id}", s.requireAdmin(s.deleteCSR))
 	m.HandleFunc("GET /api/v1/jobs", s.requireAdmin(s.listJobs))
 	m.HandleFunc("GET /api/v1/jobs/{id}", s.requireAdmin(s.getJob))
 	m.HandleFunc("GET /api/v1/audit", s.requireAdmin(s.audit))

@@ -53,3 +53,17 @@ func (s *Server) newCSR(w http.ResponseWriter, r *http.Request, p *principal) {
 	_ = s.st.Audit(store.Event{Actor: p.Actor, Action: "api.csr.new", Subject: rec.ID, Outcome: store.OutcomeSuccess, Detail: map[string]string{"common_name": rec.Subject.CommonName}})
 	writeJSON(w, http.StatusCreated, rec)
 }
+
+// deleteCSR removes a pending CSR and its sealed key; a CSR a certificate
+// already matched is refused, as its key is that certificate's key.
+func (s *Server) deleteCSR(w http.ResponseWriter, r *http.Request, p *principal) {
+	id := r.PathValue("id")
+	rec, err := s.workshop.DeleteCSR(id)
+	if err != nil {
+		_ = s.st.Audit(store.Event{Actor: p.Actor, Action: "api.csr.delete", Subject: id, Outcome: store.OutcomeFailure, Detail: map[string]string{"error": firstLine(toAPIError(err).Message)}})
+		writeError(w, err)
+		return
+	}
+	_ = s.st.Audit(store.Event{Actor: p.Actor, Action: "api.csr.delete", Subject: id, Outcome: store.OutcomeSuccess, Detail: map[string]string{"common_name": rec.Subject.CommonName}})
+	writeJSON(w, http.StatusOK, rec)
+}

@@ -69,6 +69,20 @@ func TestCSRToActivationOnRunningServer(t *testing.T) {
 		t.Fatalf("the CSR after import: %d %+v, want issued as %s", code, after, imp.Cert.ID)
 	}
 
+	var refused rcs.APIError
+	if code := e.call("DELETE", "/api/v1/csrs/"+rec.ID, e.token, nil, &refused); code != http.StatusUnprocessableEntity || refused.Rule != csr.RuleCSRPending {
+		t.Fatalf("delete an issued CSR: %d %+v, want 422 with rule %q", code, refused, csr.RuleCSRPending)
+	}
+	var typo csr.CSRRecord
+	if code := e.call("POST", "/api/v1/csrs", e.token, csr.CSRRequest{Subject: csr.Subject{CommonName: "rcs-typo." + testSuffix}}, &typo); code != http.StatusCreated {
+		t.Fatalf("new CSR: %d", code)
+	}
+	if code := e.call("DELETE", "/api/v1/csrs/"+typo.ID, e.token, nil, nil); code != http.StatusOK {
+		t.Fatalf("delete a pending CSR: %d", code)
+	}
+	if code := e.call("GET", "/api/v1/csrs/"+typo.ID, e.token, nil, nil); code != http.StatusNotFound {
+		t.Fatalf("a deleted CSR: %d, want 404", code)
+	}
 	if code := e.call("PUT", "/api/v1/domains/corp", e.token, rcs.Domain{Name: "corp", Suffixes: []string{testSuffix}, CertID: imp.Cert.ID}, nil); code != http.StatusOK {
 		t.Fatalf("point the domain at the new certificate: %d", code)
 	}

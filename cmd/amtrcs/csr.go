@@ -35,6 +35,7 @@ func newCSRNewCmd(a *app) *cobra.Command {
 		suffixes []string
 		keyType  string
 		out      string
+		rf       remoteFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "new (--cn NAME | --host LABEL --device-suffix S...)",
@@ -77,7 +78,7 @@ Exit status: 0 made, 1 the name does not cover a suffix, 2 on invalid input.`,
 			if err := csr.CheckCoverage(subj.CommonName, suffixes); err != nil {
 				return verdictError(err)
 			}
-			w, done, err := a.workshop()
+			w, done, err := a.csrBook(&rf, false)
 			if err != nil {
 				return err
 			}
@@ -89,7 +90,7 @@ Exit status: 0 made, 1 the name does not cover a suffix, 2 on invalid input.`,
 			if err := a.writeCSR(rec, out); err != nil {
 				return err
 			}
-			a.csrNextSteps(rec, out)
+			a.csrNextSteps(rec, out, rf.server)
 			return nil
 		},
 	}
@@ -104,6 +105,7 @@ Exit status: 0 made, 1 the name does not cover a suffix, 2 on invalid input.`,
 	f.StringVar(&keyType, "key", "rsa2048", "rsa2048, rsa3072 or rsa4096 (AMT takes no ECDSA)")
 	f.BoolVar(&subj.OUMarking, "ou-marking", false, "add OU=Intel(R) Client Setup Certificate, the AMT marking for vendors that cannot add the AMT EKU")
 	f.StringVar(&out, "out", "", "file to write the CSR to (default: stdout)")
+	rf.register(cmd)
 	return cmd
 }
 
@@ -135,7 +137,11 @@ func planName(host string, suffixes []string) (string, error) {
 
 // csrNextSteps says, on stderr when the PEM went to stdout, which key was
 // made, what to do next, and what the suffix rules say of the name.
-func (a *app) csrNextSteps(rec *csr.CSRRecord, out string) {
+func (a *app) csrNextSteps(rec *csr.CSRRecord, out, server string) {
+	via := ""
+	if server != "" {
+		via = " --server " + server
+	}
 	w := a.stdout
 	if out == "" || a.json {
 		w = a.stderr
@@ -145,8 +151,8 @@ func (a *app) csrNextSteps(rec *csr.CSRRecord, out string) {
 	if out != "" {
 		where = out
 	}
-	fmt.Fprintf(w, "  next: send %s to the certificate vendor, then import what they send: amtrcs cert import FILE... (matched to this key by its key id)\n", where)
-	fmt.Fprintf(w, "        made in error? amtrcs csr delete %s removes the CSR and its key\n", rec.ID)
+	fmt.Fprintf(w, "  next: send %s to the certificate vendor, then import what they send: amtrcs cert import%s FILE... (matched to this key by its key id)\n", where, via)
+	fmt.Fprintf(w, "        made in error? amtrcs csr delete%s %s removes the CSR and its key\n", via, rec.ID)
 	if zone, why, ok := dnssuffix.PrivateZone(rec.Subject.CommonName); ok {
 		fmt.Fprintf(w, "  warning: %s is under .%s, %s: no public CA issues a certificate for it; "+
 			"only a private CA can, and every device must then hold that CA's root hash (added in MEBx). "+
@@ -174,12 +180,13 @@ func (a *app) writeCSR(rec *csr.CSRRecord, out string) error {
 }
 
 func newCSRListCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var rf remoteFlags
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the CSRs made in this store",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			w, done, err := a.readWorkshop()
+			w, done, err := a.csrBook(&rf, true)
 			if err != nil {
 				return err
 			}
@@ -209,15 +216,18 @@ func newCSRListCmd(a *app) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	rf.register(cmd)
+	return cmd
 }
 
 func newCSRShowCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var rf remoteFlags
+	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one CSR and its PEM",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			w, done, err := a.readWorkshop()
+			w, done, err := a.csrBook(&rf, true)
 			if err != nil {
 				return err
 			}
@@ -245,10 +255,13 @@ func newCSRShowCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	rf.register(cmd)
+	return cmd
 }
 
 func newCSRDeleteCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var rf remoteFlags
+	cmd := &cobra.Command{
 		Use:   "delete ID",
 		Short: "Delete a pending CSR and its sealed key (audited); refused once a certificate matched it",
 		Long: `delete removes a CSR still waiting for its certificate, and the private key sealed for it,
@@ -257,7 +270,7 @@ A CSR whose certificate has been imported is refused: its key is the certificate
 Exit status: 0 deleted, 1 refused, 2 unknown id or no store.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			w, done, err := a.readWorkshop()
+			w, done, err := a.csrBook(&rf, true)
 			if err != nil {
 				return err
 			}
@@ -276,4 +289,6 @@ Exit status: 0 deleted, 1 refused, 2 unknown id or no store.`,
 			return nil
 		},
 	}
+	rf.register(cmd)
+	return cmd
 }

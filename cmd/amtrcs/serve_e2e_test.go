@@ -205,23 +205,32 @@ func TestDeliveryMatchedToCSRThroughAPI(t *testing.T) {
 	f := newServeFixture(t)
 	tmp := t.TempDir()
 	csrPath := filepath.Join(tmp, "rcs.csr")
-	// Made before the server starts: the CLI opens the store itself.
-	code, _, errOut := runCLI(t, "--data-dir", f.dir, "csr", "new", "--cn", "rcs3."+killSuffix, "--device-suffix", killSuffix, "--out", csrPath)
-	if code != exitOK {
-		t.Fatalf("csr new: exit %d\n%s", code, errOut)
-	}
-	code, out, _ := runCLI(t, "--data-dir", f.dir, "csr", "list", "--json")
-	var recs []csr.CSRRecord
-	if code != exitOK || json.Unmarshal([]byte(out), &recs) != nil || len(recs) != 1 {
-		t.Fatalf("csr list: %d %s", code, out)
-	}
-	pending := recs[0]
 	f.start()
 	defer func() {
 		if f.cmd.ProcessState == nil {
 			f.kill9()
 		}
 	}()
+	// Made through the running server, which seals the key in its store.
+	var code int
+	var errOut string
+	out, _ := f.cli(exitOK, "csr", "new", "--cn", "rcs3."+killSuffix, "--device-suffix", killSuffix, "--out", csrPath)
+	if !strings.Contains(out, "csr delete --server") {
+		t.Errorf("csr new --server: the next steps do not name --server:\n%s", out)
+	}
+	// One made in error is deleted, key and all, through the server too.
+	out, _ = f.cli(exitOK, "--json", "csr", "new", "--cn", "rcs-typo."+killSuffix)
+	var typo csr.CSRRecord
+	if err := json.Unmarshal([]byte(out), &typo); err != nil || typo.ID == "" {
+		t.Fatalf("csr new --json: %v\n%s", err, out)
+	}
+	f.cli(exitOK, "csr", "delete", typo.ID)
+	out, _ = f.cli(exitOK, "csr", "list", "--json")
+	var recs []csr.CSRRecord
+	if json.Unmarshal([]byte(out), &recs) != nil || len(recs) != 1 || recs[0].Subject.CommonName != "rcs3."+killSuffix {
+		t.Fatalf("csr list --server after a delete: %s, want the one CSR for rcs3", out)
+	}
+	pending := recs[0]
 
 	pemCSR, err := os.ReadFile(csrPath)
 	if err != nil {
@@ -270,6 +279,12 @@ func TestDeliveryMatchedToCSRThroughAPI(t *testing.T) {
 	_, errOut = f.cli(exitVerdict, "cert", "import", cerPath, p7bPath, "--trust-hash", hex.EncodeToString(f.rootHash.Hash))
 	if !strings.Contains(errOut, "already") {
 		t.Errorf("second import: %s", errOut)
+	}
+
+	// Its key is the certificate's now: deleting the CSR is refused.
+	_, errOut = f.cli(exitVerdict, "csr", "delete", pending.ID)
+	if !strings.Contains(errOut, csr.RuleCSRPending) {
+		t.Errorf("csr delete of an issued CSR: %s, want the rule %q", errOut, csr.RuleCSRPending)
 	}
 
 	// Server stopped: the store says the CSR was consumed, and the
