@@ -166,7 +166,8 @@ func runDemo(cmd *cobra.Command, a *app, f *demoFlags) error {
 func serveAfterDemo(ctx context.Context, a *app, url, dir string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(a.stdout, "\nThe server keeps running at %s until you press Ctrl-C. In another terminal:\n", url)
+	fmt.Fprintf(a.stdout, "\nThe server keeps running at %s until you press Ctrl-C.\n", url)
+	fmt.Fprintf(a.stdout, "Dashboard: %s/ui/ (log in with the token in %s)\nIn another terminal:\n", url, filepath.Join(dir, rcs.AdminTokenFile))
 	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s device list --server %s\n", dir, url)
 	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s device show pc-001 --server %s --show-password\n", dir, url)
 	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s report health --server %s\n", dir, url)

@@ -168,8 +168,8 @@ func runServe(ctx context.Context, cmd *cobra.Command, a *app, f *serveFlags) (e
 	if m := srv.Addr("metrics"); m != nil {
 		fmt.Fprintf(a.stderr, ", metrics http://%s/metrics", m)
 	}
-	fmt.Fprintf(a.stderr, "\n  data directory %s; admin token in %s; server certificate %s\n",
-		cfg.DataDir, filepath.Join(cfg.DataDir, rcs.AdminTokenFile), filepath.Join(cfg.DataDir, rcs.ServerCertFile))
+	fmt.Fprintf(a.stderr, "\n  dashboard %s/ui/ (log in with the admin token)\n  data directory %s; admin token in %s; server certificate %s\n",
+		srv.URL(), cfg.DataDir, filepath.Join(cfg.DataDir, rcs.AdminTokenFile), filepath.Join(cfg.DataDir, rcs.ServerCertFile))
 	<-ctx.Done()
 	log.Info("stopping")
 	return srv.Close()

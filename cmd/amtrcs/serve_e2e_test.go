@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,5 +309,33 @@ func TestDeliveryMatchedToCSRThroughAPI(t *testing.T) {
 	}
 	if !exported.Equal(leaf) || !key.(*rsa.PrivateKey).PublicKey.Equal(leaf.PublicKey) {
 		t.Fatal("the exported PFX does not pair the delivered certificate with the key of its CSR")
+	}
+}
+
+// TestServePrintsDashboard: serve says where its dashboard is, and the
+// address it gives answers with the login page.
+func TestServePrintsDashboard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	f := newServeFixture(t)
+	f.start()
+	defer f.kill9()
+	want := "dashboard https://" + f.api + "/ui/"
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(f.logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve never printed %q:\n%s", want, f.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := f.client.Get("https://" + f.api + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "token") {
+		t.Fatalf("GET /ui/: %d %s, want the login page:\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }
