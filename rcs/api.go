@@ -563,7 +563,9 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ *principal) {
 	writeJSON(w, http.StatusOK, ev)
 }
 
-type tokenRequest struct {
+// TokenRequest is the body of POST /api/v1/agents/tokens: how long the
+// token may wait for its agent (default 24h, at most 720h).
+type TokenRequest struct {
 	TTL string `json:"ttl,omitempty"`
 }
 
@@ -576,7 +578,7 @@ type EnrollToken struct {
 }
 
 func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request, p *principal) {
-	var req tokenRequest
+	var req TokenRequest
 	if r.ContentLength != 0 {
 		if err := readJSON(w, r, &req); err != nil {
 			writeError(w, err)

@@ -123,9 +123,47 @@ func (a *app) agentAction(f *apiFlags, path string, body any, verb string) error
 func newTokensCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tokens",
-		Short: "List and revoke agent enrollment tokens through the RCS API",
+		Short: "Make, list and revoke agent enrollment tokens through the RCS API",
 	}
-	cmd.AddCommand(newTokensListCmd(a), newTokensRevokeCmd(a))
+	cmd.AddCommand(newTokensNewCmd(a), newTokensListCmd(a), newTokensRevokeCmd(a))
+	return cmd
+}
+
+func newTokensNewCmd(a *app) *cobra.Command {
+	var (
+		f   apiFlags
+		ttl time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "new",
+		Short: "Make a one-time enrollment token for an agent (shown once)",
+		Long: `new asks the server for a one-time enrollment token: an agent trades it, at its first
+connection, for a credential of its own that speaks for its PC alone. The token is printed
+on stdout alone (so that TOKEN=$(amtrcs tokens new) works) and never again: the server
+keeps only its hash. Its id, expiry and the next step go to stderr.`,
+		Example: `  amtrcs tokens new --ttl 48h
+  amtrcs agent install --server https://rcs.corp.example.com:8444 --token "$(amtrcs tokens new)"`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			c, err := a.apiClient(&f)
+			if err != nil {
+				return err
+			}
+			var tok rcs.EnrollToken
+			if err := c.do("POST", "/api/v1/agents/tokens", rcs.TokenRequest{TTL: ttl.String()}, &tok); err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(tok)
+			}
+			fmt.Fprintln(a.stdout, tok.Token)
+			fmt.Fprintf(a.stderr, "enrollment token %s, valid until %s, for one agent; it is not shown again.\n", tok.ID, tok.Expires.Local().Format(time.RFC3339))
+			fmt.Fprintf(a.stderr, "next, on the PC: amtrcs agent install --server <agent gateway URL> --token <the token>\n")
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token waits for its agent (at most 720h)")
+	f.register(cmd)
 	return cmd
 }
 

@@ -135,6 +135,20 @@ func TestDeviceCommands(t *testing.T) {
 	if code, out, _ = run("agents", "list"); code != 0 || !strings.Contains(out, "revoked") {
 		t.Fatalf("agents list after revoke: %d\n%s", code, out)
 	}
+
+	// tokens new prints the token alone on stdout, once; the list shows
+	// its id and never the token; revoke makes it buy nothing.
+	code, out, errOut = run("tokens", "new", "--ttl", "2h")
+	tok := strings.TrimSpace(out)
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.HasPrefix(tok, "amtrcs-") || !strings.Contains(errOut, "not shown again") {
+		t.Fatalf("tokens new: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ = run("tokens", "list"); code != 0 || strings.Contains(out, tok) {
+		t.Fatalf("tokens list shows the token itself, or failed: %d\n%s", code, out)
+	}
+	if code, _, errOut = run("tokens", "new", "--ttl", "9000h"); code != exitVerdict || !strings.Contains(errOut, "token ttl") {
+		t.Fatalf("tokens new --ttl 9000h: %d %s, want the refusal", code, errOut)
+	}
 }
 
 func TestDemo(t *testing.T) {
