@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/amtrcs/amtrcs/store"
 )
@@ -167,5 +168,33 @@ func TestDeactivateWaitsForRotation(t *testing.T) {
 	}
 	if _, err := f.e.Deactivate(ctx, dev); err != nil {
 		t.Fatalf("Deactivate after the rotation: %v (%s)", err, sd.LastError())
+	}
+}
+
+// TestScheduledRotationWaitsForAge: the scheduler's first round after an
+// activation does not replace the password the activation just set; once
+// the password is older than the policy's age it is rotated, and an
+// admin's request (Force) rotates at any age.
+func TestScheduledRotationWaitsForAge(t *testing.T) {
+	ctx := context.Background()
+	f := newTLSFixture(t, "16.1.27", Options{PasswordMaxAge: 30 * 24 * time.Hour})
+	old := mustPassword(t, f.fixture, f.dev.ID())
+	res, err := f.e.Maintain(ctx, f.dev, TaskPasswordRotation, TaskOptions{})
+	if err != nil || res.Changed || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "rotated once it is 720h0m0s old") {
+		t.Fatalf("scheduled rotation of a new password = %+v, %v; want it left alone with the date it is due", res, err)
+	}
+	if pw := mustPassword(t, f.fixture, f.dev.ID()); pw != old {
+		t.Fatal("the scheduled rotation replaced a password set moments ago")
+	}
+	if res, err = f.e.Maintain(ctx, f.dev, TaskPasswordRotation, TaskOptions{Force: true}); err != nil || !res.Changed {
+		t.Fatalf("requested rotation = %+v, %v; want the password rotated", res, err)
+	}
+	rotated := mustPassword(t, f.fixture, f.dev.ID())
+	f.clock.Advance(31 * 24 * time.Hour)
+	if res, err = f.e.Maintain(ctx, f.dev, TaskPasswordRotation, TaskOptions{}); err != nil || !res.Changed {
+		t.Fatalf("scheduled rotation of a 31-day-old password = %+v, %v (%s)", res, err, f.sd.LastError())
+	}
+	if pw := mustPassword(t, f.fixture, f.dev.ID()); pw == rotated {
+		t.Fatal("the password older than the policy was not rotated")
 	}
 }

@@ -310,6 +310,11 @@ func (e *Engine) Maintain(ctx context.Context, dev *Device, task string, o TaskO
 	case TaskTLS:
 		return e.RenewTLS(ctx, dev, o.Force)
 	case TaskPasswordRotation:
+		if !o.Force {
+			if res, due, err := e.rotationDue(dev.ID()); err != nil || !due {
+				return res, err
+			}
+		}
 		return e.RotatePassword(ctx, dev)
 	case TaskEnforce:
 		return e.Enforce(ctx, dev, o.DryRun)
@@ -332,4 +337,34 @@ func (e *Engine) forgetState(device string) error {
 		return err
 	}
 	return e.st.Update(func(tx *store.Tx) error { return resetState(tx, device, e.opts.Clock()) })
+}
+
+// rotationDue reports whether the scheduled password rotation of device is
+// due: its sealed admin password is older than PasswordMaxAge. A device
+// the scheduler meets for the first time, just activated, keeps the
+// password its activation set rather than having it replaced (a flash
+// write on the firmware) within the minute; an admin's request (Force)
+// rotates at once. When not due, the result says when it will be.
+func (e *Engine) rotationDue(device string) (*MaintenanceResult, bool, error) {
+	maxAge := e.opts.PasswordMaxAge
+	if maxAge <= 0 {
+		return nil, true, nil
+	}
+	sess, err := e.GetSession(device)
+	if err != nil {
+		return nil, true, nil // RotatePassword refuses it with the reason
+	}
+	st, err := e.State(device)
+	if err != nil {
+		return nil, false, err
+	}
+	set := PasswordSetAt(sess, st)
+	now := e.opts.Clock()
+	if set.IsZero() || now.Sub(set) >= maxAge {
+		return nil, true, nil
+	}
+	res := &MaintenanceResult{Device: device, Task: TaskPasswordRotation, Notes: []string{
+		fmt.Sprintf("the admin password was set %s ago; it is rotated once it is %s old (at %s)",
+			now.Sub(set).Round(time.Minute), maxAge, set.Add(maxAge).UTC().Format(time.RFC3339))}}
+	return res, false, nil
 }

@@ -25,7 +25,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		func() any { return new(profileRequest) },
 		func() any { return new(Domain) },
 		func() any { return new(wire.EnrollRequest) },
-		func() any { return new(tokenRequest) },
+		func() any { return new(TokenRequest) },
 		func() any { return new(activateRequest) },
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
