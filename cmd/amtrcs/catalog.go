@@ -10,15 +10,15 @@ import (
 )
 
 func init() {
-	register(func(a *app) *cobra.Command { return newCatalogCmd(a, "domain", "/api/v1/domains") })
-	register(func(a *app) *cobra.Command { return newCatalogCmd(a, "profile", "/api/v1/profiles") })
+	register(func(a *app) *cobra.Command { return newCatalogCmd(a, "domain", "/api/v1/domains", domainExample) })
+	register(func(a *app) *cobra.Command { return newCatalogCmd(a, "profile", "/api/v1/profiles", profileExample) })
 }
 
 // newCatalogCmd manages the domains or the profiles of a running server
 // over its REST API. set takes a JSON file holding the body the API takes
 // (the same fields as GET answers), so that `show --json > f; edit; set f`
 // round-trips.
-func newCatalogCmd(a *app, kind, path string) *cobra.Command {
+func newCatalogCmd(a *app, kind, path, example string) *cobra.Command {
 	var af apiFlags
 	cmd := &cobra.Command{
 		Use:   kind,
@@ -39,6 +39,9 @@ func newCatalogCmd(a *app, kind, path string) *cobra.Command {
 			if a.json {
 				return a.printJSON(items)
 			}
+			if len(items) == 0 {
+				fmt.Fprintf(a.stderr, "no %ss on this server; add one with amtrcs %s set FILE (see amtrcs %s set --help)\n", kind, kind, kind)
+			}
 			for _, it := range items {
 				fmt.Fprintln(a.stdout, it["name"])
 			}
@@ -57,6 +60,7 @@ func newCatalogCmd(a *app, kind, path string) *cobra.Command {
 			return a.printJSON(it)
 		}}
 	set := &cobra.Command{Use: "set FILE", Short: "Create or replace a " + kind + " from a JSON file (the API's body)", Args: cobra.ExactArgs(1),
+		Example: example,
 		RunE: func(_ *cobra.Command, args []string) error {
 			b, err := os.ReadFile(args[0])
 			if err != nil {
@@ -99,3 +103,16 @@ func newCatalogCmd(a *app, kind, path string) *cobra.Command {
 	}
 	return cmd
 }
+
+const domainExample = `  # corp.json: the devices' DNS suffixes, the provisioning certificate that
+  # covers them (an id of amtrcs cert list), the profile their devices get,
+  # and the other profiles their agents may ask for.
+  {"name": "corp", "suffixes": ["corp.example.com"], "cert_id": "079573f7",
+   "profile": "office", "allowed_profiles": ["kiosk"]}
+  amtrcs domain set corp.json`
+
+const profileExample = `  # Start from a profile the server has, and edit it:
+  amtrcs profile show default > office.json   # then set "name": "office" and edit
+  amtrcs profile set office.json
+  # Static passwords go in the write-only admin_password_value and
+  # mebx_password_value fields; show never prints them.`
