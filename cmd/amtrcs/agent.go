@@ -78,6 +78,10 @@ func newAgentCmd(a *app) *cobra.Command {
 // capture.
 func (f *agentFlags) openBackend(a *app) (backend agent.Backend, state string, done func() error, err error) {
 	state = f.state
+	dataDir, err := a.workDir()
+	if err != nil {
+		return nil, "", nil, err
+	}
 	switch f.backend {
 	case "mei":
 		if f.noLMS {
@@ -85,7 +89,7 @@ func (f *agentFlags) openBackend(a *app) (backend agent.Backend, state string, d
 		}
 		backend = &agent.MEI{Device: f.meiDevice}
 		if state == "" {
-			state = filepath.Join(a.dataDir, "agent-state.json")
+			state = filepath.Join(dataDir, "agent-state.json")
 		}
 	case "sim":
 		if f.sim == "" || f.device == "" {
@@ -97,7 +101,7 @@ func (f *agentFlags) openBackend(a *app) (backend agent.Backend, state string, d
 		}
 		backend = &agent.SimHostPort{Addr: f.sim, Device: u.String(), NoLMS: f.noLMS}
 		if state == "" {
-			state = filepath.Join(a.dataDir, "agent-"+u.String()+".json")
+			state = filepath.Join(dataDir, "agent-"+u.String()+".json")
 		}
 	default:
 		return nil, "", nil, usageError(fmt.Errorf("--backend %q: want mei or sim", f.backend))
@@ -142,7 +146,11 @@ func runAgent(ctx context.Context, a *app, f *agentFlags) (err error) {
 			err = derr
 		}
 	}()
-	tlsCfg, err := tlsConfigFor(a.dataDir, f.ca, f.insecure)
+	dataDir, err := a.workDir()
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := tlsConfigFor(dataDir, f.ca, f.insecure)
 	if err != nil {
 		return err
 	}

@@ -73,13 +73,9 @@ type apiClient struct {
 func (a *app) apiClient(f *apiFlags) (*apiClient, error) {
 	// The server's data directory holds its admin token and certificate:
 	// the same one a command that opens the store would use.
-	dataDir := a.dataDir
-	if a.configPath != "" {
-		cfg, err := a.loadConfig()
-		if err != nil {
-			return nil, err
-		}
-		dataDir = cfg.DataDir
+	dataDir, err := a.workDir()
+	if err != nil {
+		return nil, err
 	}
 	tok := f.token
 	if tok == "" {

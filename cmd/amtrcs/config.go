@@ -35,6 +35,21 @@ func (a *app) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
+// workDir is the data directory of a command that reads files from it
+// but opens no store (the API clients: token and server certificate; the
+// agent: its state and the server certificate): the one loadConfig
+// resolves, without reading --config when none is given.
+func (a *app) workDir() (string, error) {
+	if a.configPath == "" {
+		return a.dataDir, nil
+	}
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return "", err
+	}
+	return cfg.DataDir, nil
+}
+
 func newConfigCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
