@@ -57,6 +57,15 @@ type Report struct {
 	// latency was applied, counted, not timed.
 	DelayedCalls int64 `json:"delayed_calls"`
 
+	// The idle-agent run (Config.IdleAgents): the agents connected at
+	// once, the server process's resident set while they were idle, the
+	// time from the server's crash until every agent was back, and the
+	// details. Failed counts the agents not back.
+	IdleAgents       int         `json:"idle_agents,omitempty"`
+	IdleServerRSSMiB float64     `json:"idle_server_rss_mib,omitempty"`
+	ReconnectSeconds float64     `json:"reconnect_seconds,omitempty"`
+	Idle             *IdleReport `json:"idle,omitempty"`
+
 	profile []byte
 }
 

@@ -122,8 +122,10 @@ func (p *relayedPTHI) Call(ctx context.Context, req []byte) ([]byte, error) {
 }
 
 // handleConnect upgrades an agent's request to the websocket that carries
-// its yamux session, reads its report and hands it to the job runner. It
-// returns when the session ends.
+// its yamux session, reads its report and hands it to the job runner. Once
+// the agent is registered the handler returns: the connection is
+// hijacked, and what an idle agent costs the RCS is its session alone (see
+// watch), not the HTTP connection's goroutine, its stack and the request.
 func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 	s := g.s
 	p, err := s.authenticate(r)
@@ -147,25 +149,48 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 		nc.Close()
 		return
 	}
-	defer sess.Close()
+	ac, ok := g.open(p.AgentID, sess)
+	if !ok {
+		sess.Close()
+		return
+	}
+	id := ac.report.Info.UUID.String()
+	g.register(id, ac)
+	s.log.Info("agent connected", "agent", p.AgentID, "device", id, "version", ac.report.Info.Version.String(), "host", ac.report.Hostname)
+	if err := s.recordReport(ac.report, p.AgentID); err != nil {
+		s.log.Error("record the agent's report", "device", id, "err", err)
+	}
+	s.jobs.onReport(id, ac)
+	s.wg.Add(1)
+	go g.watch(id, ac)
+}
+
+// open reads the agent's report from its control stream and checks that
+// its credential may speak for the device; false when the agent was
+// refused or silent (the refusal sent, the session still to close).
+func (g *gateway) open(agentID string, sess *yamux.Session) (*agentConn, bool) {
+	s := g.s
 	actx, cancel := context.WithTimeout(s.ctx, reportTimeout)
 	ctl, err := sess.AcceptStreamWithContext(actx)
 	cancel()
 	if err != nil {
-		s.log.Warn("agent gateway: no control stream", "agent", p.AgentID, "err", err)
-		return
+		s.log.Warn("agent gateway: no control stream", "agent", agentID, "err", err)
+		return nil, false
 	}
 	_ = ctl.SetReadDeadline(time.Now().Add(reportTimeout))
 	report, err := wire.ReadReport(wire.NewLineReader(ctl))
 	if err != nil {
-		s.log.Warn("agent gateway: bad report", "agent", p.AgentID, "err", err)
+		s.log.Warn("agent gateway: bad report", "agent", agentID, "err", err)
 		_ = wire.NewLineWriter(ctl).Write(wire.Event{Time: s.now(), Kind: wire.EventFailed, Error: err.Error(), Fix: "update the agent to this server's version"})
-		return
+		return nil, false
 	}
 	_ = ctl.SetReadDeadline(time.Time{})
-	if err := s.bindReport(p.AgentID, report); err != nil {
+	// The receive buffer grew to the report's size; the agent sends
+	// nothing more on this stream, so an idle agent need not keep it.
+	ctl.Shrink()
+	if err := s.bindReport(agentID, report); err != nil {
 		ae := toAPIError(err)
-		s.log.Warn("agent gateway: report refused", "agent", p.AgentID, "device", report.Info.UUID.String(), "rule", ae.Rule, "err", err)
+		s.log.Warn("agent gateway: report refused", "agent", agentID, "device", report.Info.UUID.String(), "rule", ae.Rule, "err", err)
 		_ = wire.NewLineWriter(ctl).Write(wire.Event{Time: s.now(), Kind: wire.EventFailed, Error: ae.Message, Fix: ae.Fix, Status: ae.Status})
 		// The agent hangs up when it has read the refusal; a silent one
 		// is hung up on.
@@ -177,24 +202,21 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		case <-s.ctx.Done():
 		}
-		return
+		return nil, false
 	}
-	ac := &agentConn{agentID: p.AgentID, report: report, sess: sess, ctl: ctl, lw: wire.NewLineWriter(ctl)}
+	ac := &agentConn{agentID: agentID, report: report, sess: sess, ctl: ctl, lw: wire.NewLineWriter(ctl)}
 	ac.pthi = &relayedPTHI{a: ac, ch: wire.ChannelPTHI}
 	ac.mng = &relayedPTHI{a: ac, ch: wire.ChannelManageability}
-	id := report.Info.UUID.String()
-	g.register(id, ac)
-	defer g.unregister(id, ac)
-	s.log.Info("agent connected", "agent", p.AgentID, "device", id, "version", report.Info.Version.String(), "host", report.Hostname)
-	if err := s.recordReport(report, p.AgentID); err != nil {
-		s.log.Error("record the agent's report", "device", id, "err", err)
-	}
-	s.jobs.onReport(id, ac)
-	select {
-	case <-sess.CloseChan():
-	case <-s.ctx.Done():
-	}
-	s.log.Info("agent disconnected", "agent", p.AgentID, "device", id)
+	return ac, true
+}
+
+// watch waits for a registered agent's session to end (the agent gone,
+// or the server closing: closeAll) and unregisters it.
+func (g *gateway) watch(id string, ac *agentConn) {
+	defer g.s.wg.Done()
+	<-ac.sess.CloseChan()
+	g.unregister(id, ac)
+	g.s.log.Info("agent disconnected", "agent", ac.agentID, "device", id)
 }
 
 func (g *gateway) register(id string, ac *agentConn) {
