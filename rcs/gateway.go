@@ -161,7 +161,6 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("record the agent's report", "device", id, "err", err)
 	}
 	s.jobs.onReport(id, ac)
-	s.wg.Add(1)
 	go g.watch(id, ac)
 }
 
@@ -211,10 +210,14 @@ func (g *gateway) open(agentID string, sess *yamux.Session) (*agentConn, bool) {
 }
 
 // watch waits for a registered agent's session to end (the agent gone,
-// or the server closing: closeAll) and unregisters it.
+// or the server closing) and unregisters it.
 func (g *gateway) watch(id string, ac *agentConn) {
-	defer g.s.wg.Done()
-	<-ac.sess.CloseChan()
+	select {
+	case <-ac.sess.CloseChan():
+	case <-g.s.ctx.Done():
+		// An agent registered after closeAll ran is closed here.
+		ac.sess.Close()
+	}
 	g.unregister(id, ac)
 	g.s.log.Info("agent disconnected", "agent", ac.agentID, "device", id)
 }
