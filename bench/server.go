@@ -107,14 +107,23 @@ func ServeServer(ctx context.Context, in io.Reader, out io.Writer) (err error) {
 	}
 }
 
-// writeHeapProfile writes the live heap, after a collection, to path.
+// writeHeapProfile writes the live heap, after a collection, to path, and
+// the goroutines, counted by stack, to path.goroutines as text.
 func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("bench server: heap profile: %w", err)
-	}
 	runtime.GC()
-	return errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
+	for _, p := range []struct {
+		name, path string
+		debug      int
+	}{{"heap", path, 0}, {"goroutine", path + ".goroutines", 1}} {
+		f, err := os.Create(p.path)
+		if err != nil {
+			return fmt.Errorf("bench server: %s profile: %w", p.name, err)
+		}
+		if err := errors.Join(pprof.Lookup(p.name).WriteTo(f, p.debug), f.Close()); err != nil {
+			return fmt.Errorf("bench server: %s profile: %w", p.name, err)
+		}
+	}
+	return nil
 }
 
 // serverChild is a running server process.
