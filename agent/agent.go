@@ -241,9 +241,10 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.opts.Retrying(err)
 			}
 		}
-		// Jitter keeps a fleet that lost the RCS at once from coming back
-		// in one wave.
-		wait := backoff/2 + randDuration(backoff/2+1)
+		// Full jitter, anywhere from nothing to the back-off: a fleet that
+		// lost the RCS at once comes back spread over the window, which
+		// doubles with each failed attempt, rather than in waves.
+		wait := randDuration(backoff + 1)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -66,6 +66,8 @@ type Restart struct {
 	// refused by the server once up).
 	Refused int64 `json:"refused"`
 	Failed  int64 `json:"failed"`
+	// Errors quotes the first few distinct errors of the failed attempts.
+	Errors []string `json:"errors,omitempty"`
 }
 
 // runIdle is the idle-agent run: the fleet child's agents activate their
@@ -258,7 +260,7 @@ func idleRestart(ctx context.Context, ch *child, kind string, stop func(), start
 			return r, err
 		}
 		c := m.Reconnect
-		r.Connected, r.Refused, r.Failed = c.Connected, c.Refused, c.Failed
+		r.Connected, r.Refused, r.Failed, r.Errors = c.Connected, c.Refused, c.Failed, c.Errors
 		if c.Done {
 			r.Seconds = time.Since(t0).Seconds()
 			r.P50Seconds, r.P95Seconds = c.P50.Seconds(), c.P95.Seconds()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,6 +27,8 @@ type reconnect struct {
 	Refused   int64 `json:"refused"`
 	Failed    int64 `json:"failed"`
 	Done      bool  `json:"done,omitempty"`
+	// Errors are the first few distinct errors of the failed attempts.
+	Errors []string `json:"errors,omitempty"`
 	// Each agent's time from the restart to its first event from the new
 	// server, percentiles (set when Done).
 	P50 time.Duration `json:"p50,omitempty"`
@@ -42,6 +45,7 @@ type idleFleet struct {
 	restartAt time.Time
 	back      []time.Duration
 	done      bool
+	errs      []string
 	refused   atomic.Int64
 	failed    atomic.Int64
 }
@@ -124,6 +128,7 @@ func (idle *idleFleet) runAgent(ctx context.Context, i int, d *amtsim.Device, se
 				idle.refused.Add(1)
 			} else {
 				idle.failed.Add(1)
+				idle.sample(err)
 			}
 		}})
 	if err != nil {
@@ -135,10 +140,24 @@ func (idle *idleFleet) runAgent(ctx context.Context, i int, d *amtsim.Device, se
 	}
 }
 
+// maxErrors bounds the distinct errors a reconnection report quotes.
+const maxErrors = 5
+
+// sample keeps err's text if it is new and there is room.
+func (idle *idleFleet) sample(err error) {
+	idle.mu.Lock()
+	defer idle.mu.Unlock()
+	msg := err.Error()
+	if len(idle.errs) >= maxErrors || slices.Contains(idle.errs, msg) {
+		return
+	}
+	idle.errs = append(idle.errs, msg)
+}
+
 func (idle *idleFleet) restart() {
 	idle.mu.Lock()
 	idle.epoch.Add(1)
-	idle.restartAt, idle.back, idle.done = time.Now(), nil, false
+	idle.restartAt, idle.back, idle.done, idle.errs = time.Now(), nil, false, nil
 	idle.refused.Store(0)
 	idle.failed.Store(0)
 	idle.mu.Unlock()
@@ -161,7 +180,7 @@ func (idle *idleFleet) back1() {
 }
 
 func (idle *idleFleet) countLocked() *reconnect {
-	r := &reconnect{Connected: len(idle.back), Refused: idle.refused.Load(), Failed: idle.failed.Load(), Done: idle.done}
+	r := &reconnect{Connected: len(idle.back), Refused: idle.refused.Load(), Failed: idle.failed.Load(), Done: idle.done, Errors: slices.Clone(idle.errs)}
 	if idle.done {
 		b := append([]time.Duration(nil), idle.back...)
 		sortDurations(b)

@@ -9,9 +9,10 @@ import (
 )
 
 // TestIdleAgentHoldsNoHandler: an agent that stays connected costs the
-// RCS its session's goroutines and one watcher, not the HTTP connection's
-// goroutine blocked in the connect handler with its request and stack
-// (what a fleet of idle agents multiplies).
+// RCS its session's reader and writer, not the HTTP connection's goroutine
+// blocked in the connect handler with its request and stack, nor a
+// keepalive goroutine (what a fleet of idle agents multiplies). The agents
+// run in this process too: theirs are the only keepalives.
 func TestIdleAgentHoldsNoHandler(t *testing.T) {
 	e := newEnv(t, nil)
 	const agents = 3
@@ -21,30 +22,30 @@ func TestIdleAgentHoldsNoHandler(t *testing.T) {
 			t.Fatalf("agent %d: %+v", i, ev)
 		}
 	}
-	var handlers, watchers int
+	var handlers, keepalives int
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var b bytes.Buffer
 		if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
 			t.Fatal(err)
 		}
-		handlers, watchers = 0, 0
+		handlers, keepalives = 0, 0
 		// A frame is "pkg.(*gateway).name(args)"; "created by" lines name
 		// the creator without the parenthesis.
 		for g := range strings.SplitSeq(b.String(), "\n\n") {
 			if strings.Contains(g, "(*gateway).handleConnect(") {
 				handlers++
 			}
-			if strings.Contains(g, "(*gateway).watch(") {
-				watchers++
+			if strings.Contains(g, "(*Session).keepalive(") {
+				keepalives++
 			}
 		}
-		if (handlers == 0 && watchers == agents) || time.Now().After(deadline) {
+		if (handlers == 0 && keepalives == agents) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if handlers != 0 || watchers != agents {
-		t.Fatalf("%d goroutines in the connect handler, %d watching sessions, for %d idle agents: want 0 and %d", handlers, watchers, agents, agents)
+	if handlers != 0 || keepalives != agents {
+		t.Fatalf("%d goroutines in the connect handler, %d yamux keepalives, for %d idle agents: want 0, and %d (the agents')", handlers, keepalives, agents, agents)
 	}
 }
