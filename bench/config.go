@@ -106,6 +106,10 @@ type Config struct {
 	// HeapProfile, when set, is where the server process writes its heap
 	// profile at the end of the hold (go tool pprof -top FILE).
 	HeapProfile string
+	// ServerMemoryLimit, when set, is the server process's GOMEMLIMIT in
+	// the idle-agent run (for example "250MiB"): the Go runtime's soft
+	// limit, which an operator sets in the server's environment.
+	ServerMemoryLimit string
 	// ServerCommand starts the server child of the idle-agent run (nil:
 	// this executable's hidden `bench-server` command, with ServerEnv=1).
 	ServerCommand func(ctx context.Context) (*exec.Cmd, error)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +49,11 @@ type IdleReport struct {
 	// DescriptorLimit is the limit on open files of this process after
 	// raising it; the children raise theirs alike.
 	DescriptorLimit uint64 `json:"descriptor_limit"`
+	// ServerMemoryLimit is the server process's GOMEMLIMIT, when set.
+	ServerMemoryLimit string `json:"server_memory_limit,omitempty"`
+	// LoadAverage is the machine's (/proc/loadavg) when the hold ended:
+	// other work on it slows the reconnection.
+	LoadAverage string `json:"load_average,omitempty"`
 }
 
 // Restart is one restart of the server and the fleet's return.
@@ -77,7 +84,7 @@ type Restart struct {
 // while it samples the server's memory, kills the server and starts it
 // again, and waits once more.
 func runIdle(ctx context.Context, cfg Config) (_ *Report, err error) {
-	idle := &IdleReport{}
+	idle := &IdleReport{ServerMemoryLimit: cfg.ServerMemoryLimit}
 	if idle.DescriptorLimit, err = raiseNoFile(); err != nil {
 		return nil, fmt.Errorf("bench: descriptor limit: %w", err)
 	}
@@ -196,6 +203,9 @@ func runIdle(ctx context.Context, cfg Config) (_ *Report, err error) {
 		}
 	}
 	idle.HoldSeconds = time.Since(th).Seconds()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		idle.LoadAverage = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	if cfg.HeapProfile != "" {
 		if _, err := srv.ask(serverCmd{Cmd: "heap", Path: cfg.HeapProfile}); err != nil {
 			return nil, err

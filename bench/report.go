@@ -187,6 +187,9 @@ func (r *Report) attribute(s CPUSplit, cpu time.Duration) {
 
 // WriteText writes the report for people.
 func (r *Report) WriteText(w io.Writer) error {
+	if r.Idle != nil {
+		return r.writeIdle(w)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "amtrcs bench: %d devices, path %s, AMT %s, concurrency %d, latency %s per call, mode %s\n",
 		r.Devices, r.Path, r.Version, r.Concurrency, time.Duration(r.LatencyPerCallMS*float64(time.Millisecond)), r.Mode)
@@ -228,6 +231,34 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "latency budget  sum of call latencies %.0f ms; mean/sum = %.3f, p50/sum = %.3f; %d calls delayed by the firmware\n",
 			r.Calls.LatencySumMS, r.Calls.MeanOverSum, r.Calls.P50OverSum, r.DelayedCalls)
 	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(&b, "failure: %s\n", f)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeIdle writes an idle-agent run's report.
+func (r *Report) writeIdle(w io.Writer) error {
+	var b strings.Builder
+	i := r.Idle
+	fmt.Fprintf(&b, "amtrcs bench: %d idle agents, path %s, AMT %s, concurrency %d while they activate\n", r.IdleAgents, r.Path, r.Version, r.Concurrency)
+	fmt.Fprintf(&b, "store: %s\n\n", r.Store)
+	fmt.Fprintf(&b, "connected       %d of %d (%d failed) in %.1f s, each device activated on the way\n", r.Activated, r.IdleAgents, r.Failed, i.ConnectSeconds)
+	fmt.Fprintf(&b, "server RSS      %.0f MiB while idle (anonymous %.0f MiB; %.0f MiB when it started): %.1f KiB per agent (anonymous %.1f)\n",
+		i.ServerRSSMiB, i.ServerRSSAnonMiB, i.ServerBaseRSSMiB, i.PerAgentKiB, i.PerAgentAnonKiB)
+	fmt.Fprintf(&b, "server Go       heap in use %.0f MiB, stacks %.0f MiB, %d goroutines (%.2f per agent)\n", i.HeapInuseMiB, i.StackInuseMiB, i.Goroutines, i.GoroutinesPerAgent)
+	if i.ServerMemoryLimit != "" {
+		fmt.Fprintf(&b, "                GOMEMLIMIT=%s in the server process\n", i.ServerMemoryLimit)
+	}
+	for _, x := range i.Restarts {
+		fmt.Fprintf(&b, "restart         %s: %d back in %.1f s (server listening after %.1f s; per agent p50 %.1f s, p95 %.1f s); %d attempts refused, %d failed\n",
+			x.Kind, x.Connected, x.Seconds, x.ServerStartSeconds, x.P50Seconds, x.P95Seconds, x.Refused, x.Failed)
+		for _, e := range x.Errors {
+			fmt.Fprintf(&b, "                  failed: %s\n", e)
+		}
+	}
+	fmt.Fprintf(&b, "fleet           %.1f s CPU, peak RSS %.0f MiB (child process); load average %s\n", i.FleetCPUSeconds, i.FleetPeakRSSMiB, i.LoadAverage)
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "failure: %s\n", f)
 	}

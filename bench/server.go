@@ -157,6 +157,12 @@ func startServer(ctx context.Context, cfg Config, spec serverSpec) (*serverChild
 	if err != nil {
 		return nil, fmt.Errorf("bench: server command: %w", err)
 	}
+	if cfg.ServerMemoryLimit != "" {
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+cfg.ServerMemoryLimit)
+	}
 	c := &serverChild{cmd: cmd, stderr: &tailBuffer{max: 8 << 10}}
 	cmd.Stderr = c.stderr
 	if c.stdin, err = cmd.StdinPipe(); err != nil {

@@ -29,6 +29,7 @@ type benchFlags struct {
 	idleAgents           int
 	idleHold             time.Duration
 	heapProfile          string
+	serverMemoryLimit    string
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -69,13 +70,15 @@ func newBenchCmd(a *app) *cobra.Command {
 	fl.IntVar(&f.idleAgents, "idle-agents", 0, "connect this many agents, hold them idle, restart the server and measure their reconnection (instead of an activation run)")
 	fl.DurationVar(&f.idleHold, "idle-hold", 10*time.Second, "with --idle-agents: how long the agents stay idle while the server's memory is sampled")
 	fl.StringVar(&f.heapProfile, "heapprofile", "", "with --idle-agents: write the server process's heap profile at the end of the hold to this file")
+	fl.StringVar(&f.serverMemoryLimit, "server-memory-limit", "", "with --idle-agents: the server process's GOMEMLIMIT, for example 250MiB (the Go runtime's soft memory limit)")
 	fl.BoolVar(&f.noSync, "no-fsync", false, "diagnostic: turn the store's fsync off to see what commits cost (not durable; never quote this figure)")
 	return cmd
 }
 
 func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
 	cfg := bench.Config{Devices: f.devices, Path: bench.Path(f.path), Concurrency: f.concurrency, Latency: f.latency, FloorTime: f.floorTime, NoSync: f.noSync,
-		Mode: bench.Mode(f.mode), CPUProfile: f.cpuProfile != "", IdleAgents: f.idleAgents, IdleHold: f.idleHold, HeapProfile: f.heapProfile}
+		Mode: bench.Mode(f.mode), CPUProfile: f.cpuProfile != "", IdleAgents: f.idleAgents, IdleHold: f.idleHold, HeapProfile: f.heapProfile,
+		ServerMemoryLimit: f.serverMemoryLimit}
 	if f.heapProfile != "" && f.idleAgents == 0 {
 		return usageError(errors.New("--heapprofile needs --idle-agents: the heap profiled is the idle server's"))
 	}
