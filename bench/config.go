@@ -106,6 +106,11 @@ type Config struct {
 	// HeapProfile, when set, is where the server process writes its heap
 	// profile at the end of the hold (go tool pprof -top FILE).
 	HeapProfile string
+	// IdleMaintenance keeps the server's maintenance schedules on in the
+	// idle-agent run. Off by default: a fleet just activated has every
+	// maintenance task due at once (clock, network, password), and the
+	// run would measure that sweep rather than idle connections.
+	IdleMaintenance bool
 	// ServerMemoryLimit, when set, is the server process's GOMEMLIMIT in
 	// the idle-agent run (for example "250MiB"): the Go runtime's soft
 	// limit, which an operator sets in the server's environment.

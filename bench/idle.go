@@ -49,6 +49,9 @@ type IdleReport struct {
 	// DescriptorLimit is the limit on open files of this process after
 	// raising it; the children raise theirs alike.
 	DescriptorLimit uint64 `json:"descriptor_limit"`
+	// Maintenance says whether the server's maintenance schedules were on
+	// (Config.IdleMaintenance).
+	Maintenance bool `json:"maintenance"`
 	// ServerMemoryLimit is the server process's GOMEMLIMIT, when set.
 	ServerMemoryLimit string `json:"server_memory_limit,omitempty"`
 	// LoadAverage is the machine's (/proc/loadavg) when the hold ended:
@@ -84,7 +87,7 @@ type Restart struct {
 // while it samples the server's memory, kills the server and starts it
 // again, and waits once more.
 func runIdle(ctx context.Context, cfg Config) (_ *Report, err error) {
-	idle := &IdleReport{ServerMemoryLimit: cfg.ServerMemoryLimit}
+	idle := &IdleReport{ServerMemoryLimit: cfg.ServerMemoryLimit, Maintenance: cfg.IdleMaintenance}
 	if idle.DescriptorLimit, err = raiseNoFile(); err != nil {
 		return nil, fmt.Errorf("bench: descriptor limit: %w", err)
 	}
@@ -126,14 +129,14 @@ func runIdle(ctx context.Context, cfg Config) (_ *Report, err error) {
 		return nil, fmt.Errorf("bench: the fleet's identity root: %w", err)
 	}
 	stack, err := rcsstack.Start(ctx, rcsstack.Options{Dir: dir, Suffix: Suffix, Vendor: vendor, DomainName: "bench", Profile: stackProfile(cfg.Path),
-		NoSync: cfg.NoSync, IdentityRoots: []*x509.Certificate{idRoot}})
+		NoSync: cfg.NoSync, IdentityRoots: []*x509.Certificate{idRoot}, Prepare: noMaintenance(cfg.IdleMaintenance)})
 	if err != nil {
 		return nil, err
 	}
 	closeStack := sync.OnceFunc(func() { _ = stack.Close() })
 	defer closeStack()
 	rep.Store = "bbolt, fsync on every commit: " + stack.Store.Path()
-	spec := serverSpec{Dir: dir, API: stack.Server.Addr("api").String(), Gateway: stack.Server.Addr("agent_gateway").String()}
+	spec := serverSpec{Dir: dir, API: stack.Server.Addr("api").String(), Gateway: stack.Server.Addr("agent_gateway").String(), Maintenance: cfg.IdleMaintenance}
 	srvMsg := fleetServer{Gateway: stack.GatewayURL(), ServerCert: stack.Server.Certificate().Raw, Tokens: make([]string, n+1)}
 	for i := range srvMsg.Tokens {
 		if srvMsg.Tokens[i], _, _, err = stack.Server.NewEnrollToken("bench", 24*time.Hour); err != nil {

@@ -248,6 +248,9 @@ func (r *Report) writeIdle(w io.Writer) error {
 	fmt.Fprintf(&b, "server RSS      %.0f MiB while idle (anonymous %.0f MiB; %.0f MiB when it started): %.1f KiB per agent (anonymous %.1f)\n",
 		i.ServerRSSMiB, i.ServerRSSAnonMiB, i.ServerBaseRSSMiB, i.PerAgentKiB, i.PerAgentAnonKiB)
 	fmt.Fprintf(&b, "server Go       heap in use %.0f MiB, stacks %.0f MiB, %d goroutines (%.2f per agent)\n", i.HeapInuseMiB, i.StackInuseMiB, i.Goroutines, i.GoroutinesPerAgent)
+	if i.Maintenance {
+		fmt.Fprintf(&b, "                maintenance schedules on: the fleet's first maintenance sweep ran meanwhile\n")
+	}
 	if i.ServerMemoryLimit != "" {
 		fmt.Fprintf(&b, "                GOMEMLIMIT=%s in the server process\n", i.ServerMemoryLimit)
 	}

@@ -12,7 +12,10 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/amtrcs/amtrcs/config"
+	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/rcs/rcsstack"
+	"github.com/amtrcs/amtrcs/store"
 )
 
 // The idle-agent run restarts the server into a process of its own, so
@@ -34,6 +37,20 @@ type serverSpec struct {
 	Dir     string `json:"dir"`
 	API     string `json:"api"`
 	Gateway string `json:"gateway"`
+	// Maintenance keeps the maintenance schedules on (Config.IdleMaintenance).
+	Maintenance bool `json:"maintenance,omitempty"`
+}
+
+// noMaintenance is a stack's Prepare that turns the server's maintenance
+// schedules off; nil when they stay on.
+func noMaintenance(on bool) func(context.Context, *store.Store, *config.Config, *rcs.Options) (io.Closer, error) {
+	if on {
+		return nil
+	}
+	return func(_ context.Context, _ *store.Store, cfg *config.Config, _ *rcs.Options) (io.Closer, error) {
+		cfg.Maintenance = config.Maintenance{}
+		return nil, nil
+	}
 }
 
 type serverCmd struct {
@@ -77,7 +94,7 @@ func ServeServer(ctx context.Context, in io.Reader, out io.Writer) (err error) {
 	if _, err := raiseNoFile(); err != nil {
 		return fmt.Errorf("bench server: descriptor limit: %w", err)
 	}
-	stack, err := rcsstack.Reopen(ctx, rcsstack.Options{Dir: spec.Dir, API: spec.API, Gateway: spec.Gateway})
+	stack, err := rcsstack.Reopen(ctx, rcsstack.Options{Dir: spec.Dir, API: spec.API, Gateway: spec.Gateway, Prepare: noMaintenance(spec.Maintenance)})
 	if err != nil {
 		return fmt.Errorf("bench server: %w", err)
 	}

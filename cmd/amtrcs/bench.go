@@ -30,6 +30,7 @@ type benchFlags struct {
 	idleHold             time.Duration
 	heapProfile          string
 	serverMemoryLimit    string
+	idleMaintenance      bool
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -71,6 +72,7 @@ func newBenchCmd(a *app) *cobra.Command {
 	fl.DurationVar(&f.idleHold, "idle-hold", 10*time.Second, "with --idle-agents: how long the agents stay idle while the server's memory is sampled")
 	fl.StringVar(&f.heapProfile, "heapprofile", "", "with --idle-agents: write the server process's heap profile at the end of the hold to this file")
 	fl.StringVar(&f.serverMemoryLimit, "server-memory-limit", "", "with --idle-agents: the server process's GOMEMLIMIT, for example 250MiB (the Go runtime's soft memory limit)")
+	fl.BoolVar(&f.idleMaintenance, "idle-maintenance", false, "with --idle-agents: keep the server's maintenance schedules on (every task of the just-activated fleet is then due at once)")
 	fl.BoolVar(&f.noSync, "no-fsync", false, "diagnostic: turn the store's fsync off to see what commits cost (not durable; never quote this figure)")
 	return cmd
 }
@@ -78,7 +80,7 @@ func newBenchCmd(a *app) *cobra.Command {
 func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
 	cfg := bench.Config{Devices: f.devices, Path: bench.Path(f.path), Concurrency: f.concurrency, Latency: f.latency, FloorTime: f.floorTime, NoSync: f.noSync,
 		Mode: bench.Mode(f.mode), CPUProfile: f.cpuProfile != "", IdleAgents: f.idleAgents, IdleHold: f.idleHold, HeapProfile: f.heapProfile,
-		ServerMemoryLimit: f.serverMemoryLimit}
+		ServerMemoryLimit: f.serverMemoryLimit, IdleMaintenance: f.idleMaintenance}
 	if f.heapProfile != "" && f.idleAgents == 0 {
 		return usageError(errors.New("--heapprofile needs --idle-agents: the heap profiled is the idle server's"))
 	}
