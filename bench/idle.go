@@ -29,6 +29,11 @@ type IdleReport struct {
 	// stacks in use, and the resident set when it had just started,
 	// before its agents came back.
 	ServerRSSMiB     float64 `json:"server_rss_mib"`
+	// ServerRSSEndMiB is the last sample, at the end of the hold: lower
+	// than the largest once the runtime has collected the reconnection's
+	// garbage (at the latest 2 minutes after its last collection) and
+	// returned the pages.
+	ServerRSSEndMiB float64 `json:"server_rss_end_mib"`
 	ServerRSSAnonMiB float64 `json:"server_rss_anon_mib"`
 	ServerBaseRSSMiB float64 `json:"server_base_rss_mib"`
 	HeapInuseMiB     float64 `json:"heap_inuse_mib"`
@@ -187,7 +192,7 @@ func runIdle(ctx context.Context, cfg Config) (_ *Report, err error) {
 
 	// 3. Idle: the server's memory sampled once a second.
 	th := time.Now()
-	var peak serverStats
+	var peak, last serverStats
 	for {
 		st, err := srv.ask(serverCmd{Cmd: "stats"})
 		if err != nil {
@@ -196,6 +201,7 @@ func runIdle(ctx context.Context, cfg Config) (_ *Report, err error) {
 		if st.RSS >= peak.RSS {
 			peak = st
 		}
+		last = st
 		if time.Since(th) >= cfg.IdleHold {
 			break
 		}
@@ -215,6 +221,7 @@ func runIdle(ctx context.Context, cfg Config) (_ *Report, err error) {
 		}
 	}
 	idle.fillMemory(base, peak, n)
+	idle.ServerRSSEndMiB = float64(last.RSS) / (1 << 20)
 	rep.IdleServerRSSMiB = idle.ServerRSSMiB
 
 	// 4. A crash: the server killed and started again.

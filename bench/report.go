@@ -245,8 +245,8 @@ func (r *Report) writeIdle(w io.Writer) error {
 	fmt.Fprintf(&b, "amtrcs bench: %d idle agents, path %s, AMT %s, concurrency %d while they activate\n", r.IdleAgents, r.Path, r.Version, r.Concurrency)
 	fmt.Fprintf(&b, "store: %s\n\n", r.Store)
 	fmt.Fprintf(&b, "connected       %d of %d (%d failed) in %.1f s, each device activated on the way\n", r.Activated, r.IdleAgents, r.Failed, i.ConnectSeconds)
-	fmt.Fprintf(&b, "server RSS      %.0f MiB while idle (anonymous %.0f MiB; %.0f MiB when it started): %.1f KiB per agent (anonymous %.1f)\n",
-		i.ServerRSSMiB, i.ServerRSSAnonMiB, i.ServerBaseRSSMiB, i.PerAgentKiB, i.PerAgentAnonKiB)
+	fmt.Fprintf(&b, "server RSS      %.0f MiB while idle (anonymous %.0f MiB; %.0f MiB when it started; %.0f MiB at the end of the hold): %.1f KiB per agent (anonymous %.1f)\n",
+		i.ServerRSSMiB, i.ServerRSSAnonMiB, i.ServerBaseRSSMiB, i.ServerRSSEndMiB, i.PerAgentKiB, i.PerAgentAnonKiB)
 	fmt.Fprintf(&b, "server Go       heap in use %.0f MiB, stacks %.0f MiB, %d goroutines (%.2f per agent)\n", i.HeapInuseMiB, i.StackInuseMiB, i.Goroutines, i.GoroutinesPerAgent)
 	if i.Maintenance {
 		fmt.Fprintf(&b, "                maintenance schedules on: the fleet's first maintenance sweep ran meanwhile\n")
