@@ -28,12 +28,12 @@ type IdleReport struct {
 	// largest sample) and its anonymous part, the Go heap and goroutine
 	// stacks in use, and the resident set when it had just started,
 	// before its agents came back.
-	ServerRSSMiB     float64 `json:"server_rss_mib"`
+	ServerRSSMiB float64 `json:"server_rss_mib"`
 	// ServerRSSEndMiB is the last sample, at the end of the hold: lower
 	// than the largest once the runtime has collected the reconnection's
 	// garbage (at the latest 2 minutes after its last collection) and
 	// returned the pages.
-	ServerRSSEndMiB float64 `json:"server_rss_end_mib"`
+	ServerRSSEndMiB  float64 `json:"server_rss_end_mib"`
 	ServerRSSAnonMiB float64 `json:"server_rss_anon_mib"`
 	ServerBaseRSSMiB float64 `json:"server_base_rss_mib"`
 	HeapInuseMiB     float64 `json:"heap_inuse_mib"`
