@@ -62,6 +62,10 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnections
 	// (defaults 500 ms and 30 s).
 	MinBackoff, MaxBackoff time.Duration
+	// Retrying, when set, is called with the error of each connection that
+	// failed before it reached a job's end (refused, reset, timed out),
+	// before the wait to reconnect: for counting.
+	Retrying func(err error)
 }
 
 // JobError is returned by Run with Once when the RCS reports a failed job.
@@ -234,10 +238,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			a.log.Warn("agent: connection to the RCS lost; reconnecting", "server", a.opts.Server, "err", err, "in", backoff)
+			if a.opts.Retrying != nil {
+				a.opts.Retrying(err)
+			}
 		}
-		// Jitter keeps a fleet that lost the RCS at once from coming back
-		// in one wave.
-		wait := backoff/2 + randDuration(backoff/2+1)
+		// Full jitter, anywhere from nothing to the back-off: a fleet that
+		// lost the RCS at once comes back spread over the window, which
+		// doubles with each failed attempt, rather than in waves.
+		wait := randDuration(backoff + 1)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -328,6 +336,10 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The enrollment's keep-alive connection is not the websocket's: left
+	// open it would hold a descriptor and buffers on the RCS until its
+	// idle timeout, for every agent of a fleet that starts together.
+	a.httpClient.CloseIdleConnections()
 	wsURL := "ws" + strings.TrimPrefix(a.opts.Server, "http") + wire.ConnectPath
 	dialCtx, cancelDial := context.WithTimeout(ctx, 30*time.Second)
 	c, resp, err := websocket.Dial(dialCtx, wsURL, &websocket.DialOptions{

@@ -92,6 +92,32 @@ type Config struct {
 	// (Report.CPUProfile). ModeEngine always profiles: its CPU split needs
 	// it.
 	CPUProfile bool
+
+	// IdleAgents, when set, runs the idle-agent measurement instead of an
+	// activation run: that many agents connect and stay connected (their
+	// devices activated first, as a fleet's are), the server restarts
+	// into a process of its own, and the run measures how fast they all
+	// come back and what the server holds per idle agent. Devices is set
+	// to it.
+	IdleAgents int
+	// IdleHold is how long the agents stay connected and idle after they
+	// came back, the server's memory sampled meanwhile (0: 10 s).
+	IdleHold time.Duration
+	// HeapProfile, when set, is where the server process writes its heap
+	// profile at the end of the hold (go tool pprof -top FILE).
+	HeapProfile string
+	// IdleMaintenance keeps the server's maintenance schedules on in the
+	// idle-agent run. Off by default: a fleet just activated has every
+	// maintenance task due at once (clock, network, password), and the
+	// run would measure that sweep rather than idle connections.
+	IdleMaintenance bool
+	// ServerMemoryLimit, when set, is the server process's GOMEMLIMIT in
+	// the idle-agent run (for example "250MiB"): the Go runtime's soft
+	// limit, which an operator sets in the server's environment.
+	ServerMemoryLimit string
+	// ServerCommand starts the server child of the idle-agent run (nil:
+	// this executable's hidden `bench-server` command, with ServerEnv=1).
+	ServerCommand func(ctx context.Context) (*exec.Cmd, error)
 }
 
 // normalize fills defaults and checks every field; the error names the
@@ -103,6 +129,11 @@ func (c *Config) normalize() error {
 	case ModeStack, ModeEngine:
 	default:
 		return fmt.Errorf("mode %q: want one of %v; pass --mode stack (the default) or --mode engine", c.Mode, Modes)
+	}
+	if c.IdleAgents != 0 {
+		if err := c.normalizeIdle(); err != nil {
+			return err
+		}
 	}
 	p, ok := paths[c.Path]
 	if !ok {
@@ -136,6 +167,28 @@ func (c *Config) normalize() error {
 	if c.FloorTime == 0 {
 		c.FloorTime = time.Second
 	}
+	return nil
+}
+
+// normalizeIdle checks an idle-agent run: agents on an agent path, through
+// the whole stack.
+func (c *Config) normalizeIdle() error {
+	if c.IdleAgents < 1 || c.IdleAgents > MaxDevices {
+		return fmt.Errorf("idle agents %d: want 1 to %d; pass --idle-agents within that range", c.IdleAgents, MaxDevices)
+	}
+	if c.Mode != ModeStack {
+		return fmt.Errorf("mode %s with idle agents: idle agents connect to a server, want mode stack; drop --mode", c.Mode)
+	}
+	if c.Path == PathLegacy {
+		return fmt.Errorf("path legacy with idle agents: legacy devices have no agent, want acm, acm-tls or ccm; pick another --path")
+	}
+	if c.IdleHold < 0 {
+		return fmt.Errorf("idle hold %s: want 0 (10 s) or more", c.IdleHold)
+	}
+	if c.IdleHold == 0 {
+		c.IdleHold = 10 * time.Second
+	}
+	c.Devices = c.IdleAgents
 	return nil
 }
 

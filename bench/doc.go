@@ -5,7 +5,7 @@
 // allows.
 //
 // Two modes. ModeStack, the default and the figure to quote, runs the
-// server as `amtrcs serve` does (StartStack: REST API, agent gateway, job
+// server as `amtrcs serve` does (rcsstack.Start: REST API, agent gateway, job
 // runner, hello listener, a durable bbolt store with fsync on), and the
 // simulated fleet with its agents in a child process (ServeFleet), so that
 // getrusage of this process is the server alone. ModeEngine calls the
@@ -15,8 +15,8 @@
 // and legacy listeners; unlabelled samples (GC, runtime) are split in
 // proportion. Each report says which (Report.Mode, CPU.Attribution).
 //
-// StartStack is also the demo's server: one place sets up a server with a
-// provisioning chain, a profile and a domain for a simulated fleet.
+// The server's set-up (provisioning chain, store, profile, domain) is
+// rcs/rcsstack's, which the demo shares; this package only measures.
 //
 // It must never run against real devices or a production store: it makes
 // its own provisioning chain (throw-away keys, never written to disk), its

@@ -55,6 +55,10 @@ type fleetSpec struct {
 	Latency     time.Duration `json:"latency"`
 	Suffix      string        `json:"suffix"`
 	RootHash    []byte        `json:"root_hash"`
+	// Idle: the agents stay connected after their job and reconnect when
+	// the server restarts (the idle-agent run), instead of a calibration
+	// and a timed activation.
+	Idle bool `json:"idle,omitempty"`
 }
 
 type fleetServer struct {
@@ -77,6 +81,8 @@ const (
 	msgDevice     = "device"
 	msgEnd        = "end"
 	msgError      = "error"
+	msgRestarting = "restarting" // idle run: the fleet counts reconnections from now
+	msgReconnect  = "reconnect"  // idle run: how many came back so far
 )
 
 type fleetMsg struct {
@@ -85,6 +91,7 @@ type fleetMsg struct {
 	Calls        *Calls       `json:"calls,omitempty"`
 	Device       *fleetDevice `json:"device,omitempty"`
 	End          *fleetEnd    `json:"end,omitempty"`
+	Reconnect    *reconnect   `json:"reconnect,omitempty"`
 	Error        string       `json:"error,omitempty"`
 }
 
@@ -180,6 +187,9 @@ func ServeFleet(ctx context.Context, in io.Reader, out io.Writer) (err error) {
 	}
 	if err := f.prepare(); err != nil {
 		return err
+	}
+	if spec.Idle {
+		return f.runIdle(ctx, dec)
 	}
 	var calls Calls
 	if f.cfg.Path == PathLegacy {

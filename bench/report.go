@@ -57,6 +57,15 @@ type Report struct {
 	// latency was applied, counted, not timed.
 	DelayedCalls int64 `json:"delayed_calls"`
 
+	// The idle-agent run (Config.IdleAgents): the agents connected at
+	// once, the server process's resident set while they were idle, the
+	// time from the server's crash until every agent was back, and the
+	// details. Failed counts the agents not back.
+	IdleAgents       int         `json:"idle_agents,omitempty"`
+	IdleServerRSSMiB float64     `json:"idle_server_rss_mib,omitempty"`
+	ReconnectSeconds float64     `json:"reconnect_seconds,omitempty"`
+	Idle             *IdleReport `json:"idle,omitempty"`
+
 	profile []byte
 }
 
@@ -178,6 +187,9 @@ func (r *Report) attribute(s CPUSplit, cpu time.Duration) {
 
 // WriteText writes the report for people.
 func (r *Report) WriteText(w io.Writer) error {
+	if r.Idle != nil {
+		return r.writeIdle(w)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "amtrcs bench: %d devices, path %s, AMT %s, concurrency %d, latency %s per call, mode %s\n",
 		r.Devices, r.Path, r.Version, r.Concurrency, time.Duration(r.LatencyPerCallMS*float64(time.Millisecond)), r.Mode)
@@ -219,6 +231,37 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "latency budget  sum of call latencies %.0f ms; mean/sum = %.3f, p50/sum = %.3f; %d calls delayed by the firmware\n",
 			r.Calls.LatencySumMS, r.Calls.MeanOverSum, r.Calls.P50OverSum, r.DelayedCalls)
 	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(&b, "failure: %s\n", f)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeIdle writes an idle-agent run's report.
+func (r *Report) writeIdle(w io.Writer) error {
+	var b strings.Builder
+	i := r.Idle
+	fmt.Fprintf(&b, "amtrcs bench: %d idle agents, path %s, AMT %s, concurrency %d while they activate\n", r.IdleAgents, r.Path, r.Version, r.Concurrency)
+	fmt.Fprintf(&b, "store: %s\n\n", r.Store)
+	fmt.Fprintf(&b, "connected       %d of %d (%d failed) in %.1f s, each device activated on the way\n", r.Activated, r.IdleAgents, r.Failed, i.ConnectSeconds)
+	fmt.Fprintf(&b, "server RSS      %.0f MiB while idle (anonymous %.0f MiB; %.0f MiB when it started; %.0f MiB at the end of the hold): %.1f KiB per agent (anonymous %.1f)\n",
+		i.ServerRSSMiB, i.ServerRSSAnonMiB, i.ServerBaseRSSMiB, i.ServerRSSEndMiB, i.PerAgentKiB, i.PerAgentAnonKiB)
+	fmt.Fprintf(&b, "server Go       heap in use %.0f MiB, stacks %.0f MiB, %d goroutines (%.2f per agent)\n", i.HeapInuseMiB, i.StackInuseMiB, i.Goroutines, i.GoroutinesPerAgent)
+	if i.Maintenance {
+		fmt.Fprintf(&b, "                maintenance schedules on: the fleet's first maintenance sweep ran meanwhile\n")
+	}
+	if i.ServerMemoryLimit != "" {
+		fmt.Fprintf(&b, "                GOMEMLIMIT=%s in the server process\n", i.ServerMemoryLimit)
+	}
+	for _, x := range i.Restarts {
+		fmt.Fprintf(&b, "restart         %s: %d back in %.1f s (server listening after %.1f s; per agent p50 %.1f s, p95 %.1f s); %d attempts refused, %d failed\n",
+			x.Kind, x.Connected, x.Seconds, x.ServerStartSeconds, x.P50Seconds, x.P95Seconds, x.Refused, x.Failed)
+		for _, e := range x.Errors {
+			fmt.Fprintf(&b, "                  failed: %s\n", e)
+		}
+	}
+	fmt.Fprintf(&b, "fleet           %.1f s CPU, peak RSS %.0f MiB (child process); load average %s\n", i.FleetCPUSeconds, i.FleetPeakRSSMiB, i.LoadAverage)
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "failure: %s\n", f)
 	}

@@ -89,6 +89,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
+	if cfg.IdleAgents > 0 {
+		return runIdle(ctx, cfg)
+	}
 	if cfg.Mode == ModeStack {
 		return runStack(ctx, cfg)
 	}

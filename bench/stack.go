@@ -17,6 +17,7 @@ import (
 
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
+	"github.com/amtrcs/amtrcs/rcs/rcsstack"
 	"github.com/amtrcs/amtrcs/store"
 )
 
@@ -159,7 +160,7 @@ func runStack(ctx context.Context, cfg Config) (_ *Report, err error) {
 	if rep.Floor, err = MeasureFloor(cfg.FloorTime); err != nil {
 		return nil, err
 	}
-	vendor, err := NewVendor("amtrcs bench", Suffix, time.Now())
+	vendor, err := rcsstack.NewVendor("amtrcs bench", Suffix, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +192,7 @@ func runStack(ctx context.Context, cfg Config) (_ *Report, err error) {
 	}
 
 	var tlsDials atomic.Int64
-	stack, err := StartStack(ctx, StackOptions{Dir: dir, Suffix: Suffix, Vendor: vendor, DomainName: "bench", Profile: stackProfile(cfg.Path),
+	stack, err := rcsstack.Start(ctx, rcsstack.Options{Dir: dir, Suffix: Suffix, Vendor: vendor, DomainName: "bench", Profile: stackProfile(cfg.Path),
 		NoSync: cfg.NoSync, Hello: cfg.Path == PathLegacy, IdentityRoots: []*x509.Certificate{idRoot},
 		// Counts the legacy devices' TLS connections; agents count theirs.
 		DialNetwork: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -294,7 +295,7 @@ func runStack(ctx context.Context, cfg Config) (_ *Report, err error) {
 // stackOutcome checks each device's outcome against the server's records
 // and returns the latencies, the failures, and for legacy the time the
 // last job ended.
-func stackOutcome(ctx context.Context, cfg Config, stack *Stack, devs []fleetDevice) (lat []time.Duration, fails []error, last time.Time, err error) {
+func stackOutcome(ctx context.Context, cfg Config, stack *rcsstack.Stack, devs []fleetDevice) (lat []time.Duration, fails []error, last time.Time, err error) {
 	var ok []fleetDevice
 	for _, d := range devs {
 		if d.Error != "" {
@@ -332,7 +333,7 @@ func stackOutcome(ctx context.Context, cfg Config, stack *Stack, devs []fleetDev
 
 // waitJobs waits until each device's last job in the server has finished
 // and returns those jobs by device.
-func waitJobs(ctx context.Context, stack *Stack, ids []string) (map[string]rcs.Job, error) {
+func waitJobs(ctx context.Context, stack *rcsstack.Stack, ids []string) (map[string]rcs.Job, error) {
 	jobs := make(map[string]rcs.Job, len(ids))
 	pending := ids
 	deadline := time.Now().Add(jobWait)

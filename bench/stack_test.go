@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,8 +13,16 @@ import (
 )
 
 // TestMain lets the test binary play the fleet child of the full-stack
-// mode, as `amtrcs bench-fleet` does in the real binary.
+// mode, as `amtrcs bench-fleet` does in the real binary, and the server
+// child of the idle-agent run (`amtrcs bench-server`).
 func TestMain(m *testing.M) {
+	if os.Getenv(ServerEnv) == "1" {
+		if err := ServeServer(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(FleetEnv) == "1" {
 		if err := ServeFleet(context.Background(), os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -96,5 +105,52 @@ func TestRunStackChildFailure(t *testing.T) {
 				t.Errorf("error %q does not name the unexpected message", err)
 			}
 		})
+	}
+}
+
+// TestIdleAgents connects a small fleet that stays, restarts the server
+// twice and checks the report: every agent back each time, the server's
+// memory and goroutines measured from its own process, its heap profile
+// written.
+func TestIdleAgents(t *testing.T) {
+	heap := t.TempDir() + "/heap.prof"
+	rep, err := Run(context.Background(), Config{IdleAgents: 20, Path: PathACM, Concurrency: 8, IdleHold: time.Second, HeapProfile: heap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.IdleAgents != 20 || rep.Failed != 0 || rep.Activated != 20 {
+		t.Fatalf("idle agents %d, activated %d, failed %d: %v", rep.IdleAgents, rep.Activated, rep.Failed, rep.Failures)
+	}
+	idle := rep.Idle
+	if idle == nil || len(idle.Restarts) != 2 {
+		t.Fatalf("idle report %+v", idle)
+	}
+	for _, r := range idle.Restarts {
+		if r.Connected != 20 || r.Seconds <= 0 || r.ServerStartSeconds <= 0 || r.Seconds < r.ServerStartSeconds {
+			t.Errorf("restart %+v", r)
+		}
+	}
+	if rep.ReconnectSeconds != idle.Restarts[1].Seconds || rep.IdleServerRSSMiB != idle.ServerRSSMiB || idle.ServerRSSMiB <= 0 || idle.ServerBaseRSSMiB <= 0 {
+		t.Errorf("reconnect %.3f s, RSS %.1f MiB, report %+v", rep.ReconnectSeconds, rep.IdleServerRSSMiB, idle)
+	}
+	if idle.Goroutines == 0 || idle.HeapInuseMiB <= 0 {
+		t.Errorf("%d goroutines, %.1f MiB of heap in the server", idle.Goroutines, idle.HeapInuseMiB)
+	}
+	if st, err := os.Stat(heap); err != nil || st.Size() == 0 {
+		t.Errorf("heap profile: %v", err)
+	}
+	// The JSON a script reads holds the figures at the top level.
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]any
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"idle_agents", "idle_server_rss_mib", "reconnect_seconds", "failed"} {
+		if _, ok := top[k]; !ok {
+			t.Errorf("JSON report without %q", k)
+		}
 	}
 }

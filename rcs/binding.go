@@ -31,7 +31,9 @@ func (s *Server) bindReport(agentID string, r wire.Report) error {
 	id := r.Info.UUID.String()
 	now := s.now()
 	var refusal *APIError
-	err := s.st.Update(func(tx *store.Tx) error {
+	// A group commit: a fleet coming back after a restart binds thousands
+	// of reports at once, and one fsync each in turn would queue them.
+	err := s.st.Batch(func(tx *store.Tx) error {
 		refusal = nil
 		var a agentRecord
 		if err := tx.Get(store.Agents, agentID, &a); err != nil {

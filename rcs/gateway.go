@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/amtrcs/amtrcs/agent/wire"
+	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/hostif"
 	"github.com/amtrcs/amtrcs/provisioning"
 )
@@ -23,11 +24,48 @@ const reportTimeout = 30 * time.Second
 // gateway keeps the connected agents, one per device.
 type gateway struct {
 	s     *Server
+	sweep sync.Once // starts sweepSilent with the first agent
 	mu    sync.Mutex
 	conns map[string]*agentConn
+
+	internMu sync.Mutex
+	names    map[string]string // root-hash names, see compact
+	hashes   map[string][]byte // root hashes by their bytes
 }
 
-func newGateway(s *Server) *gateway { return &gateway{s: s, conns: map[string]*agentConn{}} }
+func newGateway(s *Server) *gateway {
+	return &gateway{s: s, conns: map[string]*agentConn{}, names: map[string]string{}, hashes: map[string][]byte{}}
+}
+
+// maxInterned bounds the strings compact shares: the factory root hashes
+// of every firmware version and a few custom ones fit many times over, and
+// agents cannot grow the table past it.
+const maxInterned = 4096
+
+// compact shrinks a report kept for as long as its agent stays connected:
+// the hash table's entries in an array of their own size (decoding grew
+// it by doubling), their names and hashes shared with every other report
+// that has them, as the factory entries of a fleet all do. Nothing
+// modifies a report's hashes in place, so sharing them is safe.
+func (g *gateway) compact(r *wire.Report) {
+	e := make([]amt.RootHash, len(r.Info.Hashes.Entries))
+	copy(e, r.Info.Hashes.Entries)
+	g.internMu.Lock()
+	defer g.internMu.Unlock()
+	for i := range e {
+		if n, ok := g.names[e[i].Name]; ok {
+			e[i].Name = n
+		} else if len(g.names) < maxInterned {
+			g.names[e[i].Name] = e[i].Name
+		}
+		if h, ok := g.hashes[string(e[i].Hash)]; ok {
+			e[i].Hash = h
+		} else if len(g.hashes) < maxInterned {
+			g.hashes[string(e[i].Hash)] = e[i].Hash
+		}
+	}
+	r.Info.Hashes.Entries = e
+}
 
 // agentConn is one connected agent: its yamux session, its control stream
 // and what it reported.
@@ -35,6 +73,7 @@ type agentConn struct {
 	agentID string
 	report  wire.Report
 	sess    *yamux.Session
+	link    *agentLink
 	ctl     net.Conn
 	ctlMu   sync.Mutex
 	lw      *wire.LineWriter
@@ -122,8 +161,10 @@ func (p *relayedPTHI) Call(ctx context.Context, req []byte) ([]byte, error) {
 }
 
 // handleConnect upgrades an agent's request to the websocket that carries
-// its yamux session, reads its report and hands it to the job runner. It
-// returns when the session ends.
+// its yamux session, reads its report and hands it to the job runner. Once
+// the agent is registered the handler returns: the connection is
+// hijacked, and what an idle agent costs the RCS is its session alone (see
+// watch), not the HTTP connection's goroutine, its stack and the request.
 func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 	s := g.s
 	p, err := s.authenticate(r)
@@ -141,31 +182,75 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(wire.MaxWebsocketMessage)
-	nc := websocket.NetConn(s.ctx, c, websocket.MessageBinary)
-	sess, err := yamux.Server(nc, wire.MuxConfig(nil))
+	link := newAgentLink(websocket.NetConn(s.ctx, c, websocket.MessageBinary), time.Now())
+	sess, err := yamux.Server(link, serverMuxConfig())
 	if err != nil {
-		nc.Close()
+		link.Close()
 		return
 	}
-	defer sess.Close()
+	ac, ok := g.open(p.AgentID, sess)
+	if !ok {
+		sess.Close()
+		return
+	}
+	ac.link = link
+	id := ac.report.Info.UUID.String()
+	g.register(id, ac)
+	// The session's end (the agent gone, silent, replaced, or the server
+	// closing) unregisters it: no goroutine waits for it.
+	link.whenClosed(func() {
+		g.unregister(id, ac)
+		s.log.Info("agent disconnected", "agent", ac.agentID, "device", id)
+	})
+	if s.ctx.Err() != nil {
+		sess.Close() // registered after closeAll ran
+		return
+	}
+	s.log.Info("agent connected", "agent", p.AgentID, "device", id, "version", ac.report.Info.Version.String(), "host", ac.report.Hostname)
+	if err := s.recordReport(ac.report, p.AgentID); err != nil {
+		s.log.Error("record the agent's report", "device", id, "err", err)
+	}
+	s.jobs.onReport(id, ac)
+}
+
+// serverMuxConfig is the agents' yamux configuration on the RCS's side: no
+// keepalive goroutine and timer per session (the agent pings, and one
+// sweep hangs up on the silent, see sweepSilent), and a backlog sized for
+// the few streams the RCS opens to one agent at a time rather than 256.
+func serverMuxConfig() *yamux.Config {
+	c := wire.MuxConfig(nil)
+	c.EnableKeepAlive = false
+	c.AcceptBacklog = 16
+	return c
+}
+
+// open reads the agent's report from its control stream and checks that
+// its credential may speak for the device; false when the agent was
+// refused or silent (the refusal sent, the session still to close).
+func (g *gateway) open(agentID string, sess *yamux.Session) (*agentConn, bool) {
+	s := g.s
 	actx, cancel := context.WithTimeout(s.ctx, reportTimeout)
 	ctl, err := sess.AcceptStreamWithContext(actx)
 	cancel()
 	if err != nil {
-		s.log.Warn("agent gateway: no control stream", "agent", p.AgentID, "err", err)
-		return
+		s.log.Warn("agent gateway: no control stream", "agent", agentID, "err", err)
+		return nil, false
 	}
 	_ = ctl.SetReadDeadline(time.Now().Add(reportTimeout))
 	report, err := wire.ReadReport(wire.NewLineReader(ctl))
 	if err != nil {
-		s.log.Warn("agent gateway: bad report", "agent", p.AgentID, "err", err)
+		s.log.Warn("agent gateway: bad report", "agent", agentID, "err", err)
 		_ = wire.NewLineWriter(ctl).Write(wire.Event{Time: s.now(), Kind: wire.EventFailed, Error: err.Error(), Fix: "update the agent to this server's version"})
-		return
+		return nil, false
 	}
 	_ = ctl.SetReadDeadline(time.Time{})
-	if err := s.bindReport(p.AgentID, report); err != nil {
+	// The receive buffer grew to the report's size; the agent sends
+	// nothing more on this stream, so an idle agent need not keep it.
+	ctl.Shrink()
+	g.compact(&report)
+	if err := s.bindReport(agentID, report); err != nil {
 		ae := toAPIError(err)
-		s.log.Warn("agent gateway: report refused", "agent", p.AgentID, "device", report.Info.UUID.String(), "rule", ae.Rule, "err", err)
+		s.log.Warn("agent gateway: report refused", "agent", agentID, "device", report.Info.UUID.String(), "rule", ae.Rule, "err", err)
 		_ = wire.NewLineWriter(ctl).Write(wire.Event{Time: s.now(), Kind: wire.EventFailed, Error: ae.Message, Fix: ae.Fix, Status: ae.Status})
 		// The agent hangs up when it has read the refusal; a silent one
 		// is hung up on.
@@ -177,27 +262,48 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		case <-s.ctx.Done():
 		}
-		return
+		return nil, false
 	}
-	ac := &agentConn{agentID: p.AgentID, report: report, sess: sess, ctl: ctl, lw: wire.NewLineWriter(ctl)}
+	ac := &agentConn{agentID: agentID, report: report, sess: sess, ctl: ctl, lw: wire.NewLineWriter(ctl)}
 	ac.pthi = &relayedPTHI{a: ac, ch: wire.ChannelPTHI}
 	ac.mng = &relayedPTHI{a: ac, ch: wire.ChannelManageability}
-	id := report.Info.UUID.String()
-	g.register(id, ac)
-	defer g.unregister(id, ac)
-	s.log.Info("agent connected", "agent", p.AgentID, "device", id, "version", report.Info.Version.String(), "host", report.Hostname)
-	if err := s.recordReport(report, p.AgentID); err != nil {
-		s.log.Error("record the agent's report", "device", id, "err", err)
+	return ac, true
+}
+
+// sweepSilent hangs up, every keepalive interval, on the agents silent for
+// wire.AgentSilence: one timer for the whole gateway where each session
+// had its own keepalive goroutine. It returns when the server closes.
+func (g *gateway) sweepSilent() {
+	t := time.NewTicker(wire.KeepAliveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, ac := range g.silent(time.Now().Add(-wire.AgentSilence)) {
+			g.s.log.Warn("agent silent; hanging up", "agent", ac.agentID, "device", ac.report.Info.UUID.String(), "silent_for", wire.AgentSilence.String())
+			ac.sess.Close()
+		}
 	}
-	s.jobs.onReport(id, ac)
-	select {
-	case <-sess.CloseChan():
-	case <-s.ctx.Done():
+}
+
+// silent lists the connected agents whose last byte came before since.
+func (g *gateway) silent(since time.Time) []*agentConn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*agentConn
+	for _, ac := range g.conns {
+		if ac.link != nil && ac.link.lastRead().Before(since) {
+			out = append(out, ac)
+		}
 	}
-	s.log.Info("agent disconnected", "agent", p.AgentID, "device", id)
+	return out
 }
 
 func (g *gateway) register(id string, ac *agentConn) {
+	g.sweep.Do(func() { go g.sweepSilent() })
 	g.mu.Lock()
 	old := g.conns[id]
 	g.conns[id] = ac

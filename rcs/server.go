@@ -232,7 +232,7 @@ func (s *Server) Start() error {
 			s.Close()
 			return err
 		}
-		s.serveHTTP(gwLn, s.auditRefusals(s.gatewayHandler()))
+		s.serveHTTP(newAdmission(maxAdmitting).listener(gwLn), s.auditRefusals(s.gatewayHandler()))
 	}
 	if h := s.cfg.Server.Hello; h != "" {
 		ln, err := s.listen("hello", h)
@@ -302,6 +302,7 @@ func (s *Server) serve(ln net.Listener, h http.Handler, tlsCfg *tls.Config) {
 		ReadHeaderTimeout: min(10*time.Second, s.readTO),
 		ReadTimeout:       s.readTO,
 		IdleTimeout:       2 * time.Minute,
+		ConnState:         releaseAdmitted, // the agent gateway's, see admission
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}

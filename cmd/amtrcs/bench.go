@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 func init() {
 	register(newBenchCmd)
 	register(newBenchFleetCmd)
+	register(newBenchServerCmd)
 }
 
 type benchFlags struct {
@@ -23,6 +25,11 @@ type benchFlags struct {
 	latency, floorTime   time.Duration
 	cpuProfile           string
 	progress, noSync     bool
+	idleAgents           int
+	idleHold             time.Duration
+	heapProfile          string
+	serverMemoryLimit    string
+	idleMaintenance      bool
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -42,7 +49,11 @@ func newBenchCmd(a *app) *cobra.Command {
 			"and the report compares an activation with the sum of its calls' latencies.\n" +
 			"--mode engine calls the provisioning engine directly with the simulator in the same process\n" +
 			"(no agents, relay or REST server; CPU split by pprof labels), for diagnosis.\n" +
-			"Exit status 1 when an activation failed.",
+			"--idle-agents N measures a connected fleet instead: N agents activate their devices and stay\n" +
+			"connected, the server restarts into a process of its own, and the report gives the time until\n" +
+			"all are back (reconnect), the server's RSS while they idle (per agent), a crash restart's\n" +
+			"reconnection with the attempts refused and failed, and with --heapprofile the server's heap.\n" +
+			"Exit status 1 when an activation failed or an agent did not come back.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, a, &f) },
 	}
@@ -56,13 +67,22 @@ func newBenchCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "also write the CPU profile of the activations to this file (go tool pprof -top FILE): the server process's in stack mode")
 	fl.StringVar(&f.mode, "mode", string(bench.ModeStack), "stack (server, agents and fleet, the figure to quote) or engine (the engine alone, for diagnosis)")
 	fl.BoolVar(&f.progress, "progress", false, "show a progress bar on stderr")
+	fl.IntVar(&f.idleAgents, "idle-agents", 0, "connect this many agents, hold them idle, restart the server and measure their reconnection (instead of an activation run)")
+	fl.DurationVar(&f.idleHold, "idle-hold", 10*time.Second, "with --idle-agents: how long the agents stay idle while the server's memory is sampled")
+	fl.StringVar(&f.heapProfile, "heapprofile", "", "with --idle-agents: write the server process's heap profile at the end of the hold to this file")
+	fl.StringVar(&f.serverMemoryLimit, "server-memory-limit", "", "with --idle-agents: the server process's GOMEMLIMIT, for example 250MiB (the Go runtime's soft memory limit)")
+	fl.BoolVar(&f.idleMaintenance, "idle-maintenance", false, "with --idle-agents: keep the server's maintenance schedules on (every task of the just-activated fleet is then due at once)")
 	fl.BoolVar(&f.noSync, "no-fsync", false, "diagnostic: turn the store's fsync off to see what commits cost (not durable; never quote this figure)")
 	return cmd
 }
 
 func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
 	cfg := bench.Config{Devices: f.devices, Path: bench.Path(f.path), Concurrency: f.concurrency, Latency: f.latency, FloorTime: f.floorTime, NoSync: f.noSync,
-		Mode: bench.Mode(f.mode), CPUProfile: f.cpuProfile != ""}
+		Mode: bench.Mode(f.mode), CPUProfile: f.cpuProfile != "", IdleAgents: f.idleAgents, IdleHold: f.idleHold, HeapProfile: f.heapProfile,
+		ServerMemoryLimit: f.serverMemoryLimit, IdleMaintenance: f.idleMaintenance}
+	if f.heapProfile != "" && f.idleAgents == 0 {
+		return usageError(errors.New("--heapprofile needs --idle-agents: the heap profiled is the idle server's"))
+	}
 	if f.version != "" {
 		v, err := amt.ParseVersion(f.version)
 		if err != nil {
@@ -77,7 +97,7 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
 		return usageError(err)
 	}
 	if f.progress {
-		bar := newProgress(a.stderr, f.devices, "activating")
+		bar := newProgress(a.stderr, cmp.Or(f.idleAgents, f.devices), "activating")
 		cfg.Progress = func(done, _ int) { bar.Set(done) }
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -97,6 +117,9 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
 		}
 	} else if err := rep.WriteText(a.stdout); err != nil {
 		return err
+	}
+	if rep.Failed > 0 && f.idleAgents > 0 {
+		return verdictError(fmt.Errorf("%d of %d agents failed or did not come back; the report lists the first", rep.Failed, rep.Devices))
 	}
 	if rep.Failed > 0 {
 		return verdictError(fmt.Errorf("%d of %d activations failed; the report lists the first", rep.Failed, rep.Devices))
@@ -120,6 +143,24 @@ func newBenchFleetCmd(a *app) *cobra.Command {
 				return usageError(fmt.Errorf("bench-fleet: %s is not set: this command is started by amtrcs bench, run that instead", bench.FleetEnv))
 			}
 			return bench.ServeFleet(cmd.Context(), os.Stdin, a.stdout)
+		},
+	}
+}
+
+// newBenchServerCmd is the server process of `amtrcs bench --idle-agents`:
+// it reopens the bench's data directory and speaks the bench's protocol
+// on stdin and stdout, so it is hidden.
+func newBenchServerCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:    "bench-server",
+		Short:  "The restarted server of amtrcs bench --idle-agents (started by it; not for direct use)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if os.Getenv(bench.ServerEnv) != "1" {
+				return usageError(fmt.Errorf("bench-server: %s is not set: this command is started by amtrcs bench --idle-agents, run that instead", bench.ServerEnv))
+			}
+			return bench.ServeServer(cmd.Context(), os.Stdin, a.stdout)
 		},
 	}
 }

@@ -10,10 +10,11 @@ import (
 	"github.com/amtrcs/amtrcs/internal/pgtest"
 )
 
-// TestMain lets the test binary play `amtrcs bench-fleet`: the bench's
-// full-stack mode starts its own executable with bench.FleetEnv set.
+// TestMain lets the test binary play `amtrcs bench-fleet` and `amtrcs
+// bench-server`: the bench starts its own executable with bench.FleetEnv
+// or bench.ServerEnv set.
 func TestMain(m *testing.M) {
-	if os.Getenv(bench.FleetEnv) == "1" {
+	if os.Getenv(bench.FleetEnv) == "1" || os.Getenv(bench.ServerEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	code := m.Run()
@@ -99,5 +100,27 @@ func TestBenchUsageErrors(t *testing.T) {
 		if code != exitUsage || errOut == "" {
 			t.Errorf("%v: exit %d (%q), want %d with a reason", args, code, errOut, exitUsage)
 		}
+	}
+}
+
+// TestBenchIdleAgents runs `bench --idle-agents` on a few agents and reads
+// the JSON a script would: the figures at the top level, every agent back.
+func TestBenchIdleAgents(t *testing.T) {
+	code, out, errOut := runCLI(t, "bench", "--idle-agents", "10", "--concurrency", "5", "--idle-hold", "1s", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		IdleAgents int      `json:"idle_agents"`
+		RSS        float64  `json:"idle_server_rss_mib"`
+		Reconnect  float64  `json:"reconnect_seconds"`
+		Failed     *int     `json:"failed"`
+		Failures   []string `json:"failures"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, out)
+	}
+	if rep.IdleAgents != 10 || rep.Failed == nil || *rep.Failed != 0 || rep.RSS <= 0 || rep.Reconnect <= 0 {
+		t.Fatalf("idle agents %d, failed %v (%v), server RSS %.1f MiB, reconnect %.2f s", rep.IdleAgents, rep.Failed, rep.Failures, rep.RSS, rep.Reconnect)
 	}
 }

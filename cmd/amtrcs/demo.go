@@ -25,12 +25,12 @@ import (
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/wsman"
 	"github.com/amtrcs/amtrcs/amtsim"
-	"github.com/amtrcs/amtrcs/bench"
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/rcs/health"
 	"github.com/amtrcs/amtrcs/rcs/jobs"
+	"github.com/amtrcs/amtrcs/rcs/rcsstack"
 	"github.com/amtrcs/amtrcs/store"
 )
 
@@ -120,7 +120,7 @@ func runDemo(cmd *cobra.Command, a *app, f *demoFlags) error {
 	// 1. The provisioning chain, made now like a vendor delivery, and the
 	// simulated devices' TLS identities, which chain to the simulator's
 	// CA: a real RCS would not trust it, the demo does explicitly.
-	vendor, err := bench.NewVendor("amtrcs Demo", demoSuffix, time.Now())
+	vendor, err := rcsstack.NewVendor("amtrcs Demo", demoSuffix, time.Now())
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func runDemo(cmd *cobra.Command, a *app, f *demoFlags) error {
 	// TLS certificates that maintenance configures.
 	prof := provisioning.DefaultProfile("demo")
 	prof.TLS = provisioning.ProfileTLS{} // configured later, by the maintenance part
-	stack, err := bench.StartStack(ctx, bench.StackOptions{Dir: dir, Suffix: demoSuffix, Vendor: vendor, DomainName: "demo", Profile: prof,
+	stack, err := rcsstack.Start(ctx, rcsstack.Options{Dir: dir, Suffix: demoSuffix, Vendor: vendor, DomainName: "demo", Profile: prof,
 		NoSync: true, IdentityRoots: []*x509.Certificate{idCA.Cert}, MaxJobs: 64, Actor: "demo", Logger: log,
 		Prepare: func(ctx context.Context, st *store.Store, cfg *config.Config, opts *rcs.Options) (io.Closer, error) {
 			ca, err := openConfiguredCA(ctx, cfg, dir, st, log)

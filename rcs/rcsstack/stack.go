@@ -1,7 +1,17 @@
-package bench
+// Package rcsstack sets up a server on embedded defaults for a simulated
+// fleet: a throw-away provisioning vendor, a durable store in a data
+// directory, the chain imported through the certificate workshop, the
+// server on loopback listeners, and a profile and a domain made through the
+// API. `amtrcs demo` and `amtrcs bench` both start their server here; the
+// bench only measures it.
+//
+// It must never run against a production data directory: its vendor keys
+// are throw-away and its devices simulated.
+package rcsstack
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -111,9 +121,9 @@ func create(t, parent *x509.Certificate, key, parentKey *rsa.PrivateKey) (*x509.
 // name `amtrcs serve` uses.
 const StoreFile = "amtrcs.db"
 
-// StackOptions describe a server on embedded defaults for a simulated
+// Options describe a server on embedded defaults for a simulated
 // fleet: what `amtrcs bench` and `amtrcs demo` both start.
-type StackOptions struct {
+type Options struct {
 	// Dir is the data directory (store, KEK file, admin token, server
 	// certificate); required.
 	Dir string
@@ -139,6 +149,9 @@ type StackOptions struct {
 	DialNetwork func(ctx context.Context, network, addr string) (net.Conn, error)
 	// MaxJobs bounds concurrent activations (0: the server's default).
 	MaxJobs int
+	// API and Gateway are the REST API's and the agent gateway's listen
+	// addresses (default 127.0.0.1:0, a port of the system's choosing).
+	API, Gateway string
 	// Actor is the audit actor of the certificate import (default
 	// "bench").
 	Actor  string
@@ -165,10 +178,11 @@ type Stack struct {
 	prepared   io.Closer
 }
 
-// StartStack opens the store in o.Dir, imports the vendor chain through the
-// certificate workshop, starts the server on 127.0.0.1:0 listeners, and
+// Start opens the store in o.Dir, imports the vendor chain through the
+// certificate workshop, starts the server on o.API and o.Gateway (default
+// 127.0.0.1:0), and
 // creates the profile and the domain through the API.
-func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if o.Dir == "" || o.Suffix == "" {
 		return nil, errors.New("stack: Dir and Suffix are required")
 	}
@@ -186,56 +200,25 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	// Embedded defaults: the KEK file beside the database.
-	st, err := store.Open(filepath.Join(o.Dir, StoreFile), store.Options{Logger: o.Logger, NoSync: o.NoSync})
+	s, err := open(o)
 	if err != nil {
-		return nil, fmt.Errorf("stack: store: %w", err)
+		return nil, err
 	}
-	s := &Stack{Store: st, Vendor: o.Vendor}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	imp, err := csr.NewWorkshop(st, csr.WorkshopOptions{Actor: o.Actor}).Import(
+	imp, err := csr.NewWorkshop(s.Store, csr.WorkshopOptions{Actor: o.Actor}).Import(
 		&csr.Delivery{Certificates: o.Vendor.Chain, Key: o.Vendor.Key, Sources: []string{o.Vendor.Name + " (generated)"}},
 		csr.ImportOptions{Check: csr.CheckOptions{CustomHashes: []amt.RootHash{o.Vendor.RootHash()}, Suffixes: []string{o.Suffix}}})
 	if err != nil {
 		return nil, fmt.Errorf("stack: import the provisioning chain: %w", err)
 	}
 	s.CertID = imp.Cert.ID
-
-	cfg := config.Default()
-	cfg.DataDir = o.Dir
-	cfg.Server.API = "127.0.0.1:0"
-	cfg.Server.AgentGateway = "127.0.0.1:0"
-	if o.Hello {
-		cfg.Server.Hello = "127.0.0.1:0"
+	if err := s.startServer(ctx, o); err != nil {
+		return nil, err
 	}
-	opts := rcs.Options{Config: cfg, Store: st, Logger: o.Logger, MaxJobs: o.MaxJobs,
-		Engine: provisioning.Options{DeviceIdentityRoots: o.IdentityRoots, DialNetwork: o.DialNetwork}}
-	if o.Prepare != nil {
-		if s.prepared, err = o.Prepare(ctx, st, cfg, &opts); err != nil {
-			return nil, err
-		}
-	}
-	srv, err := rcs.New(opts)
-	if err != nil {
-		return nil, fmt.Errorf("stack: server: %w", err)
-	}
-	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("stack: start the server: %w", err)
-	}
-	s.Server = srv
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	s.TLS = &tls.Config{RootCAs: pool}
-	s.http = &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLS}, Timeout: time.Minute}
-	tok, err := os.ReadFile(filepath.Join(o.Dir, rcs.AdminTokenFile))
-	if err != nil {
-		return nil, fmt.Errorf("stack: admin token: %w", err)
-	}
-	s.AdminToken = strings.TrimSpace(string(tok))
 	if err := s.Do(ctx, http.MethodPost, "/api/v1/profiles", o.Profile, nil); err != nil {
 		return nil, err
 	}
@@ -245,6 +228,79 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	}
 	return s, nil
 }
+
+// Reopen starts the server again over the data directory of a stack
+// started before (and closed, or killed): the store with its chain,
+// profile, domain, agents and devices, the server's certificate and admin
+// token. Give o.API and o.Gateway the addresses the first server had, so
+// that its agents find this one. Only Dir, the addresses, NoSync, MaxJobs,
+// IdentityRoots, Logger and Prepare are used.
+func Reopen(ctx context.Context, o Options) (_ *Stack, err error) {
+	if o.Dir == "" {
+		return nil, errors.New("stack: Dir is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := open(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.startServer(ctx, o); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open opens the store in o.Dir, embedded defaults: the KEK file beside
+// the database.
+func open(o Options) (*Stack, error) {
+	st, err := store.Open(filepath.Join(o.Dir, StoreFile), store.Options{Logger: o.Logger, NoSync: o.NoSync})
+	if err != nil {
+		return nil, fmt.Errorf("stack: store: %w", err)
+	}
+	return &Stack{Store: st, Vendor: o.Vendor}, nil
+}
+
+// startServer starts the server over s.Store on o's listeners.
+func (s *Stack) startServer(ctx context.Context, o Options) (err error) {
+	cfg := config.Default()
+	cfg.DataDir = o.Dir
+	cfg.Server.API = cmp.Or(o.API, loopbackAny)
+	cfg.Server.AgentGateway = cmp.Or(o.Gateway, loopbackAny)
+	if o.Hello {
+		cfg.Server.Hello = loopbackAny
+	}
+	opts := rcs.Options{Config: cfg, Store: s.Store, Logger: o.Logger, MaxJobs: o.MaxJobs,
+		Engine: provisioning.Options{DeviceIdentityRoots: o.IdentityRoots, DialNetwork: o.DialNetwork}}
+	if o.Prepare != nil {
+		if s.prepared, err = o.Prepare(ctx, s.Store, cfg, &opts); err != nil {
+			return err
+		}
+	}
+	srv, err := rcs.New(opts)
+	if err != nil {
+		return fmt.Errorf("stack: server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("stack: start the server: %w", err)
+	}
+	s.Server = srv
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	s.TLS = &tls.Config{RootCAs: pool}
+	s.http = &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLS}, Timeout: time.Minute}
+	tok, err := os.ReadFile(filepath.Join(o.Dir, rcs.AdminTokenFile))
+	if err != nil {
+		return fmt.Errorf("stack: admin token: %w", err)
+	}
+	s.AdminToken = strings.TrimSpace(string(tok))
+	return nil
+}
+
+// loopbackAny is a loopback listener on a port of the system's choosing.
+const loopbackAny = "127.0.0.1:0"
 
 // Do makes an admin API request and decodes a JSON answer into out.
 func (s *Stack) Do(ctx context.Context, method, path string, body, out any) error {
