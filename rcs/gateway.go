@@ -142,7 +142,7 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(wire.MaxWebsocketMessage)
 	nc := websocket.NetConn(s.ctx, c, websocket.MessageBinary)
-	sess, err := yamux.Server(nc, wire.MuxConfig(nil))
+	sess, err := yamux.Server(wire.Coalesce(nc), wire.MuxConfig(nil))
 	if err != nil {
 		nc.Close()
 		return
