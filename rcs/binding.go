@@ -31,7 +31,10 @@ func (s *Server) bindReport(agentID string, r wire.Report) error {
 	id := r.Info.UUID.String()
 	now := s.now()
 	var refusal *APIError
-	err := s.st.Update(func(tx *store.Tx) error {
+	// Batch: every agent's connect shares a commit with the others, rather
+	// than taking the store's one writer for a commit of its own. Batch
+	// may run this more than once; it starts afresh each time.
+	err := s.st.Batch(func(tx *store.Tx) error {
 		refusal = nil
 		var a agentRecord
 		if err := tx.Get(store.Agents, agentID, &a); err != nil {

@@ -120,7 +120,9 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	if kind == JobDeactivate {
 		state = StateDeactivating
 	}
-	// Batch: concurrent job starts share one durable commit.
+	// Batch: concurrent job starts share one durable commit; the job and
+	// the device's record go in the same one, so the job waits for one
+	// commit, not two, before it runs.
 	err := s.st.Batch(func(tx *store.Tx) error {
 		if err := dropPendingJob(tx, device); err != nil {
 			return err
@@ -128,16 +130,16 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
 			return err
 		}
-		return tx.Audit(store.Event{Actor: actor, Action: "job." + kind, Subject: device, Outcome: store.OutcomeSuccess, Detail: map[string]string{"job": j.ID, "profile": profile}})
-	})
-	if err == nil {
-		err = s.updateDevice(device, func(d *DeviceRecord) {
+		if err := tx.Audit(store.Event{Actor: actor, Action: "job." + kind, Subject: device, Outcome: store.OutcomeSuccess, Detail: map[string]string{"job": j.ID, "profile": profile}}); err != nil {
+			return err
+		}
+		return updateDeviceTx(tx, device, j.Created, func(d *DeviceRecord) {
 			d.State, d.LastJob, d.Error, d.Rule, d.Fix = state, j.ID, "", "", ""
 			if profile != "" {
 				d.Profile = profile
 			}
 		})
-	}
+	})
 	if err != nil {
 		r.release(device, j.ID)
 		return Job{}, err
@@ -271,35 +273,16 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 		ev.Message = fmt.Sprintf("%s done: path %s, %d steps, %s", j.Kind, j.Path, len(j.Steps), j.Finished.Sub(j.Created).Round(time.Millisecond))
 	}
 	s.metrics.jobDone(j.Kind, j.Path, err)
-	if perr := s.putJob(j); perr != nil {
-		s.log.Error("record job", "job", j.ID, "err", perr)
-	}
-	uerr := s.updateDevice(j.Device, func(d *DeviceRecord) {
-		d.LastJob = j.ID
-		if j.Path != "" && j.Kind != JobDeactivate {
-			d.Path = j.Path
+	// The job's record and the device's in one commit: the agent hears
+	// of the end after one durable write, not two.
+	rerr := s.st.Batch(func(tx *store.Tx) error {
+		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
+			return err
 		}
-		switch {
-		case err != nil:
-			d.State, d.Error, d.Rule, d.Fix = StateFailed, j.Error, j.Rule, j.Fix
-		case j.Kind == JobDeactivate:
-			d.State, d.Path, d.CertID, d.AdminSecret = StateNotProvisioned, "", "", ""
-			d.ControlMode, d.ProvisioningState = strings.ToLower(amt.ControlNone.String()), strings.ToLower(amt.PreProvisioning.String())
-		default:
-			d.State, d.Error, d.Rule, d.Fix = StateProvisioned, "", "", ""
-			d.Expires = time.Time{}
-			if res != nil {
-				d.CertID, d.AdminSecret = res.CertID, res.AdminSecret
-				d.ControlMode = strings.ToLower(res.ControlMode.String())
-				if res.ControlMode == amt.ControlNone && res.Path == provisioning.PathCCM {
-					d.ControlMode = strings.ToLower(amt.ControlCCM.String())
-				}
-				d.ProvisioningState = strings.ToLower(amt.PostProvisioning.String())
-			}
-		}
+		return updateDeviceTx(tx, j.Device, j.Finished, func(d *DeviceRecord) { finishDevice(d, j, res, err) })
 	})
-	if uerr != nil {
-		s.log.Error("record device", "device", j.Device, "err", uerr)
+	if rerr != nil {
+		s.log.Error("record job and device", "job", j.ID, "device", j.Device, "err", rerr)
 	}
 	if err != nil {
 		s.log.Warn("job failed", "job", j.ID, "kind", j.Kind, "device", j.Device, "err", err)
@@ -310,6 +293,32 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 	// prompts can start the next job at once.
 	r.release(j.Device, j.ID)
 	s.gw.send(j.Device, ev)
+}
+
+// finishDevice is what a job's end writes in its device's record.
+func finishDevice(d *DeviceRecord, j Job, res *provisioning.Result, err error) {
+	d.LastJob = j.ID
+	if j.Path != "" && j.Kind != JobDeactivate {
+		d.Path = j.Path
+	}
+	switch {
+	case err != nil:
+		d.State, d.Error, d.Rule, d.Fix = StateFailed, j.Error, j.Rule, j.Fix
+	case j.Kind == JobDeactivate:
+		d.State, d.Path, d.CertID, d.AdminSecret = StateNotProvisioned, "", "", ""
+		d.ControlMode, d.ProvisioningState = strings.ToLower(amt.ControlNone.String()), strings.ToLower(amt.PreProvisioning.String())
+	default:
+		d.State, d.Error, d.Rule, d.Fix = StateProvisioned, "", "", ""
+		d.Expires = time.Time{}
+		if res != nil {
+			d.CertID, d.AdminSecret = res.CertID, res.AdminSecret
+			d.ControlMode = strings.ToLower(res.ControlMode.String())
+			if res.ControlMode == amt.ControlNone && res.Path == provisioning.PathCCM {
+				d.ControlMode = strings.ToLower(amt.ControlCCM.String())
+			}
+			d.ProvisioningState = strings.ToLower(amt.PostProvisioning.String())
+		}
+	}
 }
 
 // onReport decides what a connected agent's device needs: resume an

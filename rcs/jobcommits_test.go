@@ -1,0 +1,44 @@
+package rcs_test
+
+import (
+	"testing"
+
+	"github.com/amtrcs/amtrcs/agent/wire"
+	"github.com/amtrcs/amtrcs/rcs"
+)
+
+// TestJobCommits counts the durable writes of one activation through an
+// agent, enrollment to the job's end, and checks the records they leave:
+// the job's start writes the job and the device in one commit, its end
+// likewise, and the agent's connect joins the group commit. An activation
+// on AMT 16 is 18 commits: the enrollment token and the enrollment, the
+// agent's binding, its report, the job's start, the engine's 12 (one per
+// step, the session's start with the password seal and its end with the
+// last step) and the job's end.
+func TestJobCommits(t *testing.T) {
+	e := newEnv(t, nil)
+	sd := e.device("16.1.27", nil)
+	before := e.st.Stats()
+	evs, err := e.runOnce(sd, "")
+	if err != nil {
+		t.Fatalf("agent: %v (device: %s)", err, sd.LastError())
+	}
+	if last := evs[len(evs)-1]; last.Kind != wire.EventDone {
+		t.Fatalf("last event %+v, want done", last)
+	}
+	after := e.st.Stats()
+	if got, want := after.Commits-before.Commits, uint64(18); got != want {
+		t.Errorf("%d commits for one activation, want %d", got, want)
+	}
+	if got, want := after.BatchCalls-before.BatchCalls, uint64(18); got != want {
+		t.Errorf("%d of them through the group commit, want %d (every one)", got, want)
+	}
+	d := e.waitDevice(sd.ID().String(), func(d rcs.DeviceRecord) bool { return d.State == rcs.StateProvisioned })
+	var jobs []rcs.Job
+	if code := e.call("GET", "/api/v1/jobs?device="+d.ID, e.token, nil, &jobs); code != 200 || len(jobs) != 1 {
+		t.Fatalf("jobs: %d, %+v", code, jobs)
+	}
+	if j := jobs[0]; j.Status != rcs.JobDone || d.LastJob != j.ID || d.Path != j.Path || d.Path == "" || d.Profile == "" {
+		t.Errorf("job %+v, device %+v: the job's end and the device's record disagree", j, d)
+	}
+}
