@@ -1,6 +1,7 @@
 package rcs_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/amtrcs/amtrcs/agent/wire"
@@ -38,7 +39,18 @@ func TestJobCommits(t *testing.T) {
 	if code := e.call("GET", "/api/v1/jobs?device="+d.ID, e.token, nil, &jobs); code != 200 || len(jobs) != 1 {
 		t.Fatalf("jobs: %d, %+v", code, jobs)
 	}
-	if j := jobs[0]; j.Status != rcs.JobDone || d.LastJob != j.ID || d.Path != j.Path || d.Path == "" || d.Profile == "" {
+	j := jobs[0]
+	if j.Status != rcs.JobDone || d.LastJob != j.ID || d.Path != j.Path || d.Path == "" || d.Profile == "" {
 		t.Errorf("job %+v, device %+v: the job's end and the device's record disagree", j, d)
+	}
+	// Every step reached the agent once, in order, before the end.
+	var told []string
+	for _, ev := range evs {
+		if ev.Step != "" {
+			told = append(told, ev.Step)
+		}
+	}
+	if len(j.Steps) == 0 || !slices.Equal(told, j.Steps) {
+		t.Errorf("steps told to the agent %q, want the job's %q", told, j.Steps)
 	}
 }

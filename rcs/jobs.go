@@ -77,10 +77,6 @@ func (j Job) Duration(now time.Time) time.Duration {
 	return j.Finished.Sub(j.Created)
 }
 
-// progressPoll is how often a running job's session record is read for
-// the step it reached, to tell the agent.
-const progressPoll = 200 * time.Millisecond
-
 // jobRunner runs jobs, at most max at once, one per device.
 type jobRunner struct {
 	s       *Server
@@ -187,7 +183,7 @@ func (r *jobRunner) run(j Job, fn jobFunc) {
 	defer func() { <-r.sem }()
 	s.gw.send(j.Device, wire.Event{Time: s.now(), Kind: wire.EventProgress, Job: j.ID, Message: fmt.Sprintf("%s started (job %s)", j.Kind, j.ID)})
 	ctx, cancel := context.WithCancel(s.ctx)
-	stopProgress := r.watch(ctx, j)
+	ctx, stopProgress := r.watch(ctx, j)
 	res, err := fn(ctx)
 	cancel()
 	announced := stopProgress()
@@ -197,7 +193,7 @@ func (r *jobRunner) run(j Job, fn jobFunc) {
 		return
 	}
 	if res != nil {
-		// Steps faster than the poll are told now, in order.
+		// Steps the watch had no room for are told now, in order.
 		from := 0
 		for i, st := range res.Steps {
 			if st == announced {
@@ -211,38 +207,49 @@ func (r *jobRunner) run(j Job, fn jobFunc) {
 	r.finish(j, res, err)
 }
 
-// watch sends the agent each step the engine records, until stop.
-// stop returns the last step announced.
-func (r *jobRunner) watch(ctx context.Context, j Job) (stop func() string) {
+// watch sends the agent each step the engine records, as the engine
+// records it, until stop. The engine tells ctx's Progress; the sending is
+// done here, on a goroutine of its own, so that a slow agent never holds
+// the engine. stop returns the last step announced.
+func (r *jobRunner) watch(ctx context.Context, j Job) (_ context.Context, stop func() string) {
 	s := r.s
-	done := make(chan struct{})
+	type step struct {
+		path provisioning.Path
+		n    int
+		name string
+	}
+	// A step that finds the queue full is left for the run's end, which
+	// tells every step after the last announced.
+	steps := make(chan step, 64)
 	var wg sync.WaitGroup
 	var lastStep string
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(progressPoll)
-		defer t.Stop()
-		last := ""
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			sess, err := s.eng.GetSession(j.Device)
-			if err != nil || sess.Updated.Before(j.Created) {
-				continue
-			}
-			if key := string(sess.Path) + "/" + sess.StepName; sess.StepName != "" && key != last {
-				last, lastStep = key, sess.StepName
-				s.gw.send(j.Device, wire.Event{Time: s.now(), Kind: wire.EventProgress, Job: j.ID, Step: sess.StepName, Message: fmt.Sprintf("%s: step %d %s done", sess.Path, sess.Step, sess.StepName)})
-			}
+	wg.Go(func() {
+		for st := range steps {
+			lastStep = st.name
+			s.gw.send(j.Device, wire.Event{Time: s.now(), Kind: wire.EventProgress, Job: j.ID, Step: st.name, Message: fmt.Sprintf("%s: step %d %s done", st.path, st.n, st.name)})
 		}
-	}()
-	return func() string { close(done); wg.Wait(); return lastStep }
+	})
+	var mu sync.Mutex
+	closed := false
+	ctx = provisioning.WithProgress(ctx, func(path provisioning.Path, n int, name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		select {
+		case steps <- step{path, n, name}:
+		default:
+		}
+	})
+	return ctx, func() string {
+		mu.Lock()
+		closed = true
+		close(steps)
+		mu.Unlock()
+		wg.Wait()
+		return lastStep
+	}
 }
 
 func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
