@@ -223,6 +223,7 @@ func New(st *store.Store, certs CertSource, opts Options) (*Engine, error) {
 	if certs == nil {
 		certs = CertList(nil)
 	}
+	certs = cacheSigners(certs)
 	e := &Engine{st: st, certs: certs, opts: opts, log: opts.Logger, busy: map[string]bool{}}
 	for _, h := range opts.DeviceIdentityRootSHA256 {
 		b, err := hex.DecodeString(strings.TrimSpace(h))
