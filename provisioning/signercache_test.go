@@ -38,7 +38,9 @@ func (k *keyedSource) ProvisioningCert(ctx context.Context, id string) (*Provisi
 	return pc, nil
 }
 
-func (k *keyedSource) ProvisioningCertIDs(context.Context) ([]string, error) { return []string{"c1"}, nil }
+func (k *keyedSource) ProvisioningCertIDs(context.Context) ([]string, error) {
+	return []string{"c1"}, nil
+}
 
 func newKey(t *testing.T) *ecdsa.PrivateKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
