@@ -188,6 +188,7 @@ type Engine struct {
 	busy map[string]bool
 
 	checks certChecks
+	chains verifiedChains
 }
 
 // New returns an engine over st that takes provisioning certificates from
