@@ -12,10 +12,10 @@ import (
 // agent, enrollment to the job's end, and checks the records they leave:
 // the job's start writes the job and the device in one commit, its end
 // likewise, and the agent's connect joins the group commit. An activation
-// on AMT 16 is 18 commits: the enrollment token and the enrollment, the
-// agent's binding, its report, the job's start, the engine's 12 (one per
-// step, the session's start with the password seal and its end with the
-// last step) and the job's end.
+// on AMT 16 is 18 group-commit calls: the enrollment token and the
+// enrollment, the agent's binding, its report, the job's start, the
+// engine's 12 (one per step, the session's start with the password seal
+// and its end with the last step) and the job's end.
 func TestJobCommits(t *testing.T) {
 	e := newEnv(t, nil)
 	sd := e.device("16.1.27", nil)
@@ -27,12 +27,12 @@ func TestJobCommits(t *testing.T) {
 	if last := evs[len(evs)-1]; last.Kind != wire.EventDone {
 		t.Fatalf("last event %+v, want done", last)
 	}
+	// Counted as calls through the group commit: one activation alone
+	// commits each call on its own, and the scheduler's plan, an Update
+	// that may land in the same moments, is not among them.
 	after := e.st.Stats()
-	if got, want := after.Commits-before.Commits, uint64(18); got != want {
-		t.Errorf("%d commits for one activation, want %d", got, want)
-	}
 	if got, want := after.BatchCalls-before.BatchCalls, uint64(18); got != want {
-		t.Errorf("%d of them through the group commit, want %d (every one)", got, want)
+		t.Errorf("%d writes through the group commit for one activation, want %d", got, want)
 	}
 	d := e.waitDevice(sd.ID().String(), func(d rcs.DeviceRecord) bool { return d.State == rcs.StateProvisioned })
 	var jobs []rcs.Job
