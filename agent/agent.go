@@ -357,7 +357,7 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 	connCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	nc := websocket.NetConn(connCtx, c, websocket.MessageBinary)
-	sess, err := yamux.Client(nc, wire.MuxConfig(nil))
+	sess, err := yamux.Client(wire.Coalesce(nc), wire.MuxConfig(nil))
 	if err != nil {
 		nc.Close()
 		return nil, err

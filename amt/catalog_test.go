@@ -320,7 +320,12 @@ func TestHashAlgorithms(t *testing.T) {
 	if _, err := json.Marshal(unknown); err == nil {
 		t.Error("marshalling code 6 should fail")
 	}
-	for _, n := range []string{"", "sha3", "sha-2", "SHA256x"} {
+	for _, n := range []string{"sha_256", " Sha-256 ", "SHA 256", "s-h-a_2 5 6"} {
+		if a, err := HashAlgorithmByName(n); err != nil || a != HashSHA256 {
+			t.Errorf("HashAlgorithmByName(%q) = %s, %v; want SHA-256", n, a, err)
+		}
+	}
+	for _, n := range []string{"", "sha3", "sha-2", "SHA256x", "sha.256"} {
 		if _, err := HashAlgorithmByName(n); err == nil {
 			t.Errorf("HashAlgorithmByName(%q): no error", n)
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // HashAlgorithm is the algorithm code of a root-hash entry as the host
@@ -115,13 +116,27 @@ func (a *HashAlgorithm) UnmarshalText(b []byte) error {
 // HashAlgorithmByName accepts "sha256", "SHA-256", "sha_256" and the like,
 // in any case.
 func HashAlgorithmByName(name string) (HashAlgorithm, error) {
-	key := strings.NewReplacer("-", "", "_", "", " ", "").Replace(strings.ToLower(strings.TrimSpace(name)))
+	// Called for every entry of every hash table a report carries: no
+	// replacer built per call (6 KiB each).
+	key := hashNameKey(name)
 	for _, h := range hashAlgorithms {
-		if strings.ReplaceAll(strings.ToLower(h.name), "-", "") == key {
+		if hashNameKey(h.name) == key {
 			return h.alg, nil
 		}
 	}
 	return 0, fmt.Errorf("hash algorithm %q: want one of md5, sha1, sha256, sha384, sha224, sha512", name)
+}
+
+// hashNameKey is name lower-cased without surrounding space, dashes,
+// underscores or inner spaces.
+func hashNameKey(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '-', '_', ' ':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, strings.TrimSpace(name))
 }
 
 // HashAlgorithmBySize picks the algorithm whose digest is n bytes long. The

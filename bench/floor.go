@@ -24,6 +24,12 @@ type Floor struct {
 	Signs           float64 `json:"signs_per_second"`
 	Verifies        float64 `json:"verifies_per_second"`
 	Cores           int     `json:"cores"`
+	// SignCPUMS and VerifyCPUMS are the process CPU milliseconds of one
+	// operation, from getrusage across the one-goroutine runs: unlike the
+	// rates, they do not count the time other processes on a loaded
+	// machine take from the core (0 without getrusage).
+	SignCPUMS   float64 `json:"sign_cpu_ms"`
+	VerifyCPUMS float64 `json:"verify_cpu_ms"`
 }
 
 // MeasureFloor times signatures and verifications, each for d on one
@@ -42,24 +48,29 @@ func MeasureFloor(d time.Duration) (Floor, error) {
 	verify := func() error { return rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig) }
 	f := Floor{Cores: runtime.GOMAXPROCS(0)}
 	for _, m := range []struct {
-		op  func() error
-		n   int
-		out *float64
+		op       func() error
+		n        int
+		out, cpu *float64
 	}{
-		{sign, 1, &f.SignsPerCore}, {verify, 1, &f.VerifiesPerCore},
-		{sign, f.Cores, &f.Signs}, {verify, f.Cores, &f.Verifies},
+		{sign, 1, &f.SignsPerCore, &f.SignCPUMS}, {verify, 1, &f.VerifiesPerCore, &f.VerifyCPUMS},
+		{sign, f.Cores, &f.Signs, nil}, {verify, f.Cores, &f.Verifies, nil},
 	} {
-		r, err := rate(m.op, m.n, d)
+		cpu0 := processCPU()
+		r, ops, err := rate(m.op, m.n, d)
 		if err != nil {
 			return Floor{}, err
 		}
 		*m.out = r
+		if m.cpu != nil && ops > 0 {
+			*m.cpu = ms(processCPU()-cpu0) / float64(ops)
+		}
 	}
 	return f, nil
 }
 
-// rate runs op on n goroutines for d and returns operations per second.
-func rate(op func() error, n int, d time.Duration) (float64, error) {
+// rate runs op on n goroutines for d and returns operations per second
+// and how many ran.
+func rate(op func() error, n int, d time.Duration) (float64, int64, error) {
 	var count atomic.Int64
 	var first atomic.Value
 	start := time.Now()
@@ -78,9 +89,9 @@ func rate(op func() error, n int, d time.Duration) (float64, error) {
 	}
 	wg.Wait()
 	if err, ok := first.Load().(error); ok {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(count.Load()) / time.Since(start).Seconds(), nil
+	return float64(count.Load()) / time.Since(start).Seconds(), count.Load(), nil
 }
 
 // Ops counts the RSA operations of one activation on each side.
@@ -167,6 +178,13 @@ func (f Floor) Allows(o Ops) float64 {
 		return 0
 	}
 	return 1 / (s/f.Signs + v/f.Verifies)
+}
+
+// ServerCPUPerActivation is the CPU milliseconds of the server's own RSA
+// operations in one activation, at the CPU cost per operation measured
+// (0 without it).
+func (f Floor) ServerCPUPerActivation(o Ops) float64 {
+	return o.ServerSigns*f.SignCPUMS + o.ServerVerifies*f.VerifyCPUMS
 }
 
 // CPUPerActivation is the CPU time, on one core, of the RSA operations of

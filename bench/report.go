@@ -52,6 +52,15 @@ type Report struct {
 	// link between the RCS and its agents, an activation costs this many
 	// round-trip times.
 	RelayRoundTrips int `json:"relay_round_trips_per_activation"`
+	// ServerCPUMSPerActivation is CPU.ServerPerActivationMS at the top
+	// level; ServerRSAMSPerActivation the CPU of the server's own RSA
+	// operations in one activation (Ops.ServerSigns and ServerVerifies at
+	// Floor.SignCPUMS and VerifyCPUMS, measured in the same process before
+	// the activations) and ServerRSAShare the one over the other: how
+	// close the server's work comes to its physical floor.
+	ServerCPUMSPerActivation float64 `json:"server_cpu_ms_per_activation"`
+	ServerRSAMSPerActivation float64 `json:"server_rsa_ms_per_activation"`
+	ServerRSAShare           float64 `json:"server_rsa_share"`
 	// DelayedCalls is how many calls the simulated firmware delayed by the
 	// whole latency during the run (0 without latency): the proof that the
 	// latency was applied, counted, not timed.
@@ -183,6 +192,18 @@ func (r *Report) attribute(s CPUSplit, cpu time.Duration) {
 		r.CPU.ServerPerActivationMS = r.CPU.ServerSeconds * 1000 / float64(r.Activated)
 		r.CPU.ProcessPerActivationMS = r.CPU.ProcessSeconds * 1000 / float64(r.Activated)
 	}
+	r.serverRSA()
+}
+
+// serverRSA fills the top-level figures of the server's CPU and its RSA
+// share, once CPU.ServerPerActivationMS is known.
+func (r *Report) serverRSA() {
+	r.ServerCPUMSPerActivation = r.CPU.ServerPerActivationMS
+	r.ServerRSAMSPerActivation = r.Floor.ServerCPUPerActivation(r.Ops)
+	r.ServerRSAShare = 0
+	if r.ServerCPUMSPerActivation > 0 {
+		r.ServerRSAShare = r.ServerRSAMSPerActivation / r.ServerCPUMSPerActivation
+	}
 }
 
 // WriteText writes the report for people.
@@ -200,7 +221,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Mode == ModeStack {
 		fmt.Fprintf(&b, "CPU             server %.2f s (%.2f ms/activation, getrusage of the server process); fleet and agents %.2f s (%.2f ms/activation, child process)\n",
 			r.CPU.ServerSeconds, r.CPU.ServerPerActivationMS, r.CPU.FleetSeconds, r.CPU.FleetPerActivationMS)
-		fmt.Fprintf(&b, "peak RSS        server %.0f MiB; fleet and agents %.0f MiB\n\n", r.PeakRSSMiB, r.FleetPeakRSSMiB)
+		fmt.Fprintf(&b, "peak RSS        server %.0f MiB; fleet and agents %.0f MiB\n", r.PeakRSSMiB, r.FleetPeakRSSMiB)
+		fmt.Fprintf(&b, "server RSA      %.2f ms of the server's %.2f ms CPU per activation = %.3f\n\n", r.ServerRSAMSPerActivation, r.ServerCPUMSPerActivation, r.ServerRSAShare)
 	} else {
 		fmt.Fprintf(&b, "CPU             process %.2f s (%.2f ms/activation); server %.2f s (%.2f ms/activation)\n",
 			r.CPU.ProcessSeconds, r.CPU.ProcessPerActivationMS, r.CPU.ServerSeconds, r.CPU.ServerPerActivationMS)

@@ -379,6 +379,7 @@ func (r *Report) attributeStack(server, fleet time.Duration) {
 	r.CPU.ServerPerActivationMS = r.CPU.ServerSeconds * 1000 / n
 	r.CPU.ProcessPerActivationMS = r.CPU.ServerPerActivationMS
 	r.CPU.FleetPerActivationMS = r.CPU.FleetSeconds * 1000 / n
+	r.serverRSA()
 	if both := r.CPU.ServerPerActivationMS + r.CPU.FleetPerActivationMS; both > 0 && r.CryptoCPUPerActivationMS > 0 {
 		r.CPURatioToFloor = r.CryptoCPUPerActivationMS / both
 	}

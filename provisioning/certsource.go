@@ -7,7 +7,8 @@ import (
 )
 
 // WorkshopCerts is the CertSource over the csr workshop: stored chains, and
-// signers unsealed per use. Superseded certificates are not offered when
+// signers unsealed per use (the engine keeps them once unsealed, see
+// cachedSigners). Superseded certificates are not offered when
 // the engine picks one itself; expired ones are, so that the preflight says
 // why they fail.
 type WorkshopCerts struct{ W *csr.Workshop }
@@ -30,6 +31,15 @@ func (w WorkshopCerts) ProvisioningCert(_ context.Context, id string) (*Provisio
 		return nil, err
 	}
 	return &ProvisioningCert{ID: pc.ID, Chain: pc.Chain, Signer: s}, nil
+}
+
+// provisioningChain implements chainLoader: the stored chain, no key.
+func (w WorkshopCerts) provisioningChain(_ context.Context, id string) (*ProvisioningCert, error) {
+	pc, err := w.W.Load(id)
+	if err != nil {
+		return nil, err
+	}
+	return &ProvisioningCert{ID: pc.ID, Chain: pc.Chain}, nil
 }
 
 // ProvisioningCertIDs implements CertSource.

@@ -192,6 +192,7 @@ type Engine struct {
 	busy map[string]bool
 
 	checks certChecks
+	chains verifiedChains
 }
 
 // New returns an engine over st that takes provisioning certificates from
@@ -227,6 +228,7 @@ func New(st *store.Store, certs CertSource, opts Options) (*Engine, error) {
 	if certs == nil {
 		certs = CertList(nil)
 	}
+	certs = cacheSigners(certs)
 	e := &Engine{st: st, certs: certs, opts: opts, log: opts.Logger, busy: map[string]bool{}}
 	for _, h := range opts.DeviceIdentityRootSHA256 {
 		b, err := hex.DecodeString(strings.TrimSpace(h))

@@ -303,12 +303,7 @@ func (c *certChecks) verdict(pc *ProvisioningCert, v amt.Version, suffix string,
 	}
 	var key certCheckKey
 	if valid {
-		h := sha256.New()
-		for _, cert := range pc.Chain {
-			h.Write(cert.Raw)
-		}
-		key = certCheckKey{id: pc.ID, version: v, suffix: suffix}
-		h.Sum(key.chain[:0])
+		key = certCheckKey{id: pc.ID, chain: chainSum(pc.Chain), version: v, suffix: suffix}
 		c.mu.Lock()
 		cv, ok := c.m[key]
 		c.mu.Unlock()

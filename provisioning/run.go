@@ -249,23 +249,26 @@ func (e *Engine) verifyDevice(cs tls.ConnectionState, pin []byte, pinAlg amt.Has
 			return err
 		}
 	}
-	// Intel's On-Die root is always trusted: firmware sends its chain
-	// without it. Configured roots (the simulator's) come in addition.
-	roots := x509.NewCertPool()
-	roots.AddCert(amt.IntelOnDieRoot())
-	for _, c := range e.opts.DeviceIdentityRoots {
-		roots.AddCert(c)
-	}
-	inter := x509.NewCertPool()
-	for _, c := range cs.PeerCertificates[1:] {
-		inter.AddCert(c)
-		for _, p := range e.pins {
-			if bytes.Equal(amt.HashSHA256.Sum(c.Raw), p) {
-				roots.AddCert(c)
+	now := e.opts.Clock()
+	err := e.chains.verify(cs.PeerCertificates, now, func() ([][]*x509.Certificate, error) {
+		// Intel's On-Die root is always trusted: firmware sends its chain
+		// without it. Configured roots (the simulator's) come in addition.
+		roots := x509.NewCertPool()
+		roots.AddCert(amt.IntelOnDieRoot())
+		for _, c := range e.opts.DeviceIdentityRoots {
+			roots.AddCert(c)
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+			for _, p := range e.pins {
+				if bytes.Equal(amt.HashSHA256.Sum(c.Raw), p) {
+					roots.AddCert(c)
+				}
 			}
 		}
-	}
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: e.opts.Clock(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		return leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	})
 	if err != nil {
 		return Reason{Rule: RuleDeviceIdentity,
 			Seen: fmt.Sprintf("certificate %q issued by %q does not verify: %v", leaf.Subject.CommonName, leaf.Issuer.CommonName, err),

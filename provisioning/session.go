@@ -181,6 +181,7 @@ func (e *Engine) execute(ctx context.Context, r *run, from int) error {
 			}
 		}
 		e.log.Debug("step done", "device", r.sess.Device, "path", r.sess.Path, "step", s.name, "took", time.Since(start))
+		progress(ctx, r, i+1, s.name)
 		if err := e.hook(r.sess.Path, s.name, AfterRecord); err != nil {
 			return err
 		}

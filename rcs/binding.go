@@ -33,6 +33,7 @@ func (s *Server) bindReport(agentID string, r wire.Report) error {
 	var refusal *APIError
 	// A group commit: a fleet coming back after a restart binds thousands
 	// of reports at once, and one fsync each in turn would queue them.
+	// Batch may run this more than once; it starts afresh each time.
 	err := s.st.Batch(func(tx *store.Tx) error {
 		refusal = nil
 		var a agentRecord

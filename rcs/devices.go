@@ -30,18 +30,22 @@ type DeviceRecord = device.Record
 // in one transaction.
 func (s *Server) updateDevice(id string, fn func(d *DeviceRecord)) error {
 	now := s.now()
-	return s.st.Batch(func(tx *store.Tx) error {
-		var d DeviceRecord
-		if err := tx.Get(store.Devices, id, &d); errors.Is(err, store.ErrNotFound) {
-			d = DeviceRecord{ID: id, State: StateDiscovered, FirstSeen: now}
-		} else if err != nil {
-			return err
-		}
-		fn(&d)
-		d.Updated = now
-		d.Connected = false // computed when read
-		return tx.Put(store.Devices, id, d)
-	})
+	return s.st.Batch(func(tx *store.Tx) error { return updateDeviceTx(tx, id, now, fn) })
+}
+
+// updateDeviceTx is updateDevice within tx, for a caller that writes other
+// records with it in one commit.
+func updateDeviceTx(tx *store.Tx, id string, now time.Time, fn func(d *DeviceRecord)) error {
+	var d DeviceRecord
+	if err := tx.Get(store.Devices, id, &d); errors.Is(err, store.ErrNotFound) {
+		d = DeviceRecord{ID: id, State: StateDiscovered, FirstSeen: now}
+	} else if err != nil {
+		return err
+	}
+	fn(&d)
+	d.Updated = now
+	d.Connected = false // computed when read
+	return tx.Put(store.Devices, id, d)
 }
 
 func (s *Server) recordReport(r wire.Report, agentID string) error {

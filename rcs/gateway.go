@@ -183,7 +183,9 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(wire.MaxWebsocketMessage)
 	link := newAgentLink(websocket.NetConn(s.ctx, c, websocket.MessageBinary), time.Now())
-	sess, err := yamux.Server(link, serverMuxConfig())
+	// The link sees every read (the silence sweep); Coalesce sends each
+	// yamux frame's header and body as one websocket message.
+	sess, err := yamux.Server(wire.Coalesce(link), serverMuxConfig())
 	if err != nil {
 		link.Close()
 		return

@@ -80,10 +80,6 @@ func (j Job) Duration(now time.Time) time.Duration {
 	return j.Finished.Sub(j.Created)
 }
 
-// progressPoll is how often a running job's session record is read for
-// the step it reached, to tell the agent.
-const progressPoll = 200 * time.Millisecond
-
 // jobRunner runs jobs, at most max at once, one per device.
 type jobRunner struct {
 	s       *Server
@@ -123,7 +119,9 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	if kind == JobDeactivate {
 		state = StateDeactivating
 	}
-	// Batch: concurrent job starts share one durable commit.
+	// Batch: concurrent job starts share one durable commit; the job and
+	// the device's record go in the same one, so the job waits for one
+	// commit, not two, before it runs.
 	err := s.st.Batch(func(tx *store.Tx) error {
 		if err := dropPendingJob(tx, device); err != nil {
 			return err
@@ -131,16 +129,16 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
 			return err
 		}
-		return tx.Audit(store.Event{Actor: actor, Action: "job." + kind, Subject: device, Outcome: store.OutcomeSuccess, Detail: map[string]string{"job": j.ID, "profile": profile}})
-	})
-	if err == nil {
-		err = s.updateDevice(device, func(d *DeviceRecord) {
+		if err := tx.Audit(store.Event{Actor: actor, Action: "job." + kind, Subject: device, Outcome: store.OutcomeSuccess, Detail: map[string]string{"job": j.ID, "profile": profile}}); err != nil {
+			return err
+		}
+		return updateDeviceTx(tx, device, j.Created, func(d *DeviceRecord) {
 			d.State, d.LastJob, d.Error, d.Rule, d.Fix = state, j.ID, "", "", ""
 			if profile != "" {
 				d.Profile = profile
 			}
 		})
-	}
+	})
 	if err != nil {
 		r.release(device, j.ID)
 		return Job{}, err
@@ -188,7 +186,7 @@ func (r *jobRunner) run(j Job, fn jobFunc) {
 	defer func() { <-r.sem }()
 	s.gw.send(j.Device, wire.Event{Time: s.now(), Kind: wire.EventProgress, Job: j.ID, Message: fmt.Sprintf("%s started (job %s)", j.Kind, j.ID)})
 	ctx, cancel := context.WithCancel(s.ctx)
-	stopProgress := r.watch(ctx, j)
+	ctx, stopProgress := r.watch(ctx, j)
 	res, err := fn(ctx)
 	cancel()
 	announced := stopProgress()
@@ -198,7 +196,7 @@ func (r *jobRunner) run(j Job, fn jobFunc) {
 		return
 	}
 	if res != nil {
-		// Steps faster than the poll are told now, in order.
+		// Steps the watch had no room for are told now, in order.
 		from := 0
 		for i, st := range res.Steps {
 			if st == announced {
@@ -212,38 +210,49 @@ func (r *jobRunner) run(j Job, fn jobFunc) {
 	r.finish(j, res, err)
 }
 
-// watch sends the agent each step the engine records, until stop.
-// stop returns the last step announced.
-func (r *jobRunner) watch(ctx context.Context, j Job) (stop func() string) {
+// watch sends the agent each step the engine records, as the engine
+// records it, until stop. The engine tells ctx's Progress; the sending is
+// done here, on a goroutine of its own, so that a slow agent never holds
+// the engine. stop returns the last step announced.
+func (r *jobRunner) watch(ctx context.Context, j Job) (_ context.Context, stop func() string) {
 	s := r.s
-	done := make(chan struct{})
+	type step struct {
+		path provisioning.Path
+		n    int
+		name string
+	}
+	// A step that finds the queue full is left for the run's end, which
+	// tells every step after the last announced.
+	steps := make(chan step, 64)
 	var wg sync.WaitGroup
 	var lastStep string
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(progressPoll)
-		defer t.Stop()
-		last := ""
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			sess, err := s.eng.GetSession(j.Device)
-			if err != nil || sess.Updated.Before(j.Created) {
-				continue
-			}
-			if key := string(sess.Path) + "/" + sess.StepName; sess.StepName != "" && key != last {
-				last, lastStep = key, sess.StepName
-				s.gw.send(j.Device, wire.Event{Time: s.now(), Kind: wire.EventProgress, Job: j.ID, Step: sess.StepName, Message: fmt.Sprintf("%s: step %d %s done", sess.Path, sess.Step, sess.StepName)})
-			}
+	wg.Go(func() {
+		for st := range steps {
+			lastStep = st.name
+			s.gw.send(j.Device, wire.Event{Time: s.now(), Kind: wire.EventProgress, Job: j.ID, Step: st.name, Message: fmt.Sprintf("%s: step %d %s done", st.path, st.n, st.name)})
 		}
-	}()
-	return func() string { close(done); wg.Wait(); return lastStep }
+	})
+	var mu sync.Mutex
+	closed := false
+	ctx = provisioning.WithProgress(ctx, func(path provisioning.Path, n int, name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		select {
+		case steps <- step{path, n, name}:
+		default:
+		}
+	})
+	return ctx, func() string {
+		mu.Lock()
+		closed = true
+		close(steps)
+		mu.Unlock()
+		wg.Wait()
+		return lastStep
+	}
 }
 
 func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
@@ -274,35 +283,16 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 		ev.Message = fmt.Sprintf("%s done: path %s, %d steps, %s", j.Kind, j.Path, len(j.Steps), j.Finished.Sub(j.Created).Round(time.Millisecond))
 	}
 	s.metrics.jobDone(j.Kind, j.Path, err)
-	if perr := s.putJob(j); perr != nil {
-		s.log.Error("record job", "job", j.ID, "err", perr)
-	}
-	uerr := s.updateDevice(j.Device, func(d *DeviceRecord) {
-		d.LastJob = j.ID
-		if j.Path != "" && j.Kind != JobDeactivate {
-			d.Path = j.Path
+	// The job's record and the device's in one commit: the agent hears
+	// of the end after one durable write, not two.
+	rerr := s.st.Batch(func(tx *store.Tx) error {
+		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
+			return err
 		}
-		switch {
-		case err != nil:
-			d.State, d.Error, d.Rule, d.Fix = StateFailed, j.Error, j.Rule, j.Fix
-		case j.Kind == JobDeactivate:
-			d.State, d.Path, d.CertID, d.AdminSecret = StateNotProvisioned, "", "", ""
-			d.ControlMode, d.ProvisioningState = strings.ToLower(amt.ControlNone.String()), strings.ToLower(amt.PreProvisioning.String())
-		default:
-			d.State, d.Error, d.Rule, d.Fix = StateProvisioned, "", "", ""
-			d.Expires = time.Time{}
-			if res != nil {
-				d.CertID, d.AdminSecret = res.CertID, res.AdminSecret
-				d.ControlMode = strings.ToLower(res.ControlMode.String())
-				if res.ControlMode == amt.ControlNone && res.Path == provisioning.PathCCM {
-					d.ControlMode = strings.ToLower(amt.ControlCCM.String())
-				}
-				d.ProvisioningState = strings.ToLower(amt.PostProvisioning.String())
-			}
-		}
+		return updateDeviceTx(tx, j.Device, j.Finished, func(d *DeviceRecord) { finishDevice(d, j, res, err) })
 	})
-	if uerr != nil {
-		s.log.Error("record device", "device", j.Device, "err", uerr)
+	if rerr != nil {
+		s.log.Error("record job and device", "job", j.ID, "device", j.Device, "err", rerr)
 	}
 	if err != nil {
 		s.log.Warn("job failed", "job", j.ID, "kind", j.Kind, "device", j.Device, "err", err)
@@ -313,6 +303,32 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 	// prompts can start the next job at once.
 	r.release(j.Device, j.ID)
 	s.gw.send(j.Device, ev)
+}
+
+// finishDevice is what a job's end writes in its device's record.
+func finishDevice(d *DeviceRecord, j Job, res *provisioning.Result, err error) {
+	d.LastJob = j.ID
+	if j.Path != "" && j.Kind != JobDeactivate {
+		d.Path = j.Path
+	}
+	switch {
+	case err != nil:
+		d.State, d.Error, d.Rule, d.Fix = StateFailed, j.Error, j.Rule, j.Fix
+	case j.Kind == JobDeactivate:
+		d.State, d.Path, d.CertID, d.AdminSecret = StateNotProvisioned, "", "", ""
+		d.ControlMode, d.ProvisioningState = strings.ToLower(amt.ControlNone.String()), strings.ToLower(amt.PreProvisioning.String())
+	default:
+		d.State, d.Error, d.Rule, d.Fix = StateProvisioned, "", "", ""
+		d.Expires = time.Time{}
+		if res != nil {
+			d.CertID, d.AdminSecret = res.CertID, res.AdminSecret
+			d.ControlMode = strings.ToLower(res.ControlMode.String())
+			if res.ControlMode == amt.ControlNone && res.Path == provisioning.PathCCM {
+				d.ControlMode = strings.ToLower(amt.ControlCCM.String())
+			}
+			d.ProvisioningState = strings.ToLower(amt.PostProvisioning.String())
+		}
+	}
 }
 
 // onReport decides what a connected agent's device needs: resume an
