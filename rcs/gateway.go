@@ -185,6 +185,7 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 	id := report.Info.UUID.String()
 	g.register(id, ac)
 	defer g.unregister(id, ac)
+	s.holdAgent(id)
 	s.log.Info("agent connected", "agent", p.AgentID, "device", id, "version", report.Info.Version.String(), "host", report.Hostname)
 	if err := s.recordReport(report, p.AgentID); err != nil {
 		s.log.Error("record the agent's report", "device", id, "err", err)
@@ -211,10 +212,25 @@ func (g *gateway) register(id string, ac *agentConn) {
 
 func (g *gateway) unregister(id string, ac *agentConn) {
 	g.mu.Lock()
-	if g.conns[id] == ac {
+	last := g.conns[id] == ac
+	if last {
 		delete(g.conns, id)
 	}
 	g.mu.Unlock()
+	if last {
+		g.s.dropAgent(id)
+	}
+}
+
+// devices lists the devices whose agents are connected here.
+func (g *gateway) devices() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ids := make([]string, 0, len(g.conns))
+	for id := range g.conns {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func (g *gateway) conn(id string) *agentConn {

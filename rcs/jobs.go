@@ -33,15 +33,20 @@ const (
 	JobRunning = "running"
 	JobDone    = "done"
 	JobFailed  = "failed"
+	// JobInterrupted: the server running the job stopped or died; the
+	// device's session resumes in a job of its own.
+	JobInterrupted = "interrupted"
 )
 
 // Job is one activation, resumption or deactivation, in the jobs bucket.
 type Job struct {
-	ID       string    `json:"id"`
-	Device   string    `json:"device"`
-	Kind     string    `json:"kind"`
-	Profile  string    `json:"profile,omitempty"`
-	Actor    string    `json:"actor"`
+	ID      string `json:"id"`
+	Device  string `json:"device"`
+	Kind    string `json:"kind"`
+	Profile string `json:"profile,omitempty"`
+	Actor   string `json:"actor"`
+	// Server is the id of the server that runs (or ran) the job.
+	Server   string    `json:"server,omitempty"`
 	Status   string    `json:"status"`
 	Path     string    `json:"path,omitempty"`
 	Step     string    `json:"step,omitempty"`
@@ -116,9 +121,13 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 		r.mu.Unlock()
 		return Job{}, busyErr(device, id)
 	}
-	j := Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Status: JobRunning, Created: s.now()}
+	j := Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Server: s.id, Status: JobRunning, Created: s.now()}
 	r.running[device] = j.ID
 	r.mu.Unlock()
+	if err := s.claimDevice(device); err != nil {
+		r.unreserve(device, j.ID)
+		return Job{}, err
+	}
 	state := StateActivating
 	if kind == JobDeactivate {
 		state = StateDeactivating
@@ -126,6 +135,9 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	// Batch: concurrent job starts share one durable commit.
 	err := s.st.Batch(func(tx *store.Tx) error {
 		if err := dropPendingJob(tx, device); err != nil {
+			return err
+		}
+		if err := endOrphanedLastJob(tx, device, s.now()); err != nil {
 			return err
 		}
 		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
@@ -168,12 +180,22 @@ func busyErr(device, job string) error {
 // busy says whether a job runs on the device.
 func (r *jobRunner) busy(device string) bool { return r.idle(device) != nil }
 
+// release frees the device, here and in the fleet.
 func (r *jobRunner) release(device, job string) {
+	if r.unreserve(device, job) {
+		r.s.releaseDevice(device)
+	}
+}
+
+// unreserve frees the device here only; it says whether job held it.
+func (r *jobRunner) unreserve(device, job string) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.running[device] == job {
 		delete(r.running, device)
+		return true
 	}
-	r.mu.Unlock()
+	return false
 }
 
 func (r *jobRunner) run(j Job, fn jobFunc) {
@@ -274,8 +296,17 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 		ev.Message = fmt.Sprintf("%s done: path %s, %d steps, %s", j.Kind, j.Path, len(j.Steps), j.Finished.Sub(j.Created).Round(time.Millisecond))
 	}
 	s.metrics.jobDone(j.Kind, j.Path, err)
-	if perr := s.putJob(j); perr != nil {
+	ended, perr := s.endJob(j)
+	if perr != nil {
 		s.log.Error("record job", "job", j.ID, "err", perr)
+	}
+	if !ended {
+		// Another server ended it as interrupted: this one lost the
+		// device's lease (stalled past its time to live) and another took
+		// the device over, so this outcome is not the device's.
+		s.log.Warn("job ended elsewhere while it ran here: its outcome is dropped", "job", j.ID, "device", j.Device)
+		r.release(j.Device, j.ID)
+		return
 	}
 	uerr := s.updateDevice(j.Device, func(d *DeviceRecord) {
 		d.LastJob = j.ID
@@ -341,7 +372,7 @@ func (r *jobRunner) onReport(id string, ac *agentConn) {
 			}
 			return res, err
 		})
-		if err != nil {
+		if err != nil && !r.heldElsewhere(id, ac, err) {
 			send(wire.EventFailed, "", err.Error(), "")
 		}
 		return
@@ -365,7 +396,7 @@ func (r *jobRunner) onReport(id string, ac *agentConn) {
 		}
 		if _, err := r.start(id, JobActivate, prof.Name, actor, func(ctx context.Context) (*provisioning.Result, error) {
 			return s.eng.Activate(ctx, ac.device(), prof)
-		}); err != nil {
+		}); err != nil && !r.heldElsewhere(id, ac, err) {
 			send(wire.EventFailed, "", err.Error(), "")
 		}
 	case serr == nil && sess.Status == provisioning.StatusDone && info.ProvisioningState == amt.PostProvisioning:
@@ -399,6 +430,45 @@ func (s *Server) putJob(j Job) error {
 	return s.st.Batch(func(tx *store.Tx) error { return tx.Put(store.Jobs, j.ID, j) })
 }
 
+// endJob records a job's end unless it has ended already (another server
+// ended it as interrupted): a job ends once.
+func (s *Server) endJob(j Job) (ended bool, err error) {
+	err = s.st.Batch(func(tx *store.Tx) error {
+		ended = false
+		var cur Job
+		if err := tx.Get(store.Jobs, j.ID, &cur); err == nil && cur.Status != JobRunning {
+			return nil
+		}
+		ended = true
+		return tx.Put(store.Jobs, j.ID, j)
+	})
+	return ended, err
+}
+
+// heldElsewhere tells the agent that another server runs its device's job
+// and waits for the device there, when err says so.
+func (r *jobRunner) heldElsewhere(id string, ac *agentConn, err error) bool {
+	var held *store.LeaseHeldError
+	if !errors.As(err, &held) {
+		return false
+	}
+	ac.send(wire.Event{Time: r.s.now(), Kind: wire.EventProgress, Message: fmt.Sprintf("the device's job runs on server %s; this server takes over when it ends or its lease expires", held.Held.Owner)})
+	r.waitForDevice(id, ac, held)
+	return true
+}
+
+// endOrphanedLastJob ends as interrupted the device's last job when it is
+// still recorded as running: the caller holds the device's job slot, so
+// no server runs it any more.
+func endOrphanedLastJob(tx *store.Tx, device string, now time.Time) error {
+	var d DeviceRecord
+	if err := tx.Get(store.Devices, device, &d); err != nil || d.LastJob == "" {
+		return nil
+	}
+	_, _, err := endInterrupted(tx, d.LastJob, now)
+	return err
+}
+
 // failNow records a job that could not start (no such profile).
 func (r *jobRunner) failNow(device, actor string, err error) {
 	s := r.s
@@ -422,8 +492,10 @@ func suffixOf(dnsSuffix, fqdn string) string {
 	return ""
 }
 
-// resumeOrphans marks jobs left running by a previous process as failed:
-// their devices resume when their agents come back (or their hellos).
+// resumeOrphans ends as interrupted the jobs left running by a server
+// that stopped or died (a previous process, or another server sharing the
+// store whose lease expired): their devices resume when their agents come
+// back (or their hellos). It runs at start and every lease time to live.
 func (r *jobRunner) resumeOrphans() {
 	s := r.s
 	jobs, err := store.List[Job](s.st, store.Jobs)
@@ -432,24 +504,21 @@ func (r *jobRunner) resumeOrphans() {
 		return
 	}
 	for _, j := range jobs {
-		if j.Status != JobRunning {
+		if j.Status != JobRunning || j.Server == s.id || !s.jobOrphaned(j) {
 			continue
 		}
-		j.Status, j.Finished = JobFailed, s.now()
-		j.Error = "interrupted: the server stopped while the job ran"
-		j.Fix = "nothing: the device's session resumes when its agent reconnects"
-		if err := s.putJob(j); err != nil {
-			s.log.Warn("record interrupted job", "job", j.ID, "err", err)
-		}
-		// The device must not go on showing "activating" for a job that no
-		// longer runs.
-		if err := s.updateDevice(j.Device, func(d *DeviceRecord) {
-			if d.LastJob == j.ID {
-				d.State, d.Error, d.Fix = StateInterrupted, j.Error, j.Fix
+		err := s.st.Batch(func(tx *store.Tx) error {
+			ended, ok, err := endInterrupted(tx, j.ID, s.now())
+			if err != nil || !ok {
+				return err
 			}
-		}); err != nil {
-			s.log.Warn("record interrupted device", "device", j.Device, "err", err)
+			return interruptedDevice(tx, ended)
+		})
+		if err != nil {
+			s.log.Warn("record interrupted job", "job", j.ID, "err", err)
+			continue
 		}
+		s.log.Info("job interrupted by the stop of its server", "job", j.ID, "device", j.Device, "server", j.Server)
 	}
 }
 
