@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // PostgreSQL's leases are rows of amtrcs.leases, timed by the database's
@@ -16,6 +17,12 @@ import (
 // transaction, no retry): a claim is one upsert whose WHERE takes the row
 // only when it is free, expired or already ours, and PostgreSQL's row lock
 // orders two servers claiming at once.
+//
+// Leases have a small pool of connections of their own, and renewals one
+// more of theirs: a server busy with many transactions (or many claims)
+// would otherwise queue its renewals behind them, past their time to
+// live, and the others would take its devices while it still runs their
+// jobs.
 //
 // Notifications travel on one LISTEN channel, pgNotifyChannel, with the
 // topic before notifySep in the payload; one connection of the pool
@@ -29,16 +36,60 @@ const pgNotifyChannel = "amtrcs_events"
 const pgListenRetry = time.Second
 
 type pgLeases struct {
-	once   sync.Once
-	hub    hub
-	cancel context.CancelFunc
-	done   chan struct{}
+	cfg      *pgxpool.Config // of the store's pool, copied for the leases'
+	poolOnce sync.Once
+	pool     *pgxpool.Pool
+	renewer  *pgxpool.Pool // one connection, for renewals only
+	poolErr  error
+	once     sync.Once
+	hub      hub
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// pgLeaseConns is the size of the leases' pool: the listener holds one.
+const pgLeaseConns = 3
+
+// db is the leases' pool, made on first use.
+func (p *pgBackend) db() (*pgxpool.Pool, error) {
+	p.lz.poolOnce.Do(func() {
+		cfg := p.lz.cfg.Copy()
+		cfg.MaxConns, cfg.MinConns = pgLeaseConns, 0
+		p.lz.pool, p.lz.poolErr = pgxpool.NewWithConfig(pgctx, cfg)
+		if p.lz.poolErr != nil {
+			return
+		}
+		rcfg := p.lz.cfg.Copy()
+		rcfg.MaxConns, rcfg.MinConns = 1, 0
+		if p.lz.renewer, p.lz.poolErr = pgxpool.NewWithConfig(pgctx, rcfg); p.lz.poolErr != nil {
+			p.lz.pool.Close()
+			p.lz.pool = nil
+		}
+	})
+	if p.lz.pool == nil && p.lz.poolErr == nil {
+		return nil, errors.New("the store is closed")
+	}
+	return p.lz.pool, p.lz.poolErr
+}
+
+// closeLeases ends the listener and closes the leases' pool.
+func (p *pgBackend) closeLeases() {
+	p.stopListening()
+	p.lz.poolOnce.Do(func() {}) // no pool made after this
+	if p.lz.pool != nil {
+		p.lz.pool.Close()
+		p.lz.renewer.Close()
+	}
 }
 
 func (p *pgBackend) claim(name, owner string, ttl time.Duration) (Lease, bool, error) {
+	db, err := p.db()
+	if err != nil {
+		return Lease{}, false, err
+	}
 	var l Lease
 	l.Name = name
-	err := p.pool.QueryRow(pgctx, "INSERT INTO "+pgSchema+".leases AS l (name, owner, expires) VALUES ($1, $2, now() + make_interval(secs => $3)) "+
+	err = db.QueryRow(pgctx, "INSERT INTO "+pgSchema+".leases AS l (name, owner, expires) VALUES ($1, $2, now() + make_interval(secs => $3)) "+
 		"ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires = excluded.expires "+
 		"WHERE l.owner = excluded.owner OR l.expires <= now() RETURNING owner, expires", name, owner, ttl.Seconds()).Scan(&l.Owner, &l.Expires)
 	if err == nil {
@@ -49,7 +100,7 @@ func (p *pgBackend) claim(name, owner string, ttl time.Duration) (Lease, bool, e
 	}
 	// Held by another: say by whom. It may have been released between the
 	// two statements; then the caller tries again later, as it would have.
-	err = p.pool.QueryRow(pgctx, "SELECT owner, expires FROM "+pgSchema+".leases WHERE name = $1", name).Scan(&l.Owner, &l.Expires)
+	err = db.QueryRow(pgctx, "SELECT owner, expires FROM "+pgSchema+".leases WHERE name = $1", name).Scan(&l.Owner, &l.Expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Lease{Name: name}, false, nil
 	}
@@ -57,17 +108,28 @@ func (p *pgBackend) claim(name, owner string, ttl time.Duration) (Lease, bool, e
 }
 
 func (p *pgBackend) release(name, owner string) error {
-	_, err := p.pool.Exec(pgctx, "DELETE FROM "+pgSchema+".leases WHERE name = $1 AND owner = $2", name, owner)
+	db, err := p.db()
+	if err != nil {
+		return err
+	}
+	_, err = db.Exec(pgctx, "DELETE FROM "+pgSchema+".leases WHERE name = $1 AND owner = $2", name, owner)
 	return err
 }
 
 func (p *pgBackend) renew(owner string, ttl time.Duration) (int, error) {
-	tag, err := p.pool.Exec(pgctx, "UPDATE "+pgSchema+".leases SET expires = now() + make_interval(secs => $2) WHERE owner = $1 AND expires > now()", owner, ttl.Seconds())
+	if _, err := p.db(); err != nil {
+		return 0, err
+	}
+	tag, err := p.lz.renewer.Exec(pgctx, "UPDATE "+pgSchema+".leases SET expires = now() + make_interval(secs => $2) WHERE owner = $1 AND expires > now()", owner, ttl.Seconds())
 	return int(tag.RowsAffected()), err
 }
 
 func (p *pgBackend) leases(prefix string) ([]Lease, error) {
-	rows, err := p.pool.Query(pgctx, "SELECT name, owner, expires FROM "+pgSchema+".leases WHERE starts_with(name, $1) AND expires > now() ORDER BY name", prefix)
+	db, err := p.db()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.Query(pgctx, "SELECT name, owner, expires FROM "+pgSchema+".leases WHERE starts_with(name, $1) AND expires > now() ORDER BY name", prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +141,11 @@ func (p *pgBackend) leases(prefix string) ([]Lease, error) {
 }
 
 func (p *pgBackend) notify(topic, payload string) error {
-	_, err := p.pool.Exec(pgctx, "SELECT pg_notify($1, $2)", pgNotifyChannel, topic+string(notifySep)+payload)
+	db, err := p.db()
+	if err != nil {
+		return err
+	}
+	_, err = db.Exec(pgctx, "SELECT pg_notify($1, $2)", pgNotifyChannel, topic+string(notifySep)+payload)
 	return err
 }
 
@@ -110,7 +176,11 @@ func (p *pgBackend) listen(ctx context.Context) {
 }
 
 func (p *pgBackend) listenOnce(ctx context.Context) error {
-	conn, err := p.pool.Acquire(ctx)
+	db, err := p.db()
+	if err != nil {
+		return err
+	}
+	conn, err := db.Acquire(ctx)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func OpenPostgres(url, dataDir string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to the PostgreSQL store %s: %v: check store.url and that the server is up", red, redactErr(err, cfg.ConnConfig.Password))
 	}
-	be := &pgBackend{pool: pool, url: red, log: opts.Logger}
+	be := &pgBackend{pool: pool, url: red, log: opts.Logger, lz: pgLeases{cfg: cfg}}
 	if err := be.migrate(ctx, opts); err != nil {
 		pool.Close()
 		return nil, err
@@ -125,7 +125,7 @@ func OpenPostgres(url, dataDir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (p *pgBackend) close() error      { p.stopListening(); p.pool.Close(); return nil }
+func (p *pgBackend) close() error      { p.closeLeases(); p.pool.Close(); return nil }
 func (p *pgBackend) kind() string      { return "postgres" }
 func (p *pgBackend) where() string     { return p.url }
 func (p *pgBackend) groupCommit() bool { return false }

@@ -24,6 +24,7 @@ type benchFlags struct {
 	latency, floorTime   time.Duration
 	cpuProfile           string
 	progress, noSync     bool
+	replicas             replicaFlags
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -58,10 +59,14 @@ func newBenchCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.mode, "mode", string(bench.ModeStack), "stack (server, agents and fleet, the figure to quote) or engine (the engine alone, for diagnosis)")
 	fl.BoolVar(&f.progress, "progress", false, "show a progress bar on stderr")
 	fl.BoolVar(&f.noSync, "no-fsync", false, "diagnostic: turn the store's fsync off to see what commits cost (not durable; never quote this figure)")
+	f.replicas.add(cmd)
 	return cmd
 }
 
 func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
+	if f.replicas.asked(cmd) {
+		return runReplicaBench(cmd, a, f)
+	}
 	cfg := bench.Config{Devices: f.devices, Path: bench.Path(f.path), Concurrency: f.concurrency, Latency: f.latency, FloorTime: f.floorTime, NoSync: f.noSync,
 		Mode: bench.Mode(f.mode), CPUProfile: f.cpuProfile != ""}
 	if f.version != "" {
