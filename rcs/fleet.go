@@ -164,13 +164,20 @@ func (s *Server) claimAgents() {
 // waitForDevice runs onReport again for an agent whose device's job slot
 // another server held: when that server releases it, or when its lease
 // expires (the server died), as long as the agent stays connected here.
-func (r *jobRunner) waitForDevice(id string, ac *agentConn, held *store.LeaseHeldError) {
+// listening is called once the release would be heard.
+func (r *jobRunner) waitForDevice(id string, ac *agentConn, held *store.LeaseHeldError, listening func()) {
 	s := r.s
 	ctx, cancel := context.WithCancel(s.ctx)
 	released, err := s.st.Listen(ctx, topicLease)
 	if err != nil {
 		cancel()
+		listening()
 		return
+	}
+	listening()
+	// Released before we listened: no notification will come.
+	if ls, err := s.st.Leases(leaseDevice + id); err == nil && !heldBy(ls, leaseDevice+id, held.Held.Owner) {
+		held.Held.Expires = time.Now().Add(-time.Second)
 	}
 	r.wg.Add(1)
 	go func() {
@@ -197,6 +204,16 @@ func (r *jobRunner) waitForDevice(id string, ac *agentConn, held *store.LeaseHel
 			return
 		}
 	}()
+}
+
+// heldBy says whether owner holds the lease name among ls.
+func heldBy(ls []store.Lease, name, owner string) bool {
+	for _, l := range ls {
+		if l.Name == name {
+			return l.Owner == owner
+		}
+	}
+	return false
 }
 
 // jobOrphaned says whether a job recorded as running is no longer run by

@@ -452,8 +452,9 @@ func (r *jobRunner) heldElsewhere(id string, ac *agentConn, err error) bool {
 	if !errors.As(err, &held) {
 		return false
 	}
-	ac.send(wire.Event{Time: r.s.now(), Kind: wire.EventProgress, Message: fmt.Sprintf("the device's job runs on server %s; this server takes over when it ends or its lease expires", held.Held.Owner)})
-	r.waitForDevice(id, ac, held)
+	r.waitForDevice(id, ac, held, func() {
+		ac.send(wire.Event{Time: r.s.now(), Kind: wire.EventProgress, Message: fmt.Sprintf("the device's job runs on server %s; this server takes over when it ends or its lease expires", held.Held.Owner)})
+	})
 	return true
 }
 

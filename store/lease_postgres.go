@@ -31,20 +31,25 @@ import (
 // pgNotifyChannel is the PostgreSQL channel of the store's notifications.
 const pgNotifyChannel = "amtrcs_events"
 
+// pgListenWait bounds how long a subscriber waits for the first LISTEN.
+const pgListenWait = 10 * time.Second
+
 // pgListenRetry is the wait before the listening connection is made
 // again after it broke.
 const pgListenRetry = time.Second
 
 type pgLeases struct {
-	cfg      *pgxpool.Config // of the store's pool, copied for the leases'
-	poolOnce sync.Once
-	pool     *pgxpool.Pool
-	renewer  *pgxpool.Pool // one connection, for renewals only
-	poolErr  error
-	once     sync.Once
-	hub      hub
-	cancel   context.CancelFunc
-	done     chan struct{}
+	cfg       *pgxpool.Config // of the store's pool, copied for the leases'
+	poolOnce  sync.Once
+	pool      *pgxpool.Pool
+	renewer   *pgxpool.Pool // one connection, for renewals only
+	poolErr   error
+	once      sync.Once
+	ready     chan struct{} // closed once the first LISTEN is in place
+	readyOnce sync.Once
+	hub       hub
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // pgLeaseConns is the size of the leases' pool: the listener holds one.
@@ -152,10 +157,19 @@ func (p *pgBackend) notify(topic, payload string) error {
 func (p *pgBackend) subscribe(ctx context.Context, topic string) (<-chan string, error) {
 	p.lz.once.Do(func() {
 		lctx, cancel := context.WithCancel(context.Background())
-		p.lz.cancel, p.lz.done = cancel, make(chan struct{})
+		p.lz.cancel, p.lz.done, p.lz.ready = cancel, make(chan struct{}), make(chan struct{})
 		go p.listen(lctx)
 	})
-	return p.lz.hub.subscribe(ctx, topic), nil
+	ch := p.lz.hub.subscribe(ctx, topic)
+	// What is notified from now on is heard: the first subscriber waits
+	// for the LISTEN (bounded: a broken database is the listener's to
+	// report).
+	select {
+	case <-p.lz.ready:
+	case <-ctx.Done():
+	case <-time.After(pgListenWait):
+	}
+	return ch, nil
 }
 
 // listen holds one connection in LISTEN until close, making it again
@@ -191,6 +205,7 @@ func (p *pgBackend) listenOnce(ctx context.Context) error {
 	if _, err := c.Exec(ctx, "LISTEN "+pgNotifyChannel); err != nil {
 		return err
 	}
+	p.lz.readyOnce.Do(func() { close(p.lz.ready) })
 	for {
 		n, err := c.WaitForNotification(ctx)
 		if err != nil {
