@@ -2,13 +2,16 @@ package rcs_test
 
 import (
 	"context"
+	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/amtrcs/amtrcs/agent/wire"
 	"github.com/amtrcs/amtrcs/amt"
+	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/internal/pgtest"
+	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/store"
 )
@@ -123,4 +126,66 @@ func TestDeviceHeldByAnotherServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An admin's deactivation reaches server B while the device's agent is
+// connected to server A (both on one PostgreSQL store): B answers 202 with
+// the job requested of A, and A runs it.
+func TestJobRequestedOnAnotherServer(t *testing.T) {
+	dir := t.TempDir()
+	url := pgtest.URL(t)
+	open := func() *store.Store {
+		st, err := store.OpenPostgres(url, dir, store.Options{KEK: store.KEKSource{Key: testKEK}, Logger: testLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	a := newEnvOn(t, dir, open(), nil, nil)
+	b := secondServer(t, a, open())
+	sd := a.device("16.1.27", nil)
+	id := sd.ID().String()
+	next, _ := a.liveAgent(sd, "")
+	if ev := next("activation"); ev.Kind != wire.EventDone {
+		t.Fatalf("activation on server A: %+v", ev)
+	}
+	var j rcs.Job
+	if code := b.call("POST", "/api/v1/devices/"+id+"/deactivate", b.token, nil, &j); code != 202 {
+		t.Fatalf("deactivate on server B: %d %+v, want 202", code, j)
+	}
+	if j.Status != rcs.JobRequested || j.Server != a.srv.ID() {
+		t.Fatalf("job on server B: status %q for server %q, want %q for server A (%s)", j.Status, j.Server, rcs.JobRequested, a.srv.ID())
+	}
+	if ev := next("deactivation"); ev.Kind != wire.EventDone || ev.Job != j.ID {
+		t.Fatalf("deactivation run by server A: %+v, want done of job %s", ev, j.ID)
+	}
+	if st, _ := sd.State(); st != amt.PreProvisioning {
+		t.Fatalf("device after the deactivation: %s", st)
+	}
+	var done rcs.Job
+	if code := b.call("GET", "/api/v1/jobs/"+j.ID, b.token, nil, &done); code != 200 || done.Status != rcs.JobDone || done.Server != a.srv.ID() {
+		t.Fatalf("job after it ran: %d %+v", code, done)
+	}
+}
+
+// secondServer is another server on the store of a's database, sharing
+// a's data directory (its certificate, its admin token).
+func secondServer(t *testing.T, a *env, st *store.Store) *env {
+	t.Helper()
+	t.Cleanup(func() { st.Close() })
+	cfg := config.Default()
+	cfg.DataDir = a.dir
+	cfg.Server.API, cfg.Server.AgentGateway = "127.0.0.1:0", "127.0.0.1:0"
+	srv, err := rcs.New(rcs.Options{Config: cfg, Store: st, Logger: testLogger(),
+		Engine: provisioning.Options{DeviceIdentityRoots: []*x509.Certificate{a.idCA.Cert}, StartConfigRetryDelay: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	b := *a
+	b.st, b.srv = st, srv
+	return &b
 }

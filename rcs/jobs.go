@@ -36,6 +36,9 @@ const (
 	// JobInterrupted: the server running the job stopped or died; the
 	// device's session resumes in a job of its own.
 	JobInterrupted = "interrupted"
+	// JobRequested: asked on one server for a device whose agent is
+	// connected to another, which runs it (fleet.go).
+	JobRequested = "requested"
 )
 
 // Job is one activation, resumption or deactivation, in the jobs bucket.
@@ -115,13 +118,21 @@ type jobFunc func(ctx context.Context) (*provisioning.Result, error)
 // start records a job and runs fn in the background. It refuses a second
 // job on a device with one running.
 func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job, error) {
+	return r.launch(Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Created: r.s.now()}, false, fn)
+}
+
+// launch is start with the job's record made by the caller; requested
+// says it is a request another server wrote (fleet.go), which it runs
+// only if the request is still waiting.
+func (r *jobRunner) launch(j Job, requested bool, fn jobFunc) (Job, error) {
 	s := r.s
+	device, kind, profile, actor := j.Device, j.Kind, j.Profile, j.Actor
+	j.Server, j.Status = s.id, JobRunning
 	r.mu.Lock()
 	if id, busy := r.running[device]; busy {
 		r.mu.Unlock()
 		return Job{}, busyErr(device, id)
 	}
-	j := Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Server: s.id, Status: JobRunning, Created: s.now()}
 	r.running[device] = j.ID
 	r.mu.Unlock()
 	if err := s.claimDevice(device); err != nil {
@@ -139,6 +150,11 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 		}
 		if err := endOrphanedLastJob(tx, device, s.now()); err != nil {
 			return err
+		}
+		if requested {
+			if err := takeRequest(tx, j.ID); err != nil {
+				return err
+			}
 		}
 		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
 			return err
@@ -521,6 +537,7 @@ func (r *jobRunner) resumeOrphans() {
 		}
 		s.log.Info("job interrupted by the stop of its server", "job", j.ID, "device", j.Device, "server", j.Server)
 	}
+	s.sweepRequests(jobs)
 }
 
 // handleHello starts the legacy setup of a device that sent a hello.
@@ -579,17 +596,30 @@ func (s *Server) Job(id string) (Job, error) {
 func (s *Server) startDeviceJob(id, kind, profile, actor string) (Job, error) {
 	ac := s.gw.conn(id)
 	if ac == nil {
+		if owner := s.agentServer(id); owner != "" {
+			return s.requestJob(id, kind, profile, actor, owner)
+		}
 		fix := "start amtrcs agent on the PC (legacy hello devices are activated by their hello)"
 		if kind == JobDeactivate {
 			fix = "start amtrcs agent on the PC: the RCS reaches AMT through it to unprovision"
 		}
 		return Job{}, apiErr(http.StatusConflict, "device reachable", fmt.Sprintf("no agent is connected for device %s", id), "a connected agent", fix)
 	}
+	prof, fn, err := s.deviceJobFunc(ac, id, kind, profile)
+	if err != nil {
+		return Job{}, err
+	}
+	return s.jobs.start(id, kind, prof, actor, fn)
+}
+
+// deviceJobFunc is what an activation or deactivation of a connected
+// device runs, with the name of the profile it uses.
+func (s *Server) deviceJobFunc(ac *agentConn, id, kind, profile string) (string, jobFunc, error) {
 	switch kind {
 	case JobDeactivate:
-		return s.jobs.start(id, kind, "", actor, func(ctx context.Context) (*provisioning.Result, error) {
+		return "", func(ctx context.Context) (*provisioning.Result, error) {
 			return s.eng.Deactivate(ctx, ac.device())
-		})
+		}, nil
 	default:
 		if profile == "" {
 			var d DeviceRecord
@@ -603,11 +633,11 @@ func (s *Server) startDeviceJob(id, kind, profile, actor string) (Job, error) {
 		}
 		prof, err := s.profileFor(profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN), byAdmin)
 		if err != nil {
-			return Job{}, err
+			return "", nil, err
 		}
-		return s.jobs.start(id, JobActivate, prof.Name, actor, func(ctx context.Context) (*provisioning.Result, error) {
+		return prof.Name, func(ctx context.Context) (*provisioning.Result, error) {
 			// The report may be old: Activate reads the state again.
 			return s.eng.Activate(ctx, ac.device(), prof)
-		})
+		}, nil
 	}
 }

@@ -267,6 +267,8 @@ func (s *Server) Start() error {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.keepLeases() }()
 	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.serveRequests() }()
+	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.housekeep(HousekeepingInterval) }()
 	s.maint.Start(MaintenanceInterval)
 	return nil
