@@ -35,7 +35,9 @@ const Version = "amtrcs-agent/1"
 // Options configure an agent. Server and Backend are required, and one of
 // Credential, a StateFile holding one, or EnrollToken.
 type Options struct {
-	// Server is the RCS base URL, https://host:port.
+	// Server is the RCS base URL, https://host:port. Several servers
+	// sharing one store are given comma-separated: the agent starts with
+	// the first and moves to the next whenever a connection fails.
 	Server string
 	// EnrollToken is the one-time token that buys a credential on first
 	// contact (POST /api/v1/agents/tokens makes one).
@@ -137,6 +139,37 @@ type Agent struct {
 	httpClient *http.Client
 	mu         sync.Mutex
 	cred       string
+	servers    []string // Options.Server, split
+	next       int      // index in servers of the one to use
+}
+
+// serverList splits Options.Server into its URLs.
+func serverList(s string) ([]string, error) {
+	var out []string
+	for _, one := range strings.Split(s, ",") {
+		one = strings.TrimSpace(one)
+		u, err := url.Parse(one)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("server URL %q: want https://HOST:PORT of the RCS (several servers: comma-separated)", one)
+		}
+		out = append(out, strings.TrimRight(one, "/"))
+	}
+	return out, nil
+}
+
+// server is the RCS URL to use now.
+func (a *Agent) server() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.servers[a.next]
+}
+
+// moveOn makes the next server of the list the one to use, after a
+// connection failed.
+func (a *Agent) moveOn() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.next = (a.next + 1) % len(a.servers)
 }
 
 // New checks opts and returns an agent.
@@ -144,11 +177,11 @@ func New(opts Options) (*Agent, error) {
 	if opts.Backend == nil {
 		return nil, errors.New("agent: no backend: give --backend mei or --backend sim")
 	}
-	u, err := url.Parse(opts.Server)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("server URL %q: want https://HOST:PORT of the RCS", opts.Server)
+	servers, err := serverList(opts.Server)
+	if err != nil {
+		return nil, err
 	}
-	opts.Server = strings.TrimRight(opts.Server, "/")
+	opts.Server = servers[0]
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -164,7 +197,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.FQDN == "" && strings.Contains(opts.Hostname, ".") {
 		opts.FQDN = opts.Hostname
 	}
-	a := &Agent{opts: opts, log: opts.Logger, cred: opts.Credential}
+	a := &Agent{opts: opts, log: opts.Logger, cred: opts.Credential, servers: servers}
 	hostif.SetDebugLogger(opts.Logger)
 	a.httpClient = &http.Client{
 		Transport: &http.Transport{TLSClientConfig: opts.TLS, ForceAttemptHTTP2: false, Proxy: http.ProxyFromEnvironment},
@@ -220,7 +253,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for {
 		final, err := a.session(ctx)
 		if err != nil {
-			err = permanent(err, a.opts.Server)
+			err = permanent(err, a.server())
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -237,10 +270,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			backoff = a.opts.MinBackoff
 		}
 		if err != nil {
-			a.log.Warn("agent: connection to the RCS lost; reconnecting", "server", a.opts.Server, "err", err, "in", backoff)
+			a.log.Warn("agent: connection to the RCS lost; reconnecting", "server", a.server(), "err", err, "in", backoff)
 			if a.opts.Retrying != nil {
 				a.opts.Retrying(err)
 			}
+			a.moveOn()
 		}
 		// Full jitter, anywhere from nothing to the back-off: a fleet that
 		// lost the RCS at once comes back spread over the window, which
@@ -278,7 +312,7 @@ func (a *Agent) credential(ctx context.Context) (string, error) {
 	// lives for hours), so the exchange gets one here.
 	ctx, cancel := context.WithTimeout(ctx, enrollTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.Server+wire.EnrollPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.servers[a.next]+wire.EnrollPath, bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
@@ -302,7 +336,7 @@ func (a *Agent) credential(ctx context.Context) (string, error) {
 	}
 	a.cred = er.Credential
 	if a.opts.StateFile != "" {
-		if err := writeState(a.opts.StateFile, state{AgentID: er.AgentID, Credential: er.Credential, Server: a.opts.Server}); err != nil {
+		if err := writeState(a.opts.StateFile, state{AgentID: er.AgentID, Credential: er.Credential, Server: a.servers[a.next]}); err != nil {
 			return "", err
 		}
 	}
@@ -340,7 +374,7 @@ func (a *Agent) session(ctx context.Context) (*wire.Event, error) {
 	// open it would hold a descriptor and buffers on the RCS until its
 	// idle timeout, for every agent of a fleet that starts together.
 	a.httpClient.CloseIdleConnections()
-	wsURL := "ws" + strings.TrimPrefix(a.opts.Server, "http") + wire.ConnectPath
+	wsURL := "ws" + strings.TrimPrefix(a.server(), "http") + wire.ConnectPath
 	dialCtx, cancelDial := context.WithTimeout(ctx, 30*time.Second)
 	c, resp, err := websocket.Dial(dialCtx, wsURL, &websocket.DialOptions{
 		HTTPClient: a.httpClient,

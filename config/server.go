@@ -40,6 +40,11 @@ type Server struct {
 	HelloPendingExpiry    time.Duration
 	HelloPendingPerSource int
 	HelloPendingMax       int
+	// LeaseTTL is how long a server's hold on a device (its job slot, its
+	// agent connection) lasts without renewal: when servers share a
+	// PostgreSQL store and one dies, the others take its devices over
+	// after this long. Zero means the RCS's default (15 s).
+	LeaseTTL time.Duration
 }
 
 // Defaults of the server block's limits.
@@ -79,6 +84,8 @@ type serverRaw struct {
 	HelloPendingPerSourceRange hcl.Range `hcl:"hello_pending_per_source,attr_value_range"`
 	HelloPendingMax            *int      `hcl:"hello_pending_max,optional"`
 	HelloPendingMaxRange       hcl.Range `hcl:"hello_pending_max,attr_value_range"`
+	LeaseTTL                   *string   `hcl:"lease_ttl,optional"`
+	LeaseTTLRange              hcl.Range `hcl:"lease_ttl,attr_value_range"`
 }
 
 func (b *builder) server(raw *serverRaw, s *Server) {
@@ -107,6 +114,7 @@ func (b *builder) server(raw *serverRaw, s *Server) {
 	b.duration(raw.HelloPendingExpiry, raw.HelloPendingExpiryRange, "server.hello_pending_expiry", false, &s.HelloPendingExpiry)
 	b.count(raw.HelloPendingPerSource, raw.HelloPendingPerSourceRange, "server.hello_pending_per_source", 1, "hellos from an address that has this many unaccepted devices are refused", &s.HelloPendingPerSource)
 	b.count(raw.HelloPendingMax, raw.HelloPendingMaxRange, "server.hello_pending_max", 1, "hellos from unknown devices are refused once this many wait", &s.HelloPendingMax)
+	b.duration(raw.LeaseTTL, raw.LeaseTTLRange, "server.lease_ttl", false, &s.LeaseTTL)
 	items, _ := b.stringList(raw.Advertise)
 	seen := map[string]bool{}
 	for _, it := range items {

@@ -86,6 +86,12 @@ server {
   hello_pending_expiry     = "24h"
   hello_pending_per_source = 8
   hello_pending_max        = 1024
+
+  # Several servers on one PostgreSQL store (README "Running several
+  # servers"): a server's hold on a device (its job, its agent) lasts this
+  # long without renewal, so the others take over a dead server's devices
+  # after it.
+  lease_ttl = "15s"
 }
 
 # How REST API clients authenticate. Default: none, allowed only while

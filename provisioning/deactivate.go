@@ -25,7 +25,7 @@ type DeactivateOptions struct {
 	// the rest, custom root hashes included (go-wsman-messages documents
 	// what stays; the hashes are not among it). ACM only, as rpc-go sends
 	// it: in CCM the RCS unprovisions with the host command.
-	Partial bool
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Deactivate fully unprovisions a device; see DeactivateWith.

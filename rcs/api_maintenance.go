@@ -33,7 +33,7 @@ type Maintenance struct {
 // the network at their own port 16993 once their TLS is configured
 // (reachDevice).
 func (s *Server) NewMaintenance() (*Maintenance, error) {
-	sched, err := jobs.New(jobs.Options{Store: s.st, Engine: s.eng, Reach: s.reachDevice, Schedule: s.cfg.Maintenance, Clock: s.now, Logger: s.log,
+	sched, err := jobs.New(jobs.Options{Store: s.st, Engine: s.eng, Reach: s.reachDevice, Schedule: s.cfg.Maintenance, Clock: s.now, Logger: s.log, Claim: s.claimMaintenance,
 		Finished: func(task, outcome string) { s.metrics.maintenance.WithLabelValues(task, outcome).Inc() }})
 	if err != nil {
 		return nil, err

@@ -198,6 +198,7 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 	ac.link = link
 	id := ac.report.Info.UUID.String()
 	g.register(id, ac)
+	s.holdAgent(id)
 	// The session's end (the agent gone, silent, replaced, or the server
 	// closing) unregisters it: no goroutine waits for it.
 	link.whenClosed(func() {
@@ -319,10 +320,25 @@ func (g *gateway) register(id string, ac *agentConn) {
 
 func (g *gateway) unregister(id string, ac *agentConn) {
 	g.mu.Lock()
-	if g.conns[id] == ac {
+	last := g.conns[id] == ac
+	if last {
 		delete(g.conns, id)
 	}
 	g.mu.Unlock()
+	if last {
+		g.s.dropAgent(id)
+	}
+}
+
+// devices lists the devices whose agents are connected here.
+func (g *gateway) devices() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ids := make([]string, 0, len(g.conns))
+	for id := range g.conns {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func (g *gateway) conn(id string) *agentConn {

@@ -33,15 +33,26 @@ const (
 	JobRunning = "running"
 	JobDone    = "done"
 	JobFailed  = "failed"
+	// JobInterrupted: the server running the job stopped or died; the
+	// device's session resumes in a job of its own.
+	JobInterrupted = "interrupted"
+	// JobRequested: asked on one server for a device whose agent is
+	// connected to another, which runs it (fleet.go).
+	JobRequested = "requested"
 )
 
 // Job is one activation, resumption or deactivation, in the jobs bucket.
 type Job struct {
-	ID       string    `json:"id"`
-	Device   string    `json:"device"`
-	Kind     string    `json:"kind"`
-	Profile  string    `json:"profile,omitempty"`
-	Actor    string    `json:"actor"`
+	ID      string `json:"id"`
+	Device  string `json:"device"`
+	Kind    string `json:"kind"`
+	Profile string `json:"profile,omitempty"`
+	Actor   string `json:"actor"`
+	// Deactivate holds a deactivation's options, for the server that runs
+	// a job another server was asked for.
+	Deactivate provisioning.DeactivateOptions `json:"deactivate,omitzero"`
+	// Server is the id of the server that runs (or ran) the job.
+	Server   string    `json:"server,omitempty"`
 	Status   string    `json:"status"`
 	Path     string    `json:"path,omitempty"`
 	Step     string    `json:"step,omitempty"`
@@ -106,15 +117,27 @@ type jobFunc func(ctx context.Context) (*provisioning.Result, error)
 // start records a job and runs fn in the background. It refuses a second
 // job on a device with one running.
 func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job, error) {
+	return r.launch(Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Created: r.s.now()}, false, fn)
+}
+
+// launch is start with the job's record made by the caller; requested
+// says it is a request another server wrote (fleet.go), which it runs
+// only if the request is still waiting.
+func (r *jobRunner) launch(j Job, requested bool, fn jobFunc) (Job, error) {
 	s := r.s
+	device, kind, profile, actor := j.Device, j.Kind, j.Profile, j.Actor
+	j.Server, j.Status = s.id, JobRunning
 	r.mu.Lock()
 	if id, busy := r.running[device]; busy {
 		r.mu.Unlock()
 		return Job{}, busyErr(device, id)
 	}
-	j := Job{ID: newJobID(), Device: device, Kind: kind, Profile: profile, Actor: actor, Status: JobRunning, Created: s.now()}
 	r.running[device] = j.ID
 	r.mu.Unlock()
+	if err := s.claimDevice(device); err != nil {
+		r.unreserve(device, j.ID)
+		return Job{}, err
+	}
 	state := StateActivating
 	if kind == JobDeactivate {
 		state = StateDeactivating
@@ -125,6 +148,14 @@ func (r *jobRunner) start(device, kind, profile, actor string, fn jobFunc) (Job,
 	err := s.st.Batch(func(tx *store.Tx) error {
 		if err := dropPendingJob(tx, device); err != nil {
 			return err
+		}
+		if err := endOrphanedLastJob(tx, device, s.now()); err != nil {
+			return err
+		}
+		if requested {
+			if err := takeRequest(tx, j.ID); err != nil {
+				return err
+			}
 		}
 		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
 			return err
@@ -166,12 +197,22 @@ func busyErr(device, job string) error {
 // busy says whether a job runs on the device.
 func (r *jobRunner) busy(device string) bool { return r.idle(device) != nil }
 
+// release frees the device, here and in the fleet.
 func (r *jobRunner) release(device, job string) {
+	if r.unreserve(device, job) {
+		r.s.releaseDevice(device)
+	}
+}
+
+// unreserve frees the device here only; it says whether job held it.
+func (r *jobRunner) unreserve(device, job string) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.running[device] == job {
 		delete(r.running, device)
+		return true
 	}
-	r.mu.Unlock()
+	return false
 }
 
 func (r *jobRunner) run(j Job, fn jobFunc) {
@@ -284,13 +325,24 @@ func (r *jobRunner) finish(j Job, res *provisioning.Result, err error) {
 	}
 	s.metrics.jobDone(j.Kind, j.Path, err)
 	// The job's record and the device's in one commit: the agent hears
-	// of the end after one durable write, not two.
+	// of the end after one durable write, not two. The job ends only if
+	// it still runs: another server may have ended it as interrupted.
+	var ended bool
 	rerr := s.st.Batch(func(tx *store.Tx) error {
-		if err := tx.Put(store.Jobs, j.ID, j); err != nil {
-			return err
+		var err2 error
+		if ended, err2 = endJobTx(tx, j); err2 != nil || !ended {
+			return err2
 		}
 		return updateDeviceTx(tx, j.Device, j.Finished, func(d *DeviceRecord) { finishDevice(d, j, res, err) })
 	})
+	if rerr == nil && !ended {
+		// Another server ended it as interrupted: this one lost the
+		// device's lease (stalled past its time to live) and another took
+		// the device over, so this outcome is not the device's.
+		s.log.Warn("job ended elsewhere while it ran here: its outcome is dropped", "job", j.ID, "device", j.Device)
+		r.release(j.Device, j.ID)
+		return
+	}
 	if rerr != nil {
 		s.log.Error("record job and device", "job", j.ID, "device", j.Device, "err", rerr)
 	}
@@ -357,7 +409,7 @@ func (r *jobRunner) onReport(id string, ac *agentConn) {
 			}
 			return res, err
 		})
-		if err != nil {
+		if err != nil && !r.heldElsewhere(id, ac, err) {
 			send(wire.EventFailed, "", err.Error(), "")
 		}
 		return
@@ -381,7 +433,7 @@ func (r *jobRunner) onReport(id string, ac *agentConn) {
 		}
 		if _, err := r.start(id, JobActivate, prof.Name, actor, func(ctx context.Context) (*provisioning.Result, error) {
 			return s.eng.Activate(ctx, ac.device(), prof)
-		}); err != nil {
+		}); err != nil && !r.heldElsewhere(id, ac, err) {
 			send(wire.EventFailed, "", err.Error(), "")
 		}
 	case serr == nil && sess.Status == provisioning.StatusDone && info.ProvisioningState == amt.PostProvisioning:
@@ -415,6 +467,41 @@ func (s *Server) putJob(j Job) error {
 	return s.st.Batch(func(tx *store.Tx) error { return tx.Put(store.Jobs, j.ID, j) })
 }
 
+// endJobTx records a job's end unless it has ended already (another server
+// ended it as interrupted): a job ends once.
+func endJobTx(tx *store.Tx, j Job) (bool, error) {
+	var cur Job
+	if err := tx.Get(store.Jobs, j.ID, &cur); err == nil && cur.Status != JobRunning {
+		return false, nil
+	}
+	return true, tx.Put(store.Jobs, j.ID, j)
+}
+
+// heldElsewhere tells the agent that another server runs its device's job
+// and waits for the device there, when err says so.
+func (r *jobRunner) heldElsewhere(id string, ac *agentConn, err error) bool {
+	var held *store.LeaseHeldError
+	if !errors.As(err, &held) {
+		return false
+	}
+	r.waitForDevice(id, ac, held, func() {
+		ac.send(wire.Event{Time: r.s.now(), Kind: wire.EventProgress, Message: fmt.Sprintf("the device's job runs on server %s; this server takes over when it ends or its lease expires", held.Held.Owner)})
+	})
+	return true
+}
+
+// endOrphanedLastJob ends as interrupted the device's last job when it is
+// still recorded as running: the caller holds the device's job slot, so
+// no server runs it any more.
+func endOrphanedLastJob(tx *store.Tx, device string, now time.Time) error {
+	var d DeviceRecord
+	if err := tx.Get(store.Devices, device, &d); err != nil || d.LastJob == "" {
+		return nil
+	}
+	_, _, err := endInterrupted(tx, d.LastJob, now)
+	return err
+}
+
 // failNow records a job that could not start (no such profile).
 func (r *jobRunner) failNow(device, actor string, err error) {
 	s := r.s
@@ -438,8 +525,10 @@ func suffixOf(dnsSuffix, fqdn string) string {
 	return ""
 }
 
-// resumeOrphans marks jobs left running by a previous process as failed:
-// their devices resume when their agents come back (or their hellos).
+// resumeOrphans ends as interrupted the jobs left running by a server
+// that stopped or died (a previous process, or another server sharing the
+// store whose lease expired): their devices resume when their agents come
+// back (or their hellos). It runs at start and every lease time to live.
 func (r *jobRunner) resumeOrphans() {
 	s := r.s
 	jobs, err := store.List[Job](s.st, store.Jobs)
@@ -448,25 +537,23 @@ func (r *jobRunner) resumeOrphans() {
 		return
 	}
 	for _, j := range jobs {
-		if j.Status != JobRunning {
+		if j.Status != JobRunning || j.Server == s.id || !s.jobOrphaned(j) {
 			continue
 		}
-		j.Status, j.Finished = JobFailed, s.now()
-		j.Error = "interrupted: the server stopped while the job ran"
-		j.Fix = "nothing: the device's session resumes when its agent reconnects"
-		if err := s.putJob(j); err != nil {
-			s.log.Warn("record interrupted job", "job", j.ID, "err", err)
-		}
-		// The device must not go on showing "activating" for a job that no
-		// longer runs.
-		if err := s.updateDevice(j.Device, func(d *DeviceRecord) {
-			if d.LastJob == j.ID {
-				d.State, d.Error, d.Fix = StateInterrupted, j.Error, j.Fix
+		err := s.st.Batch(func(tx *store.Tx) error {
+			ended, ok, err := endInterrupted(tx, j.ID, s.now())
+			if err != nil || !ok {
+				return err
 			}
-		}); err != nil {
-			s.log.Warn("record interrupted device", "device", j.Device, "err", err)
+			return interruptedDevice(tx, ended)
+		})
+		if err != nil {
+			s.log.Warn("record interrupted job", "job", j.ID, "err", err)
+			continue
 		}
+		s.log.Info("job interrupted by the stop of its server", "job", j.ID, "device", j.Device, "server", j.Server)
 	}
+	s.sweepRequests(jobs)
 }
 
 // handleHello starts the legacy setup of a device that sent a hello.
@@ -525,17 +612,30 @@ func (s *Server) Job(id string) (Job, error) {
 func (s *Server) startDeviceJob(id, kind, profile, actor string, deact provisioning.DeactivateOptions) (Job, error) {
 	ac := s.gw.conn(id)
 	if ac == nil {
+		if owner := s.agentServer(id); owner != "" {
+			return s.requestJob(id, kind, profile, actor, owner, deact)
+		}
 		fix := "start amtrcs agent on the PC (legacy hello devices are activated by their hello)"
 		if kind == JobDeactivate {
 			fix = "start amtrcs agent on the PC: the RCS reaches AMT through it to unprovision"
 		}
 		return Job{}, apiErr(http.StatusConflict, "device reachable", fmt.Sprintf("no agent is connected for device %s", id), "a connected agent", fix)
 	}
+	prof, fn, err := s.deviceJobFunc(ac, id, kind, profile, deact)
+	if err != nil {
+		return Job{}, err
+	}
+	return s.jobs.start(id, kind, prof, actor, fn)
+}
+
+// deviceJobFunc is what an activation or deactivation of a connected
+// device runs, with the name of the profile it uses.
+func (s *Server) deviceJobFunc(ac *agentConn, id, kind, profile string, deact provisioning.DeactivateOptions) (string, jobFunc, error) {
 	switch kind {
 	case JobDeactivate:
-		return s.jobs.start(id, kind, "", actor, func(ctx context.Context) (*provisioning.Result, error) {
+		return "", func(ctx context.Context) (*provisioning.Result, error) {
 			return s.eng.DeactivateWith(ctx, ac.device(), deact)
-		})
+		}, nil
 	default:
 		if profile == "" {
 			var d DeviceRecord
@@ -549,11 +649,11 @@ func (s *Server) startDeviceJob(id, kind, profile, actor string, deact provision
 		}
 		prof, err := s.profileFor(profile, suffixOf(ac.report.Info.DNSSuffix, ac.report.FQDN), byAdmin)
 		if err != nil {
-			return Job{}, err
+			return "", nil, err
 		}
-		return s.jobs.start(id, JobActivate, prof.Name, actor, func(ctx context.Context) (*provisioning.Result, error) {
+		return prof.Name, func(ctx context.Context) (*provisioning.Result, error) {
 			// The report may be old: Activate reads the state again.
 			return s.eng.Activate(ctx, ac.device(), prof)
-		})
+		}, nil
 	}
 }

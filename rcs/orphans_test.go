@@ -8,8 +8,8 @@ import (
 	"github.com/amtrcs/amtrcs/store"
 )
 
-// A job that was running when the previous process died is marked failed
-// at start, and its device no longer shows "activating": it shows
+// A job that was running when the previous process died is marked
+// interrupted at start, and its device no longer shows "activating": it shows
 // "interrupted" with the fix, until its agent reconnects.
 func TestInterruptedJobAtStart(t *testing.T) {
 	const dev = "33221100-5544-7766-8899-aabbccddeeff"
@@ -30,7 +30,7 @@ func TestInterruptedJobAtStart(t *testing.T) {
 		t.Fatalf("device after restart: state %q, fix %q; want %q with a fix", d.Device.State, d.Device.Fix, rcs.StateInterrupted)
 	}
 	var j rcs.Job
-	if code := e.call("GET", "/api/v1/jobs/job-1", e.token, nil, &j); code != 200 || j.Status != rcs.JobFailed {
+	if code := e.call("GET", "/api/v1/jobs/job-1", e.token, nil, &j); code != 200 || j.Status != rcs.JobInterrupted {
 		t.Fatalf("job after restart: %d, status %q", code, j.Status)
 	}
 }

@@ -61,6 +61,7 @@ type Options struct {
 type Server struct {
 	cfg       *config.Config
 	st        *store.Store
+	id        string // this server's id among those sharing the store (fleet.go)
 	eng       *provisioning.Engine
 	workshop  *csr.Workshop
 	log       *slog.Logger
@@ -110,7 +111,7 @@ func New(opts Options) (*Server, error) {
 		cfg: opts.Config, st: opts.Store, log: opts.Logger, now: opts.Now,
 		lookupEnv: opts.LookupEnv, clientCAs: opts.ClientCAs,
 		listeners: map[string]net.Listener{}, helloOpts: opts.Hello,
-		readTO: opts.ReadTimeout,
+		readTO: opts.ReadTimeout, id: newJobID(),
 	}
 	if s.readTO <= 0 {
 		s.readTO = DefaultReadTimeout
@@ -261,7 +262,12 @@ func (s *Server) Start() error {
 	s.stopDeny = make(chan struct{})
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.denials.run(s.stopDeny) }()
+	s.log.Info("server started", "server_id", s.id, "store", s.st.Backend(), "lease_ttl", s.leaseTTL())
 	s.jobs.resumeOrphans()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.keepLeases() }()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.serveRequests() }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.housekeep(HousekeepingInterval) }()
 	s.maint.Start(MaintenanceInterval)

@@ -23,6 +23,8 @@ type backend interface {
 	// update of its own (PostgreSQL: a pool of connections commits in
 	// parallel, and a shared transaction would only widen conflicts).
 	groupCommit() bool
+	// leaser gives leases and notifications (lease.go).
+	leaser
 }
 
 // backendTx is one transaction of a backend. get returns nil, nil for a

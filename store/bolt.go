@@ -14,6 +14,7 @@ import (
 type boltBackend struct {
 	db   *bolt.DB
 	path string
+	memLeases
 }
 
 var _ backend = (*boltBackend)(nil)

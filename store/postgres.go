@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"time"
@@ -37,6 +38,8 @@ import (
 type pgBackend struct {
 	pool *pgxpool.Pool
 	url  string // redacted
+	log  *slog.Logger
+	lz   pgLeases
 }
 
 var _ backend = (*pgBackend)(nil)
@@ -88,7 +91,7 @@ func OpenPostgres(url, dataDir string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to the PostgreSQL store %s: %v: check store.url and that the server is up", red, redactErr(err, cfg.ConnConfig.Password))
 	}
-	be := &pgBackend{pool: pool, url: red}
+	be := &pgBackend{pool: pool, url: red, log: opts.Logger, lz: pgLeases{cfg: cfg}}
 	if err := be.migrate(ctx, opts); err != nil {
 		pool.Close()
 		return nil, err
@@ -122,7 +125,7 @@ func OpenPostgres(url, dataDir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (p *pgBackend) close() error      { p.pool.Close(); return nil }
+func (p *pgBackend) close() error      { p.closeLeases(); p.pool.Close(); return nil }
 func (p *pgBackend) kind() string      { return "postgres" }
 func (p *pgBackend) where() string     { return p.url }
 func (p *pgBackend) groupCommit() bool { return false }

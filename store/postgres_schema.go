@@ -47,6 +47,11 @@ var pgMigrations = []pgMigration{
 		what: "tables of schema version 2: maintenance states and maintenance jobs apart",
 		sql:  pgEntityTables(Maintenance, MaintJobs),
 	},
+	{
+		what: "leases: which server holds a device's job slot or agent connection, until when",
+		sql: []string{`CREATE TABLE ` + pgSchema + `.leases (name text COLLATE "C" PRIMARY KEY, owner text NOT NULL, expires timestamptz NOT NULL)`,
+			`CREATE INDEX leases_owner ON ` + pgSchema + `.leases (owner)`},
+	},
 }
 
 // pgMigrationLock is the advisory lock key of schema changes ("amtrcs" in

@@ -142,7 +142,7 @@ func Open(path string, opts Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store %q: %v", path, unwrapPathError(err))
 	}
-	s := newStore(&boltBackend{db: db, path: path}, sl, info, opts)
+	s := newStore(&boltBackend{db: db, path: path, memLeases: memLeases{now: opts.Now}}, sl, info, opts)
 	s.path = path
 	if err := s.safeInit(wrapper); err != nil {
 		db.Close()

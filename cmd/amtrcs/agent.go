@@ -59,7 +59,7 @@ func newAgentCmd(a *app) *cobra.Command {
 	pf.StringVar(&f.capture, "capture", "", "record every exchange with the firmware to this file (JSON lines, mode 0600, secrets blanked)")
 	cmd.AddCommand(newAgentInfoCmd(a, &f))
 	fl := cmd.Flags()
-	fl.StringVar(&f.server, "server", "https://127.0.0.1:8444", "RCS agent gateway (or API) base URL")
+	fl.StringVar(&f.server, "server", "https://127.0.0.1:8444", "RCS agent gateway (or API) base URL; several servers sharing one store: comma-separated, tried in turn when a connection fails")
 	fl.StringVar(&f.token, "token", "", "one-time enrollment token (needed until the state file holds a credential)")
 	fl.StringVar(&f.profile, "profile", "", "profile to ask for (default: the RCS picks by domain)")
 	fl.StringVar(&f.ca, "ca", "", "PEM file of the RCS certificate or its CA (default: <data-dir>/rcs-server.crt when present, plus the system roots)")

@@ -30,6 +30,7 @@ type benchFlags struct {
 	heapProfile          string
 	serverMemoryLimit    string
 	idleMaintenance      bool
+	replicas             replicaFlags
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -73,10 +74,14 @@ func newBenchCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.serverMemoryLimit, "server-memory-limit", "", "with --idle-agents: the server process's GOMEMLIMIT, for example 250MiB (the Go runtime's soft memory limit)")
 	fl.BoolVar(&f.idleMaintenance, "idle-maintenance", false, "with --idle-agents: keep the server's maintenance schedules on (every task of the just-activated fleet is then due at once)")
 	fl.BoolVar(&f.noSync, "no-fsync", false, "diagnostic: turn the store's fsync off to see what commits cost (not durable; never quote this figure)")
+	f.replicas.add(cmd)
 	return cmd
 }
 
 func runBench(cmd *cobra.Command, a *app, f *benchFlags) error {
+	if f.replicas.asked(cmd) {
+		return runReplicaBench(cmd, a, f)
+	}
 	cfg := bench.Config{Devices: f.devices, Path: bench.Path(f.path), Concurrency: f.concurrency, Latency: f.latency, FloorTime: f.floorTime, NoSync: f.noSync,
 		Mode: bench.Mode(f.mode), CPUProfile: f.cpuProfile != "", IdleAgents: f.idleAgents, IdleHold: f.idleHold, HeapProfile: f.heapProfile,
 		ServerMemoryLimit: f.serverMemoryLimit, IdleMaintenance: f.idleMaintenance}

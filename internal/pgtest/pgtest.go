@@ -121,8 +121,14 @@ func (c *cluster) url(db string) string {
 // Stop stops the cluster, if one was started, and removes its directory.
 // Call it from TestMain after m.Run.
 func Stop() {
-	c := running
-	if c == nil || c.dir == "" {
+	if running != nil {
+		running.stop()
+	}
+}
+
+// stop stops the cluster, if it started, and removes its directory.
+func (c *cluster) stop() {
+	if c.dir == "" {
 		return
 	}
 	if c.port != 0 {

@@ -123,6 +123,12 @@ type Options struct {
 	Workers int
 	Clock   func() time.Time
 	Logger  *slog.Logger
+	// Claim takes a device's jobs for one round across the servers that
+	// share the store, so that each runs once in the fleet, not once per
+	// server (nil: this process is the only one). ok false means another
+	// server runs them, or should (it holds the device's agent); release
+	// gives the device back.
+	Claim func(device string) (release func(), ok bool)
 	// Finished is told of each job's end: its task and its audit outcome
 	// (store.OutcomeDenied when another session held the device). For the
 	// server's metrics; it must be quick.
@@ -255,14 +261,29 @@ func (s *Scheduler) Load() error {
 		if r.State != StateRunning {
 			continue
 		}
+		// A job another server runs now is not interrupted.
+		release, ok := s.claimShared(r.Device)
+		if !ok {
+			continue
+		}
 		r.State, r.NextRun, r.Resumed = StateScheduled, now, true
 		r.Notes = []string{"interrupted by a server stop; runs again"}
-		if err := s.opts.Store.Put(store.MaintJobs, r.ID, r); err != nil {
+		err := s.opts.Store.Put(store.MaintJobs, r.ID, r)
+		release()
+		if err != nil {
 			return err
 		}
 		s.log.Info("maintenance job interrupted by a restart; due again", "device", r.Device, "task", r.Task)
 	}
 	return nil
+}
+
+// claimShared is Options.Claim, or nothing to claim without it.
+func (s *Scheduler) claimShared(device string) (release func(), ok bool) {
+	if s.opts.Claim == nil {
+		return func() {}, true
+	}
+	return s.opts.Claim(device)
 }
 
 // Plan gives every maintained device a record for each scheduled task,
@@ -392,10 +413,16 @@ func (s *Scheduler) RunDue(ctx context.Context) ([]Record, error) {
 		if !s.claim(dev) {
 			continue // a job of another RunDue runs on it
 		}
+		shared, ok := s.claimShared(dev)
+		if !ok {
+			s.release(dev)
+			continue // another server runs it
+		}
 		wg.Add(1)
 		go func(jobs []Record) {
 			defer wg.Done()
 			defer s.release(dev)
+			defer shared()
 			for _, r := range jobs {
 				select {
 				case sem <- struct{}{}:
