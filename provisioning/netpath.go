@@ -14,7 +14,7 @@ import (
 	"github.com/amtrcs/amtrcs/store"
 )
 
-// The firmware's network path (issue 13, item 3): once the internal CA
+// The firmware's network path: once the internal CA
 // issued a device's TLS certificate, AMT serves WS-MAN on port 16993 of the
 // PC's address whether or not the OS and its agent run. The RCS dials it
 // there, verifies the certificate against the pinned CA root and the
