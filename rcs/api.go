@@ -12,6 +12,7 @@ import (
 	"github.com/amtrcs/amtrcs/agent/wire"
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/provisioning"
+	"github.com/amtrcs/amtrcs/rcs/jobs"
 	"github.com/amtrcs/amtrcs/store"
 )
 
@@ -519,7 +520,19 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ *principal) 
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ *principal) {
-	j, err := s.Job(r.PathValue("id"))
+	id := r.PathValue("id")
+	if strings.HasPrefix(id, jobs.KeyPrefix) {
+		// A maintenance job is the scheduler's record: its state, next
+		// run, attempts and notes, which the activation job's type lacks.
+		var rec jobs.Record
+		if err := s.st.Get(store.MaintJobs, id, &rec); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, rec)
+		return
+	}
+	j, err := s.Job(id)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -154,37 +154,66 @@ func runDemo(cmd *cobra.Command, a *app, f *demoFlags) error {
 	fmt.Fprintf(a.stderr, "demo: provisioning certificate %s (CN rcs.%s) imported; root SHA-256 %X added to the devices as a custom hash\n", stack.CertID, demoSuffix, rootHash.Hash[:8])
 	api := &apiClient{base: srv.URL(), token: stack.AdminToken, http: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: time.Minute}}
 	fmt.Fprintf(a.stderr, "demo: API %s; profile \"demo\" (ACM) and domain \"demo\" (%s) configured\n", srv.URL(), demoSuffix)
-	if err := runDemoFleet(ctx, a, f, dir, srv, api, versions, idCA, rootHash, tlsCfg); err != nil || !f.serve {
+	fleet, err := runDemoFleet(ctx, a, f, dir, srv, api, versions, idCA, rootHash, tlsCfg)
+	if err != nil || !f.serve {
 		return err
 	}
-	return serveAfterDemo(cmd.Context(), a, srv.URL(), dir)
+	return serveAfterDemo(cmd.Context(), a, &demoMaint{srv: srv, api: api, tlsCfg: tlsCfg, gateway: "https://" + srv.Addr("agent_gateway").String(), dir: dir}, fleet)
 }
 
-// serveAfterDemo keeps the demo's server up for the device commands, and
+// serveAfterDemo keeps the demo's server up for the dashboard and the
+// device commands, with the simulated PCs and their agents connected, so
+// that activate, deactivate and every maintenance task work on them; and
 // says how to call them: the token and the server's certificate are in the
 // data directory, where those commands look for them.
-func serveAfterDemo(ctx context.Context, a *app, url, dir string) error {
+func serveAfterDemo(ctx context.Context, a *app, dm *demoMaint, fleet []demoMember) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(a.stdout, "\nThe server keeps running at %s until you press Ctrl-C.\n", url)
+	url, dir := dm.srv.URL(), dm.dir
+	stops := make([]func(), len(fleet))
+	defer func() {
+		for _, s := range stops {
+			if s != nil {
+				s()
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	for i, m := range fleet {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := dm.connectAny(ctx, m.dev, m.host, m.host+"."+demoSuffix)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = append(failed, fmt.Sprintf("%s: %v", m.host, err))
+				return
+			}
+			stops[i] = s
+		}()
+	}
+	wg.Wait()
+	fmt.Fprintf(a.stdout, "\nThe server keeps running at %s until you press Ctrl-C, with the agents of %d simulated PCs connected.\n", url, len(fleet)-len(failed))
+	for _, f := range failed {
+		fmt.Fprintf(a.stdout, "  not connected: %s\n", f)
+	}
 	fmt.Fprintf(a.stdout, "Dashboard: %s/ui/ (log in with the token in %s)\nIn another terminal:\n", url, filepath.Join(dir, rcs.AdminTokenFile))
 	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s device list --server %s\n", dir, url)
 	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s device show pc-001 --server %s --show-password\n", dir, url)
+	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s device maintain pc-001 --task enforce --dry-run --server %s\n", dir, url)
 	fmt.Fprintf(a.stdout, "  amtrcs --data-dir %s report health --server %s\n", dir, url)
-	fmt.Fprintf(a.stdout, "The simulated devices and their agents have stopped: activate and deactivate need a connected agent and are refused (409); a maintenance request is accepted and retried with back-off until an agent connects.\n")
 	<-ctx.Done()
 	return nil
 }
 
-func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rcs.Server, api *apiClient, versions []amt.Version, idCA *amtsim.IdentityCA, root amt.RootHash, tlsCfg *tls.Config) error {
+func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rcs.Server, api *apiClient, versions []amt.Version, idCA *amtsim.IdentityCA, root amt.RootHash, tlsCfg *tls.Config) ([]demoMember, error) {
 	// 4. The fleet: one device in the middle has a suffix the certificate
 	// does not cover.
 	bad := f.devices / 2
-	type member struct {
-		dev  *amtsim.Device
-		host string
-	}
-	fleet := make([]member, f.devices)
+	fleet := make([]demoMember, f.devices)
 	for i := range fleet {
 		suffix := demoSuffix
 		if i == bad {
@@ -194,9 +223,9 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rc
 		d, err := amtsim.New(amtsim.Config{Version: versions[i%len(versions)], DHCPSuffix: suffix, OSHostname: host, Identity: idCA,
 			CustomHashes: []amtsim.CustomHash{{Name: root.Name, Algorithm: root.Algorithm, Hash: root.Hash}}})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fleet[i] = member{dev: d, host: host}
+		fleet[i] = demoMember{dev: d, host: host}
 	}
 	fmt.Fprintf(a.stderr, "demo: %d simulated devices (AMT %s), %s mis-configured on purpose (suffix %s)\n", f.devices, joinVersions(versions), fleet[bad].host, demoBadSuffix)
 
@@ -210,7 +239,7 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rc
 	for i, m := range fleet {
 		token, _, _, err := srv.NewEnrollToken("demo", time.Hour)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// The agent keeps its credential as the CLI's does: it speaks for
 		// this device only, and the maintenance phase reconnects with it.
@@ -218,7 +247,7 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rc
 			Backend: agent.OnDevice(m.host, m.dev), TLS: tlsCfg, Once: true,
 			Events: func(wire.Event) {}})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		wg.Add(1)
 		go func() {
@@ -267,12 +296,12 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rc
 	if failures > 0 {
 		if a.json {
 			if err := a.printJSON(demoOutput{Activation: rows}); err != nil {
-				return err
+				return nil, err
 			}
 		} else {
 			printDemoTable(a.stdout, rows)
 		}
-		return verdictError(fmt.Errorf("demo: %d devices did not end as expected", failures))
+		return nil, verdictError(fmt.Errorf("demo: %d devices did not end as expected", failures))
 	}
 	if !a.json {
 		printDemoTable(a.stdout, rows)
@@ -290,10 +319,10 @@ func runDemoFleet(ctx context.Context, a *app, f *demoFlags, dir string, srv *rc
 	maint, rep, merr := runDemoMaintenance(ctx, a, srv, api, tlsCfg, dir, demoPicks(picks, hosts, versions))
 	if a.json {
 		if err := a.printJSON(demoOutput{Activation: rows, Maintenance: maint, Health: rep}); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return merr
+	return fleet, merr
 }
 
 // demoOutput is the demo's --json answer.
@@ -507,6 +536,17 @@ func runDemoMaintenance(ctx context.Context, a *app, srv *rcs.Server, api *apiCl
 // connect runs an agent for dev that stays connected, and returns once
 // the server has its report and said there is nothing to activate.
 func (dm *demoMaint) connect(ctx context.Context, dev *amtsim.Device, host, fqdn string) (func(), error) {
+	return dm.connectWith(ctx, dev, host, fqdn, true)
+}
+
+// connectAny is connect for any device of the fleet, the one the demo
+// refuses included: it returns once the server has answered the report,
+// whatever it said.
+func (dm *demoMaint) connectAny(ctx context.Context, dev *amtsim.Device, host, fqdn string) (func(), error) {
+	return dm.connectWith(ctx, dev, host, fqdn, false)
+}
+
+func (dm *demoMaint) connectWith(ctx context.Context, dev *amtsim.Device, host, fqdn string, wantIdle bool) (func(), error) {
 	state := demoAgentState(dm.dir, dev)
 	token := ""
 	if _, err := os.Stat(state); err != nil {
@@ -535,7 +575,7 @@ func (dm *demoMaint) connect(ctx context.Context, dev *amtsim.Device, host, fqdn
 	stop := func() { cancel(); <-done }
 	select {
 	case ev := <-ready:
-		if ev.Kind != wire.EventIdle {
+		if wantIdle && ev.Kind != wire.EventIdle {
 			stop()
 			return nil, fmt.Errorf("agent of %s: the server answered %s %s%s, want idle (a provisioned device)", host, ev.Kind, ev.Message, ev.Error)
 		}

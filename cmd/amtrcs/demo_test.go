@@ -1,12 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amtsim"
@@ -152,24 +153,44 @@ func TestDemoPicks(t *testing.T) {
 	}
 }
 
-// demo --serve keeps the server up and prints device commands that find
-// the token and the server's certificate in the demo's data directory.
-func TestServeAfterDemoSaysHowToLook(t *testing.T) {
-	var out bytes.Buffer
-	a := &app{stdout: &out, stderr: io.Discard}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // an interrupted server returns at once
-	if err := serveAfterDemo(ctx, a, "https://127.0.0.1:41234", "/tmp/demo-dir"); err != nil {
+// demo --serve keeps the server up with the simulated PCs' agents
+// connected, prints the dashboard and device commands that find the token
+// and the server's certificate in the demo's data directory, and a
+// maintenance task run through them reaches the device and finishes.
+func TestDemoServeKeepsTheFleetConnected(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(amtrcsBinary(t), "--data-dir", dir, "demo", "--devices", "3", "--serve")
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		"amtrcs --data-dir /tmp/demo-dir device list --server https://127.0.0.1:41234",
-		"amtrcs --data-dir /tmp/demo-dir device show pc-001 --server https://127.0.0.1:41234 --show-password",
-		"amtrcs --data-dir /tmp/demo-dir report health --server https://127.0.0.1:41234",
-		"need a connected agent",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(out.String(), "report health --server") {
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			t.Fatalf("demo --serve never said how to look:\n%s", out)
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	text := out.String()
+	m := regexp.MustCompile(`running at (https://[0-9.:]+) until you press Ctrl-C, with the agents of (\d+) simulated PCs connected`).FindStringSubmatch(text)
+	if m == nil || m[2] != "3" || !strings.Contains(text, "Dashboard: "+m[1]+"/ui/") {
+		t.Fatalf("demo --serve output lacks the server, its 3 connected agents or the dashboard:\n%s", text)
+	}
+	url := m[1]
+	code, runOut, errOut := runCLI(t, "--data-dir", dir, "device", "maintain", "pc-001", "--task", "clock-sync", "--wait", "2m", "--server", url)
+	if code != exitOK || !strings.Contains(runOut, "clock-sync on device") || !strings.Contains(runOut, ": done") {
+		t.Fatalf("clock-sync through the demo's server: exit %d\n%s%s", code, runOut, errOut)
+	}
+	// The PC the demo refuses is connected too: its activation, asked
+	// again, is refused with the same reason.
+	code, runOut, errOut = runCLI(t, "--data-dir", dir, "device", "activate", "pc-002", "--server", url)
+	if code != exitVerdict || !strings.Contains(runOut+errOut, "domain suffix") {
+		t.Fatalf("activate the mis-configured PC: exit %d, want %d and its refusal\n%s%s", code, exitVerdict, runOut, errOut)
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,7 @@ func newMaintainCmd(a *app) *cobra.Command {
 	var f apiFlags
 	var task string
 	var dryRun bool
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "maintain ID --task NAME [--dry-run]",
 		Short: "Run a maintenance task on a device now: " + strings.Join(allTasks(), ", "),
@@ -59,6 +61,9 @@ func newMaintainCmd(a *app) *cobra.Command {
 			if err := c.do("POST", "/api/v1/devices/"+url.PathEscape(args[0])+"/maintain", body, &rec); err != nil {
 				return err
 			}
+			if wait > 0 {
+				return a.waitMaintenance(c, rec, wait)
+			}
 			if a.json {
 				return a.printJSON(rec)
 			}
@@ -71,7 +76,49 @@ func newMaintainCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&task, "task", "", "task name: "+strings.Join(allTasks(), ", "))
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the job's outcome and print it (exit 1 when it failed), for example 2m")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "with --task "+provisioning.TaskEnforce+": report the drift, change nothing")
 	f.register(cmd)
 	return cmd
+}
+
+// waitMaintenance follows a requested job until the scheduler has run it
+// (its run count passed the request's and it is not running), and prints
+// the outcome with its notes; a failed run exits 1 with its error.
+func (a *app) waitMaintenance(c *apiClient, req jobs.Record, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		var r jobs.Record
+		if err := c.do("GET", "/api/v1/jobs/"+url.PathEscape(req.ID), nil, &r); err != nil {
+			return err
+		}
+		if r.RunsTotal > req.RunsTotal && r.State != jobs.StateRunning {
+			if a.json {
+				if err := a.printJSON(r); err != nil {
+					return err
+				}
+			} else {
+				outcome := "done"
+				if r.Error != "" {
+					outcome = "failed"
+				}
+				fmt.Fprintf(a.stdout, "%s on device %s: %s", r.Task, r.Device, outcome)
+				if r.Changed {
+					fmt.Fprint(a.stdout, " (changed)")
+				}
+				fmt.Fprintln(a.stdout)
+				for _, n := range r.Notes {
+					fmt.Fprintf(a.stdout, "  %s\n", n)
+				}
+			}
+			if r.Error != "" {
+				return verdictError(fmt.Errorf("%s on device %s: %s", r.Task, r.Device, r.Error))
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return verdictError(fmt.Errorf("%s on device %s: no outcome within %s (job %s is %s); want the job run; fix: check that the device's agent is connected (amtrcs agents list), then look again with amtrcs report health", req.Task, req.Device, wait, req.ID, r.State))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
