@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -106,6 +107,14 @@ func TestEnforceThroughAPI(t *testing.T) {
 	}
 	if detail.Enforce == nil || !detail.Enforce.DryRun || len(detail.Enforce.Unfixed()) != 2 {
 		t.Fatalf("device JSON enforce %+v, want the dry run's two drifted settings", detail.Enforce)
+	}
+	// The dashboard's device page shows the same drift, setting by setting.
+	b := e.browser(t)
+	b.login()
+	if resp, page := b.do("GET", "/ui/devices/"+id, nil, nil); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(page, "Configuration drift") || !strings.Contains(page, "(dry run)") ||
+		!regexp.MustCompile(`<th scope="row">user consent</th><td>none</td><td>kvm</td><td class="status-failed">no: run enforce</td>`).MatchString(page) {
+		t.Fatalf("device page: %d, want the drift table with user consent seen none, wanted kvm:\n%s", resp.StatusCode, page)
 	}
 
 	if r := enforce(false); !r.Changed {
