@@ -23,7 +23,7 @@ import (
 // makes keys and CSRs, imports deliveries, and hands the RCS a chain and a
 // signer for provisioning.
 type Workshop struct {
-	st    *store.Store
+	st    Store
 	now   func() time.Time
 	actor string
 	roots RootSource
@@ -36,8 +36,20 @@ type WorkshopOptions struct {
 	Roots RootSource       // completes missing roots; nil means MozillaRoots
 }
 
+// Store is what the workshop needs of the store: transactions (the CSR
+// records, the sealed keys and their audit events commit together),
+// reads, and a sealed key opened on its own. *store.Store is one.
+type Store interface {
+	Update(fn func(tx *store.Tx) error) error
+	View(fn func(tx *store.Tx) error) error
+	Get(b store.Bucket, id string, v any) error
+	Secret(name string) ([]byte, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
 // NewWorkshop works on st.
-func NewWorkshop(st *store.Store, opts WorkshopOptions) *Workshop {
+func NewWorkshop(st Store, opts WorkshopOptions) *Workshop {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

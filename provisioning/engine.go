@@ -182,7 +182,7 @@ type Options struct {
 // Engine runs provisioning sessions. It is safe for concurrent use, with at
 // most one session per device.
 type Engine struct {
-	st    *store.Store
+	st    Store
 	certs CertSource
 	opts  Options
 	log   *slog.Logger
@@ -197,7 +197,7 @@ type Engine struct {
 
 // New returns an engine over st that takes provisioning certificates from
 // certs (nil when only CCM is used).
-func New(st *store.Store, certs CertSource, opts Options) (*Engine, error) {
+func New(st Store, certs CertSource, opts Options) (*Engine, error) {
 	if st == nil {
 		return nil, errors.New("provisioning: no store")
 	}
@@ -240,9 +240,6 @@ func New(st *store.Store, certs CertSource, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Store is the engine's store.
-func (e *Engine) Store() *store.Store { return e.st }
-
 // TLSIssuer is the internal CA that signs devices' TLS certificates (nil
 // when none is configured), for the server to hand out its bundle.
 func (e *Engine) TLSIssuer() TLSIssuer { return e.opts.TLS.Issuer }
@@ -273,3 +270,19 @@ func (e *Engine) acquire(id string) (release func(), err error) {
 		e.mu.Unlock()
 	}, nil
 }
+
+// Store is what the engine needs of the store: transactions that commit a
+// session record with the secrets it sealed and the audit events it
+// queued, group commits, reads, sealed secrets opened on their own, and
+// the audit log. *store.Store is one, on either backend.
+type Store interface {
+	Update(fn func(tx *store.Tx) error) error
+	View(fn func(tx *store.Tx) error) error
+	Batch(fn func(tx *store.Tx) error) error
+	Get(b store.Bucket, id string, v any) error
+	Secret(name string) ([]byte, error)
+	Audit(ev store.Event) error
+	AuditLog(f store.AuditFilter) ([]store.Event, error)
+}
+
+var _ Store = (*store.Store)(nil)

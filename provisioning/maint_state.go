@@ -126,9 +126,9 @@ func StateKey(device string) string { return device + "/maintenance" }
 
 // GetState reads a device's maintenance state; a device with none yet has
 // the zero state.
-func GetState(st *store.Store, device string) (DeviceState, error) {
+func GetState(st store.Viewer, device string) (DeviceState, error) {
 	var s DeviceState
-	err := st.Get(store.Maintenance, StateKey(device), &s)
+	err := st.View(func(tx *store.Tx) error { return tx.Get(store.Maintenance, StateKey(device), &s) })
 	if errors.Is(err, store.ErrNotFound) {
 		return DeviceState{Device: device}, nil
 	}
@@ -152,7 +152,7 @@ func updateState(tx *store.Tx, device string, now time.Time, fn func(s *DeviceSt
 }
 
 // Sessions lists the devices' session records.
-func Sessions(st *store.Store) ([]Session, error) {
+func Sessions(st store.Viewer) ([]Session, error) {
 	var out []Session
 	err := st.View(func(tx *store.Tx) error {
 		return tx.ForEach(store.Sessions, func(id string, raw []byte) error {
@@ -169,7 +169,7 @@ func Sessions(st *store.Store) ([]Session, error) {
 }
 
 // States lists the maintenance states of all devices.
-func States(st *store.Store) ([]DeviceState, error) {
+func States(st store.Viewer) ([]DeviceState, error) {
 	var out []DeviceState
 	err := st.View(func(tx *store.Tx) error {
 		return tx.ForEach(store.Maintenance, func(id string, raw []byte) error {

@@ -157,7 +157,7 @@ func profileSecret(name, which string) string { return "profile/" + name + "/" +
 
 // PutProfile validates p and stores it, sealing its static passwords in
 // the same transaction.
-func PutProfile(st *store.Store, p Profile) error {
+func PutProfile(st Store, p Profile) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("profile %q: %w", p.Name, err)
 	}
@@ -180,7 +180,7 @@ func PutProfile(st *store.Store, p Profile) error {
 }
 
 // GetProfile reads a stored profile with its static passwords unsealed.
-func GetProfile(st *store.Store, name string) (Profile, error) {
+func GetProfile(st store.Viewer, name string) (Profile, error) {
 	var p Profile
 	err := st.View(func(tx *store.Tx) error {
 		if err := tx.Get(store.Profiles, name, &p); err != nil {
@@ -206,12 +206,12 @@ func GetProfile(st *store.Store, name string) (Profile, error) {
 }
 
 // ListProfiles lists stored profiles, without their static passwords.
-func ListProfiles(st *store.Store) ([]Profile, error) {
+func ListProfiles(st store.Viewer) ([]Profile, error) {
 	return store.List[Profile](st, store.Profiles)
 }
 
 // DeleteProfile removes a profile and its sealed passwords.
-func DeleteProfile(st *store.Store, name string) error {
+func DeleteProfile(st Store, name string) error {
 	return st.Update(func(tx *store.Tx) error {
 		if err := tx.Delete(store.Profiles, name); err != nil {
 			return err

@@ -241,8 +241,14 @@ func (s *Store) DeleteSecret(name string) error {
 	return s.Update(func(tx *Tx) error { return tx.DeleteSecret(name) })
 }
 
+// Viewer is what List reads through: a *Store, or any store a consumer
+// wraps.
+type Viewer interface {
+	View(fn func(tx *Tx) error) error
+}
+
 // List decodes every record of b, in id order.
-func List[T any](s *Store, b Bucket) ([]T, error) {
+func List[T any](s Viewer, b Bucket) ([]T, error) {
 	var out []T
 	err := s.View(func(tx *Tx) error {
 		return tx.ForEach(b, func(id string, raw []byte) error {

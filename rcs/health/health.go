@@ -365,7 +365,7 @@ func roundDays(d time.Duration) string {
 }
 
 // Load reads the report's records from the store.
-func Load(st *store.Store) (Input, error) {
+func Load(st store.Viewer) (Input, error) {
 	var in Input
 	var errs []error
 	err := st.View(func(tx *store.Tx) error {

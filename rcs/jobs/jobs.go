@@ -97,10 +97,22 @@ func (r Record) Due(now time.Time) bool {
 // RunFunc runs one task on one device (o.Force: on demand).
 type RunFunc func(ctx context.Context, device, task string, o provisioning.TaskOptions) (*provisioning.MaintenanceResult, error)
 
+// Store is what the scheduler needs of the store: its job records, read
+// and written alone or in a transaction with their audit event.
+// *store.Store is one.
+type Store interface {
+	Update(fn func(tx *store.Tx) error) error
+	View(fn func(tx *store.Tx) error) error
+	Get(b store.Bucket, id string, v any) error
+	Put(b store.Bucket, id string, v any) error
+}
+
+var _ Store = (*store.Store)(nil)
+
 // Options configure a Scheduler. Store and Run (or Engine and Reach) are
 // required.
 type Options struct {
-	Store *store.Store
+	Store Store
 	// Engine and Reach give the default Run: Reach finds a connected
 	// device (its agent's relay, or a legacy device's address), and the
 	// engine's Maintain runs the task.
@@ -233,7 +245,7 @@ func (s *Scheduler) Period(task string) time.Duration {
 }
 
 // Records lists the maintenance records, by device then task.
-func Records(st *store.Store) ([]Record, error) {
+func Records(st store.Viewer) ([]Record, error) {
 	var out []Record
 	err := st.View(func(tx *store.Tx) error {
 		return tx.ForEach(store.MaintJobs, func(id string, _ []byte) error {
