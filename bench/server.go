@@ -145,12 +145,8 @@ func writeHeapProfile(path string) error {
 
 // serverChild is a running server process.
 type serverChild struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	enc    *json.Encoder
-	dec    *json.Decoder
-	stderr *tailBuffer
-	ready  serverStats
+	piped
+	ready serverStats
 }
 
 func defaultServerCommand(ctx context.Context) (*exec.Cmd, error) {
@@ -180,19 +176,11 @@ func startServer(ctx context.Context, cfg Config, spec serverSpec) (*serverChild
 		}
 		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+cfg.ServerMemoryLimit)
 	}
-	c := &serverChild{cmd: cmd, stderr: &tailBuffer{max: 8 << 10}}
-	cmd.Stderr = c.stderr
-	if c.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
+	p, err := startPiped(cmd, "server")
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: start the server process %s: %w", cmd.Path, err)
-	}
-	c.enc, c.dec = json.NewEncoder(c.stdin), json.NewDecoder(out)
+	c := &serverChild{piped: p}
 	if err := c.enc.Encode(spec); err != nil {
 		c.kill()
 		return nil, fmt.Errorf("bench: send the server spec: %w", err)

@@ -41,12 +41,35 @@ func stackProfile(p Path) provisioning.Profile {
 }
 
 // child is the running fleet process.
-type child struct {
+type child struct{ piped }
+
+// piped is a child process the bench speaks to in JSON over its stdin and
+// stdout, keeping the tail of its stderr to quote when it fails.
+type piped struct {
 	cmd    *exec.Cmd
 	enc    *json.Encoder
 	dec    *json.Decoder
 	stdin  io.WriteCloser
 	stderr *tailBuffer
+}
+
+// startPiped starts cmd with its pipes; what names it in errors.
+func startPiped(cmd *exec.Cmd, what string) (piped, error) {
+	c := piped{cmd: cmd, stderr: &tailBuffer{max: 8 << 10}}
+	cmd.Stderr = c.stderr
+	var err error
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		return c, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return c, err
+	}
+	if err := cmd.Start(); err != nil {
+		return c, fmt.Errorf("bench: start the %s process %s: %w", what, cmd.Path, err)
+	}
+	c.enc, c.dec = json.NewEncoder(c.stdin), json.NewDecoder(out)
+	return c, nil
 }
 
 func startChild(ctx context.Context, cfg Config) (*child, error) {
@@ -58,20 +81,11 @@ func startChild(ctx context.Context, cfg Config) (*child, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: fleet command: %w", err)
 	}
-	c := &child{cmd: cmd, stderr: &tailBuffer{max: 8 << 10}}
-	cmd.Stderr = c.stderr
-	if c.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
+	p, err := startPiped(cmd, "fleet")
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: start the fleet process %s: %w", cmd.Path, err)
-	}
-	c.enc, c.dec = json.NewEncoder(c.stdin), json.NewDecoder(out)
-	return c, nil
+	return &child{p}, nil
 }
 
 func defaultFleetCommand(ctx context.Context) (*exec.Cmd, error) {

@@ -418,12 +418,7 @@ func (u *webUI) saveDomain(w http.ResponseWriter, r *http.Request, ws *webSessio
 		d.Suffixes = []string{}
 	}
 	original := r.PostFormValue("original")
-	var err error
-	if original == "" {
-		err = u.call(r, ws.principal(), u.s.putDomain(true), http.MethodPost, "/api/v1/domains", nil, d, nil)
-	} else {
-		err = u.call(r, ws.principal(), u.s.putDomain(false), http.MethodPut, "/api/v1/domains/"+original, map[string]string{"name": original}, d, nil)
-	}
+	err := u.put(r, ws, u.s.putDomain, "domains", original, d)
 	if err == nil {
 		http.Redirect(w, r, webPath+"domains", http.StatusSeeOther)
 		return
@@ -487,12 +482,7 @@ func (u *webUI) saveProfile(w http.ResponseWriter, r *http.Request, ws *webSessi
 		}
 		body, _ = json.Marshal(obj)
 	}
-	var err error
-	if original == "" {
-		err = u.call(r, ws.principal(), u.s.putProfile(true), http.MethodPost, "/api/v1/profiles", nil, body, nil)
-	} else {
-		err = u.call(r, ws.principal(), u.s.putProfile(false), http.MethodPut, "/api/v1/profiles/"+original, map[string]string{"name": original}, body, nil)
-	}
+	err := u.put(r, ws, u.s.putProfile, "profiles", original, body)
 	if err == nil {
 		http.Redirect(w, r, webPath+"profiles", http.StatusSeeOther)
 		return
@@ -576,4 +566,13 @@ func (u *webUI) fail(w http.ResponseWriter, pg webPage, err error) {
 		pg.Title = "Refused"
 	}
 	u.render(w, ae.Status, "error", pg)
+}
+
+// put creates (original empty) or replaces (original, the name the form
+// was opened with) a domain or profile through the API's own handler.
+func (u *webUI) put(r *http.Request, ws *webSession, handler func(create bool) func(http.ResponseWriter, *http.Request, *principal), collection, original string, body any) error {
+	if original == "" {
+		return u.call(r, ws.principal(), handler(true), http.MethodPost, "/api/v1/"+collection, nil, body, nil)
+	}
+	return u.call(r, ws.principal(), handler(false), http.MethodPut, "/api/v1/"+collection+"/"+original, map[string]string{"name": original}, body, nil)
 }
