@@ -112,3 +112,20 @@ func (m *Maintenance) healthReport(w http.ResponseWriter, r *http.Request, _ *pr
 	in.Reach = m.s.probeReach(r.Context(), in.States)
 	writeJSON(w, http.StatusOK, health.Build(in, m.s.now(), health.PolicyFrom(m.s.cfg.Maintenance)))
 }
+
+// agentBack runs at once the device's maintenance that waits out a
+// back-off (a task that failed for want of an agent), now that its agent
+// has connected.
+func (m *Maintenance) agentBack(device string) {
+	if m == nil || m.Sched == nil {
+		return
+	}
+	woken, err := m.Sched.Wake(device)
+	if err != nil {
+		m.s.log.Warn("wake the device's maintenance", "device", device, "err", err)
+		return
+	}
+	if woken {
+		go func() { _, _ = m.Sched.RunDue(m.s.ctx) }()
+	}
+}

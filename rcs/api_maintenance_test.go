@@ -259,3 +259,38 @@ func TestMaintenanceRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestMaintenanceRunsWhenTheAgentComesBack: a task requested while the
+// device's agent was away fails and backs off for minutes; the agent's
+// return runs it at once instead of after the back-off.
+func TestMaintenanceRunsWhenTheAgentComesBack(t *testing.T) {
+	e := newEnv(t, nil)
+	prof := map[string]any{"name": "maint", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
+		"redirection": map[string]bool{"kvm": true, "sol": true}, "network": map[string]bool{"dhcp": true, "sync_from_host": true}, "sync_hostname": true}
+	if code := e.call("POST", "/api/v1/profiles", e.token, prof, nil); code != http.StatusCreated {
+		t.Fatalf("create profile: %d", code)
+	}
+	e.allowProfile("maint")
+	sd := e.device("16.1.27", nil)
+	next, stop := e.liveAgent(sd, "maint")
+	if ev := next("activation"); ev.Kind != wire.EventDone {
+		t.Fatalf("activation: %+v (device: %s)", ev, sd.LastError())
+	}
+	id := sd.ID().String()
+	stop()
+	e.waitDevice(id, func(d rcs.DeviceRecord) bool { return !d.Connected })
+
+	var req jobs.Record
+	if code := e.call("POST", "/api/v1/devices/"+id+"/maintain", e.token, map[string]any{"task": provisioning.TaskClockSync}, &req); code != http.StatusAccepted {
+		t.Fatalf("maintain: %d", code)
+	}
+	failed := e.waitMaintenance(req)
+	if failed.State != jobs.StateBackoff || failed.Error == "" || time.Until(failed.NextRun) < time.Minute {
+		t.Fatalf("clock-sync without an agent: %+v, want a failure backing off for minutes", failed)
+	}
+	e.liveAgent(sd, "maint")
+	done := e.waitMaintenance(failed)
+	if done.Error != "" || done.State != jobs.StateScheduled {
+		t.Fatalf("clock-sync after the agent came back: %+v, want it run and done", done)
+	}
+}

@@ -214,6 +214,7 @@ func (g *gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("record the agent's report", "device", id, "err", err)
 	}
 	s.jobs.onReport(id, ac)
+	s.maint.agentBack(id)
 }
 
 // serverMuxConfig is the agents' yamux configuration on the RCS's side: no

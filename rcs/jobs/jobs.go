@@ -597,6 +597,52 @@ func (s *Scheduler) Start(interval time.Duration) {
 	}()
 }
 
+// Wake makes the device's jobs that wait out a back-off due now, and
+// reports whether there were any. The caller runs RunDue: a device whose
+// agent has just connected need not wait minutes for the retry of a task
+// that failed because no agent was there.
+func (s *Scheduler) Wake(device string) (bool, error) {
+	now := s.opts.Clock()
+	waiting := func(tx *store.Tx) ([]Record, error) {
+		var out []Record
+		for _, task := range provisioning.DeviceTasks {
+			var r Record
+			if err := tx.Get(store.MaintJobs, Key(device, task), &r); errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			if r.State == StateBackoff && r.NextRun.After(now) {
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	}
+	// A read first: a fleet reconnecting after a restart costs no write
+	// for the devices with nothing to wake.
+	var rs []Record
+	if err := s.opts.Store.View(func(tx *store.Tx) error {
+		var err error
+		rs, err = waiting(tx)
+		return err
+	}); err != nil || len(rs) == 0 {
+		return false, err
+	}
+	woken := false
+	err := s.opts.Store.Update(func(tx *store.Tx) error {
+		rs, err := waiting(tx)
+		woken = len(rs) > 0
+		for _, r := range rs {
+			r.NextRun = now
+			if err := tx.Put(store.MaintJobs, r.ID, r); err != nil {
+				return err
+			}
+		}
+		return err
+	})
+	return woken, err
+}
+
 // Stop ends the loop and waits for running jobs.
 func (s *Scheduler) Stop() {
 	if s.stop != nil {
