@@ -23,12 +23,7 @@ import (
 func TestEnforceThroughAPI(t *testing.T) {
 	e := newEnv(t, nil)
 	// TLS off, as in TestMaintenanceThroughAPI: this server has no CA.
-	prof := map[string]any{"name": "maint", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
-		"redirection": map[string]bool{"kvm": true, "sol": true}, "network": map[string]bool{"dhcp": true, "sync_from_host": true}, "sync_hostname": true}
-	if code := e.call("POST", "/api/v1/profiles", e.token, prof, nil); code != http.StatusCreated {
-		t.Fatalf("create profile: %d", code)
-	}
-	e.allowProfile("maint")
+	e.maintProfile()
 	sd := e.device("16.1.27", nil)
 	e.connected(sd, "maint")
 	id := sd.ID().String()

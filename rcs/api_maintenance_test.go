@@ -265,12 +265,7 @@ func TestMaintenanceRefusals(t *testing.T) {
 // return runs it at once instead of after the back-off.
 func TestMaintenanceRunsWhenTheAgentComesBack(t *testing.T) {
 	e := newEnv(t, nil)
-	prof := map[string]any{"name": "maint", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
-		"redirection": map[string]bool{"kvm": true, "sol": true}, "network": map[string]bool{"dhcp": true, "sync_from_host": true}, "sync_hostname": true}
-	if code := e.call("POST", "/api/v1/profiles", e.token, prof, nil); code != http.StatusCreated {
-		t.Fatalf("create profile: %d", code)
-	}
-	e.allowProfile("maint")
+	e.maintProfile()
 	sd := e.device("16.1.27", nil)
 	next, stop := e.liveAgent(sd, "maint")
 	if ev := next("activation"); ev.Kind != wire.EventDone {
@@ -293,4 +288,16 @@ func TestMaintenanceRunsWhenTheAgentComesBack(t *testing.T) {
 	if done.Error != "" || done.State != jobs.StateScheduled {
 		t.Fatalf("clock-sync after the agent came back: %+v, want it run and done", done)
 	}
+}
+
+// maintProfile creates profile "maint" (ACM, KVM and SOL, TLS off: this
+// server has no internal CA) and lets the test domain's agents ask for it.
+func (e *env) maintProfile() {
+	e.t.Helper()
+	prof := map[string]any{"name": "maint", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
+		"redirection": map[string]bool{"kvm": true, "sol": true}, "network": map[string]bool{"dhcp": true, "sync_from_host": true}, "sync_hostname": true}
+	if code := e.call("POST", "/api/v1/profiles", e.token, prof, nil); code != http.StatusCreated {
+		e.t.Fatalf("create profile: %d", code)
+	}
+	e.allowProfile("maint")
 }
