@@ -270,7 +270,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			backoff = a.opts.MinBackoff
 		}
 		if err != nil {
-			a.log.Warn("agent: connection to the RCS lost; reconnecting", "server", a.server(), "err", err, "in", backoff)
+			// The error says what failed: the RCS connection, or this
+			// side (the host interface, a simulator that refused).
+			a.log.Warn("agent: session ended; trying again", "server", a.server(), "err", err, "in", backoff)
 			if a.opts.Retrying != nil {
 				a.opts.Retrying(err)
 			}
