@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/rcs/health"
 	"github.com/amtrcs/amtrcs/rcs/jobs"
+	"github.com/amtrcs/amtrcs/store"
 )
 
 // TestEnforceThroughAPI: settings changed out of band on a served device
@@ -105,11 +107,23 @@ func TestEnforceThroughAPI(t *testing.T) {
 	}
 	// The dashboard's device page shows the same drift, setting by setting.
 	b := e.browser(t)
-	b.login()
-	if resp, page := b.do("GET", "/ui/devices/"+id, nil, nil); resp.StatusCode != http.StatusOK ||
+	csrf := b.login()
+	resp, page := b.do("GET", "/ui/devices/"+id, nil, nil)
+	if resp.StatusCode != http.StatusOK ||
 		!strings.Contains(page, "Configuration drift") || !strings.Contains(page, "(dry run)") ||
 		!regexp.MustCompile(`<th scope="row">user consent</th><td>none</td><td>kvm</td><td class="status-failed">no: run enforce</td>`).MatchString(page) {
 		t.Fatalf("device page: %d, want the drift table with user consent seen none, wanted kvm:\n%s", resp.StatusCode, page)
+	}
+	// Its dry run button asks for a dry run: the firmware stays as it is.
+	var before jobs.Record
+	if err := e.st.Get(store.MaintJobs, jobs.Key(id, provisioning.TaskEnforce), &before); err != nil {
+		t.Fatal(err)
+	}
+	if resp, page = b.do("POST", "/ui/devices/"+id+"/maintain", url.Values{"csrf": {csrf}, "task": {provisioning.TaskEnforce}, "dry_run": {"true"}}, nil); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("dry run from the dashboard: %d\n%s", resp.StatusCode, page)
+	}
+	if r := e.waitMaintenance(before); r.Changed || r.Error != "" || consent() != wsman.OptInNone {
+		t.Fatalf("dashboard dry run %+v, consent %d: want drift reported and nothing changed", r, consent())
 	}
 
 	if r := enforce(false); !r.Changed {

@@ -249,7 +249,7 @@ func (u *webUI) deviceAction(kind string) func(http.ResponseWriter, *http.Reques
 		case JobDeactivate:
 			err = u.call(r, ws.principal(), u.s.deactivateDevice, http.MethodPost, path, vals, nil, nil)
 		default:
-			err = u.call(r, ws.principal(), u.s.maint.maintain, http.MethodPost, path, vals, maintainRequest{Task: r.PostFormValue("task")}, nil)
+			err = u.call(r, ws.principal(), u.s.maint.maintain, http.MethodPost, path, vals, maintainRequest{Task: r.PostFormValue("task"), DryRun: r.PostFormValue("dry_run") == "true"}, nil)
 		}
 		if !isHTMX(r) {
 			if err != nil {
