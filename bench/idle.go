@@ -112,15 +112,7 @@ func runIdle(ctx context.Context, cfg Config) (_ *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		serr := ch.stop()
-		switch {
-		case err != nil:
-			err = fmt.Errorf("%w%s", err, ch.stderr.suffix())
-		case serr != nil:
-			err = fmt.Errorf("bench: fleet process: %w%s", serr, ch.stderr.suffix())
-		}
-	}()
+	defer ch.stopInto(&err)
 	if err := ch.enc.Encode(fleetSpec{Path: cfg.Path, Version: cfg.Version.String(), Devices: n, Concurrency: cfg.Concurrency,
 		Latency: cfg.Latency, Suffix: Suffix, RootHash: vendor.RootHash().Hash, Idle: true}); err != nil {
 		return nil, fmt.Errorf("bench: send the fleet spec: %w", err)

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
-	"time"
 
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/rcs"
@@ -215,18 +214,4 @@ func (c *serverChild) ask(cmd serverCmd) (serverStats, error) {
 func (c *serverChild) kill() {
 	_ = c.cmd.Process.Kill()
 	_ = c.cmd.Wait()
-}
-
-// stop closes the server's stdin, which stops it cleanly.
-func (c *serverChild) stop() error {
-	c.stdin.Close()
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		return <-done
-	}
 }

@@ -53,6 +53,19 @@ type piped struct {
 	stderr *tailBuffer
 }
 
+// stopInto stops the fleet child when a run ends, and adds the tail of
+// its stderr to the run's error, or makes its own failure the error.
+// It stops the child first, so that its stderr is whole when quoted.
+func (c *child) stopInto(err *error) {
+	serr := c.stop()
+	switch {
+	case *err != nil:
+		*err = fmt.Errorf("%w%s", *err, c.stderr.suffix())
+	case serr != nil:
+		*err = fmt.Errorf("bench: fleet process: %w%s", serr, c.stderr.suffix())
+	}
+}
+
 // startPiped starts cmd with its pipes; what names it in errors.
 func startPiped(cmd *exec.Cmd, what string) (piped, error) {
 	c := piped{cmd: cmd, stderr: &tailBuffer{max: 8 << 10}}
@@ -116,8 +129,9 @@ func (c *child) read(want ...string) (fleetMsg, error) {
 	return m, fmt.Errorf("bench: fleet process said %q, want one of %v", m.Kind, want)
 }
 
-// stop closes the child's stdin (which ends it) and waits for it.
-func (c *child) stop() error {
+// stop closes the child's stdin (which ends it) and waits for it, killing
+// it after 30 s.
+func (c *piped) stop() error {
 	c.stdin.Close()
 	done := make(chan error, 1)
 	go func() { done <- c.cmd.Wait() }()
@@ -182,16 +196,7 @@ func runStack(ctx context.Context, cfg Config) (_ *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		// Stopped first, so that its stderr is whole when quoted.
-		serr := ch.stop()
-		switch {
-		case err != nil:
-			err = fmt.Errorf("%w%s", err, ch.stderr.suffix())
-		case serr != nil:
-			err = fmt.Errorf("bench: fleet process: %w%s", serr, ch.stderr.suffix())
-		}
-	}()
+	defer ch.stopInto(&err)
 	if err := ch.enc.Encode(fleetSpec{Path: cfg.Path, Version: cfg.Version.String(), Devices: cfg.Devices, Concurrency: cfg.Concurrency,
 		Latency: cfg.Latency, Suffix: Suffix, RootHash: vendor.RootHash().Hash}); err != nil {
 		return nil, fmt.Errorf("bench: send the fleet spec: %w", err)
