@@ -16,7 +16,6 @@ import (
 	"github.com/amtrcs/amtrcs/amt"
 	"github.com/amtrcs/amtrcs/amt/hello"
 	"github.com/amtrcs/amtrcs/provisioning"
-	"github.com/amtrcs/amtrcs/rcs/jobs"
 	"github.com/amtrcs/amtrcs/store"
 )
 
@@ -595,15 +594,12 @@ func (s *Server) handleHello(ctx context.Context, m hello.Message, from netip.Ad
 	}
 }
 
-// Job reads one job: an activation job, or a maintenance record (whose
-// ids start with jobs.KeyPrefix).
+// Job reads one activation or deactivation job. A maintenance job (its id
+// starts with jobs.KeyPrefix) is the scheduler's record, of another type:
+// read it with the scheduler.
 func (s *Server) Job(id string) (Job, error) {
 	var j Job
-	b := store.Jobs
-	if strings.HasPrefix(id, jobs.KeyPrefix) {
-		b = store.MaintJobs
-	}
-	err := s.st.Get(b, id, &j)
+	err := s.st.Get(store.Jobs, id, &j)
 	return j, err
 }
 
