@@ -24,6 +24,7 @@ import (
 	"github.com/amtrcs/amtrcs/config"
 	"github.com/amtrcs/amtrcs/csr"
 	"github.com/amtrcs/amtrcs/csr/csrtest"
+	"github.com/amtrcs/amtrcs/pki"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/store"
@@ -315,4 +316,24 @@ func (e *env) liveAgent(sd *amtsim.Device, profile string) (next func(what strin
 		return wire.Event{}
 	}
 	return next, stop
+}
+
+// embeddedCA is an internal CA of the test's own (the server's engine
+// issues the devices' TLS certificates with it), sealed in a store of its
+// own and closed at the test's end.
+func embeddedCA(t testing.TB) *pki.CA {
+	t.Helper()
+	dir := t.TempDir()
+	caStore, err := store.Open(filepath.Join(dir, "ca-seal.db"), store.Options{KEK: store.KEKSource{Key: testKEK}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caStore.Close() })
+	day := 24 * time.Hour
+	ca, err := pki.Open(context.Background(), pki.Config{Mode: pki.Embedded, DataDir: dir, Validity: pki.Validity{AMTTLS: 90 * day, Agent: 90 * day, Server: 90 * day}}, caStore, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ca.Close() })
+	return ca
 }

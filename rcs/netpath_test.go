@@ -1,10 +1,8 @@
 package rcs_test
 
 import (
-	"context"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,12 +13,10 @@ import (
 	"github.com/amtrcs/amtrcs/agent/wire"
 	"github.com/amtrcs/amtrcs/amtsim"
 	"github.com/amtrcs/amtrcs/config"
-	"github.com/amtrcs/amtrcs/pki"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/rcs/health"
 	"github.com/amtrcs/amtrcs/rcs/jobs"
-	"github.com/amtrcs/amtrcs/store"
 )
 
 // zone is a DNS server on 127.0.0.1:0 that answers A queries from a map
@@ -112,19 +108,7 @@ func newNetpathEnv(t *testing.T) *netpathEnv {
 	t.Helper()
 	z := startLiveZone(t)
 	e := newEnvWith(t, func(c *config.Config) { c.DNS.Resolvers = []string{z.addr} }, func(o *rcs.Options) {
-		dir := t.TempDir()
-		caStore, err := store.Open(filepath.Join(dir, "ca-seal.db"), store.Options{KEK: store.KEKSource{Key: testKEK}, NoSync: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { caStore.Close() })
-		day := 24 * time.Hour
-		ca, err := pki.Open(context.Background(), pki.Config{Mode: pki.Embedded, DataDir: dir, Validity: pki.Validity{AMTTLS: 90 * day, Agent: 90 * day, Server: 90 * day}}, caStore, time.Now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ca.Close() })
-		o.Engine.TLS = provisioning.TLSOptions{Issuer: ca}
+		o.Engine.TLS = provisioning.TLSOptions{Issuer: embeddedCA(t)}
 	})
 	prof := map[string]any{"name": "netpath", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
 		"network": map[string]bool{"dhcp": true, "sync_from_host": true}, "tls": map[string]any{"enabled": true, "mode": "server"}}

@@ -14,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/amtrcs/amtrcs/amtsim"
-	"github.com/amtrcs/amtrcs/pki"
 	"github.com/amtrcs/amtrcs/provisioning"
 	"github.com/amtrcs/amtrcs/rcs"
 	"github.com/amtrcs/amtrcs/store"
@@ -47,19 +46,7 @@ type demoFleet struct {
 
 func newDemoFleet(t *testing.T) *demoFleet {
 	e := newEnvWith(t, nil, func(o *rcs.Options) {
-		dir := t.TempDir()
-		caStore, err := store.Open(filepath.Join(dir, "ca-seal.db"), store.Options{KEK: store.KEKSource{Key: testKEK}, NoSync: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { caStore.Close() })
-		day := 24 * time.Hour
-		ca, err := pki.Open(context.Background(), pki.Config{Mode: pki.Embedded, DataDir: dir, Validity: pki.Validity{AMTTLS: 90 * day, Agent: 90 * day, Server: 90 * day}}, caStore, time.Now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ca.Close() })
-		o.Engine.TLS = provisioning.TLSOptions{Issuer: ca}
+		o.Engine.TLS = provisioning.TLSOptions{Issuer: embeddedCA(t)}
 	})
 	prof := map[string]any{"name": "office", "mode": "acm", "admin_password": "random", "mebx_password": "random", "user_consent": "kvm",
 		"network": map[string]bool{"dhcp": true, "sync_from_host": true}, "sync_hostname": true}
